@@ -1,0 +1,37 @@
+# The two commands of README: `make run` and `make test`. Both create and reuse .venv.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export OPENBLAS_NUM_THREADS ?= 1
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY ?= False
+
+.PHONY: run test lint format setup clean
+
+setup: $(STAMP)
+
+# Reinstall only when the pins change; uv makes the install take seconds, not minutes.
+$(STAMP): requirements.txt pyproject.toml scripts/setup-system.sh
+	bash scripts/setup-system.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --python $(BIN)/python -r requirements.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/affinity run $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf .affinity

@@ -1,0 +1,1 @@
+"""Affinity: personalized-marketing warehouse."""

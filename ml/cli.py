@@ -1,0 +1,160 @@
+"""The ``affinity`` command line.
+
+Each sub-command is a thin wrapper over one function of the ``ml`` package, the same
+function the Airflow DAG calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ml.config import DEFAULT_SHOP_END, paths
+
+log = logging.getLogger("affinity")
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # Third-party chatter that drowns the progress lines.
+    for noisy in ("alembic", "urllib3", "matplotlib", "numba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from ml.datagen import generate_shop
+
+    counts = generate_shop(
+        args.out,
+        customers=args.customers,
+        products=args.products,
+        days=args.days,
+        seed=args.seed,
+        defect_rate=args.defect_rate,
+        end_date=args.end_date,
+    )
+    for entity, rows in counts.items():
+        print(f"{entity:>12}: {rows:,} rows")
+    print(f"wrote {Path(args.out).resolve()}")
+    return 0
+
+
+def _cmd_import_online_retail(args: argparse.Namespace) -> int:
+    from ml.importers.online_retail import import_online_retail
+
+    counts = import_online_retail(args.path, args.out)
+    for entity, rows in counts.items():
+        print(f"{entity:>12}: {rows:,}")
+    print(f"wrote {Path(args.out).resolve()}")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ml.ingest import ingest
+
+    report = ingest(args.dir)
+    print(report.summary())
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ml.pipeline import run_pipeline
+
+    summary = run_pipeline(
+        data=args.data,
+        as_of=args.as_of,
+        customers=args.customers,
+        products=args.products,
+        days=args.days,
+        seed=args.seed,
+        retrain=not args.no_retrain,
+        top_n=args.top_n,
+    )
+    print(summary)
+    return 0
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    from ml.pipeline import parse_dbt_project
+
+    print(f"wrote {parse_dbt_project()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``affinity`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="affinity",
+        description="Affinity: personalized-marketing warehouse. State lives in "
+        f"$AFFINITY_HOME (now {paths().home}).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write a synthetic shop (the input contract) as Parquet")
+    gen.add_argument("--out", required=True, type=Path, help="output folder")
+    gen.add_argument("--customers", type=int, default=2_000)
+    gen.add_argument("--products", type=int, default=500)
+    gen.add_argument("--days", type=int, default=90)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument(
+        "--defect-rate", type=float, default=0.0, help="share of bad rows to inject (0-1)"
+    )
+    gen.add_argument(
+        "--end-date", default=DEFAULT_SHOP_END, help="last day of the shop (YYYY-MM-DD)"
+    )
+    gen.set_defaults(func=_cmd_generate)
+
+    imp = sub.add_parser(
+        "import-online-retail", help="convert a UCI Online Retail (II) CSV into the input contract"
+    )
+    imp.add_argument("path", type=Path, help="the CSV or CSV.gz export")
+    imp.add_argument("--out", required=True, type=Path, help="output folder")
+    imp.set_defaults(func=_cmd_import_online_retail)
+
+    ing = sub.add_parser("ingest", help="load a landing folder into the warehouse raw schema")
+    ing.add_argument("dir", type=Path, help="folder with <entity>.parquet|.csv|.csv.gz files")
+    ing.set_defaults(func=_cmd_ingest)
+
+    run = sub.add_parser("run", help="run the whole pipeline end to end (the main job)")
+    run.add_argument(
+        "--data",
+        type=Path,
+        help="a landing folder of contract files, or an Online Retail CSV(.gz); "
+        "default: generate a shop",
+    )
+    run.add_argument("--as-of", help="logical date YYYY-MM-DD (default: the last day in the data)")
+    run.add_argument("--customers", type=int, default=2_000, help="generated shop size")
+    run.add_argument("--products", type=int, default=500, help="generated shop size")
+    run.add_argument("--days", type=int, default=90, help="generated shop length")
+    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--no-retrain", action="store_true", help="score with the current champion")
+    run.add_argument("--top-n", type=int, default=20, help="recommendations per customer")
+    run.set_defaults(func=_cmd_run)
+
+    parse = sub.add_parser(
+        "parse", help="parse the dbt project (the manifest the DAG renders from)"
+    )
+    parse.set_defaults(func=_cmd_parse)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``affinity`` console command."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        log.error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""One home for state: every path Affinity reads or writes derives from ``AFFINITY_HOME``.
+
+``AFFINITY_HOME`` defaults to ``.affinity/`` in the repository. Tests point it at a
+temporary directory; nothing is written outside it.
+
+Layout::
+
+    $AFFINITY_HOME/
+        warehouse.duckdb      the read-write warehouse (raw, staging, marts, ml schemas)
+        mlflow.db             MLflow tracking + registry backend (SQLite)
+        mlartifacts/          MLflow artifact store
+        published/            analyst snapshots (affinity.duckdb and its predecessors)
+        airflow/              AIRFLOW_HOME for `affinity run` / `make airflow`
+        landing/              generated or imported input files
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+DAGS_DIR = REPO_ROOT / "dags"
+PLUGINS_DIR = REPO_ROOT / "plugins"
+
+# Fixed default end of the generated shop, so the same seed gives the same bytes on any day.
+DEFAULT_SHOP_END = "2026-10-31"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Resolved locations inside one Affinity home."""
+
+    home: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.home / "mlflow.db"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_db}"
+
+    @property
+    def mlartifacts(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def published(self) -> Path:
+        return self.home / "published"
+
+    @property
+    def snapshot(self) -> Path:
+        return self.published / "affinity.duckdb"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def dbt_target(self) -> Path:
+        return self.home / "dbt" / "target"
+
+    @property
+    def dbt_logs(self) -> Path:
+        return self.home / "dbt" / "logs"
+
+    @property
+    def dbt_manifest(self) -> Path:
+        """The parsed dbt project the DAG renders its dbt task groups from."""
+        return self.home / "dbt" / "manifest.json"
+
+    @property
+    def inbox(self) -> Path:
+        """Default landing folder of scheduled runs (drop the nightly export here)."""
+        return self.landing / "inbox"
+
+    def ensure(self) -> Paths:
+        """Create the home and its directories; return self."""
+        for path in (self.home, self.mlartifacts, self.published, self.airflow_home, self.landing):
+            path.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def affinity_home() -> Path:
+    """Return the absolute Affinity home from ``AFFINITY_HOME`` (default ``<repo>/.affinity``)."""
+    raw = os.environ.get("AFFINITY_HOME")
+    return Path(raw).expanduser().resolve() if raw else REPO_ROOT / ".affinity"
+
+
+def paths() -> Paths:
+    """Return the :class:`Paths` of the current Affinity home (read from the environment)."""
+    return Paths(affinity_home())

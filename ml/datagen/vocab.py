@@ -1,0 +1,258 @@
+"""Fixed vocabularies of the synthetic shop: categories, brands, names, review templates.
+
+Everything here is plain data, so the generator's behaviour lives elsewhere and a reader
+can change the shop's flavour without touching the simulation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Category:
+    """A product category and what its products look like.
+
+    Parameters
+    ----------
+    name : str
+        Readable category name (also used as a campaign target).
+    share : float
+        Relative share of browsing traffic.
+    price_median, price_sigma : float
+        Lognormal price: median in shop currency and log-scale spread.
+    consumable : bool
+        Whether customers re-buy its products (coffee, pet food...).
+    materials : tuple of str
+        Middle word of product names ("Ceramic" in "Walnut Ceramic Mug").
+    nouns : tuple of str
+        Product types ("Mug"); also the word reviews use for the product.
+    brands : tuple of str
+        The brands selling in this category.
+    blurb : str
+        Second sentence of product descriptions.
+    """
+
+    name: str
+    share: float
+    price_median: float
+    price_sigma: float
+    consumable: bool
+    materials: tuple[str, ...]
+    nouns: tuple[str, ...]
+    brands: tuple[str, ...]
+    blurb: str
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("Kitchen & Dining", 1.4, 24, 0.6, False,
+             ("Ceramic", "Stoneware", "Enamel", "Bamboo", "Stainless"),
+             ("Mug", "Bowl", "Plate Set", "Teapot", "Cutting Board", "Saucepan", "Carafe"),
+             ("Hearth & Co", "Copper Pot", "Clay & Kiln"),
+             "Made for everyday cooking and easy to clean."),
+    Category("Home Decor", 1.2, 32, 0.6, False,
+             ("Linen", "Glass", "Brass", "Rattan", "Velvet"),
+             ("Vase", "Candle Holder", "Cushion", "Throw", "Wall Mirror", "Picture Frame"),
+             ("Fable Home", "Velvet Moon", "Cosy Corner"),
+             "Adds warmth and character to any room."),
+    Category("Furniture", 0.6, 170, 0.7, False,
+             ("Oak", "Walnut", "Pine", "Metal", "Teak"),
+             ("Side Table", "Bookshelf", "Armchair", "Desk", "Stool", "Sideboard"),
+             ("Nordhaus", "Oak & Ember", "Driftwood"),
+             "Solid construction with a timeless shape."),
+    Category("Bedding & Bath", 0.9, 38, 0.5, False,
+             ("Cotton", "Linen", "Bamboo", "Waffle", "Percale"),
+             ("Duvet Cover", "Pillow", "Bath Towel", "Bath Mat", "Sheet Set"),
+             ("Tidy Nest", "Thread & Loom", "Willow & Sage"),
+             "Soft, breathable and made to last wash after wash."),
+    Category("Coffee & Tea", 1.3, 11, 0.4, True,
+             ("Organic", "Single Origin", "Dark Roast", "Decaf", "Breakfast"),
+             ("Coffee Beans", "Ground Coffee", "Green Tea", "Earl Grey", "Herbal Tea", "Matcha"),
+             ("Bean Theory", "Leaf & Kettle", "Kettle & Crumb"),
+             "Roasted and packed in small batches for freshness."),
+    Category("Pantry", 1.0, 7, 0.45, True,
+             ("Organic", "Artisan", "Cold Pressed", "Smoked", "Wildflower"),
+             ("Olive Oil", "Pasta", "Granola", "Honey", "Hot Sauce", "Spice Blend"),
+             ("Fresh Daily", "Wild Oats", "Saltwater"),
+             "A cupboard staple from trusted small producers."),
+    Category("Beauty", 1.1, 21, 0.55, True,
+             ("Hydrating", "Vitamin C", "Rose", "Aloe", "Charcoal"),
+             ("Face Serum", "Moisturiser", "Lip Balm", "Cleanser", "Face Mask"),
+             ("Glow Lab", "Pure Ritual", "Bloom Botanics"),
+             "Gentle on skin, free from parabens and cruelty free."),
+    Category("Personal Care", 1.0, 8, 0.4, True,
+             ("Lavender", "Citrus", "Mint", "Unscented", "Eucalyptus"),
+             ("Shampoo", "Conditioner", "Body Wash", "Hand Soap", "Deodorant", "Toothpaste"),
+             ("Sunday Supply", "Evergreen Care", "Brightside"),
+             "Everyday care with naturally derived ingredients."),
+    Category("Pet Supplies", 0.9, 17, 0.6, True,
+             ("Grain Free", "Salmon", "Chicken", "Natural", "Senior"),
+             ("Dog Food", "Cat Food", "Dog Treats", "Cat Litter", "Chew Toy"),
+             ("Pawsome", "Happy Tails", "Bark & Purr"),
+             "Vet approved and loved by pets and their owners."),
+    Category("Baby & Kids", 0.6, 19, 0.5, False,
+             ("Organic Cotton", "Muslin", "Wooden", "Silicone", "Knitted"),
+             ("Baby Blanket", "Bib Set", "Teether", "Stacking Toy", "Sleepsuit"),
+             ("Little Sprout", "Tiny Tribe", "Wonderbox"),
+             "Safety tested and gentle for little ones."),
+    Category("Toys & Games", 0.7, 24, 0.6, False,
+             ("Wooden", "Classic", "Deluxe", "Travel", "Magnetic"),
+             ("Puzzle", "Board Game", "Building Set", "Plush Bear", "Card Game", "Kite"),
+             ("Playwell", "Cobble", "Nimbus"),
+             "Hours of screen-free fun for the whole family."),
+    Category("Books & Stationery", 0.8, 12, 0.5, False,
+             ("Dotted", "Leather", "Recycled", "Pocket", "Linen Bound"),
+             ("Notebook", "Journal", "Planner", "Pen Set", "Sketchbook", "Greeting Cards"),
+             ("Inkwell", "Paper Crane", "Quill"),
+             "Thick, ink-friendly paper that does not bleed through."),
+    Category("Electronics", 0.9, 45, 0.8, False,
+             ("Compact", "Pro", "Fast", "Portable", "Wireless"),
+             ("Earbuds", "Bluetooth Speaker", "Phone Charger", "Power Bank", "Smart Plug"),
+             ("Volt Labs", "Circuit", "Lumen"),
+             "Reliable performance with a two-year warranty."),
+    Category("Computer Accessories", 0.7, 38, 0.6, False,
+             ("Wireless", "Ergonomic", "Mechanical", "Aluminium", "Slim"),
+             ("Keyboard", "Mouse", "Laptop Stand", "Monitor Light", "Webcam", "Desk Mat"),
+             ("Deskmate", "Pixel", "Keystone"),
+             "Designed for long days at the desk."),
+    Category("Sports & Fitness", 0.8, 29, 0.6, False,
+             ("Cork", "Non-Slip", "Insulated", "Adjustable", "Lightweight"),
+             ("Yoga Mat", "Dumbbell Set", "Resistance Bands", "Water Bottle", "Foam Roller"),
+             ("Peak Form", "Stride", "Summit"),
+             "Built for daily training at home or at the gym."),
+    Category("Outdoor & Garden", 0.7, 28, 0.6, False,
+             ("Terracotta", "Galvanised", "Solar", "Cedar", "Weatherproof"),
+             ("Planter", "Garden Hose", "Pruning Shears", "Bird Feeder", "Lantern", "Hammock"),
+             ("Greenthumb", "Atlas Outdoor", "Pine & Pebble"),
+             "Weather resistant and ready for the garden."),
+    Category("Clothing", 1.2, 34, 0.5, False,
+             ("Merino", "Organic Cotton", "Relaxed Fit", "Slim Fit", "Heavyweight"),
+             ("T-Shirt", "Hoodie", "Chinos", "Sweater", "Rain Jacket", "Socks"),
+             ("Urban Loom", "Ridgeway", "Harbor Goods"),
+             "Comfortable cut in responsibly sourced fabric."),
+    Category("Shoes & Accessories", 0.8, 48, 0.6, False,
+             ("Leather", "Canvas", "Suede", "Recycled", "Waxed"),
+             ("Sneakers", "Backpack", "Wallet", "Belt", "Sunglasses", "Beanie"),
+             ("Trailhead", "Maple Lane", "Terra"),
+             "Everyday style that goes with everything."),
+    Category("Jewellery & Watches", 0.5, 58, 0.8, False,
+             ("Sterling Silver", "Gold Plated", "Minimalist", "Pearl", "Rose Gold"),
+             ("Necklace", "Earrings", "Bracelet", "Ring", "Watch"),
+             ("Aurum", "Gilded", "Ember & Ash"),
+             "Hypoallergenic and delivered in a gift box."),
+    Category("Snacks", 1.0, 5, 0.4, True,
+             ("Sea Salt", "Salted Caramel", "Vegan", "Chilli", "Dark"),
+             ("Chocolate Bar", "Trail Mix", "Protein Bar", "Crisps", "Cookies"),
+             ("Crumbs", "Snack Shack", "Saltwater Bakery"),
+             "Small-batch treats with no artificial flavours."),
+)  # fmt: skip
+
+BRANDS: tuple[str, ...] = tuple(b for c in CATEGORIES for b in c.brands)
+
+# First word of product names: colours and styles that read well before any material.
+STYLE_WORDS: tuple[str, ...] = (
+    "Walnut", "Sage", "Ivory", "Charcoal", "Coastal", "Nordic", "Midnight", "Terracotta",
+    "Classic", "Heritage", "Everyday", "Signature", "Moss", "Sand", "Slate", "Honey",
+    "Olive", "Dusk", "Alpine", "Harbour",
+)  # fmt: skip
+
+FIRST_NAMES: tuple[str, ...] = (
+    "Olivia", "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Isabella", "Rosie", "Sophia",
+    "Grace", "Freya", "Willow", "Emily", "Poppy", "Ella", "Evie", "Charlotte", "Florence", "Sienna",
+    "Daisy", "Harper", "Alice", "Matilda", "Sophie", "Ruby", "Phoebe", "Elsie", "Millie", "Isabelle",
+    "Emma", "Hannah", "Chloe", "Lucy", "Zara", "Layla", "Maya", "Aria", "Nora", "Leah",
+    "Eva", "Clara", "Anna", "Julia", "Laura", "Sara", "Elena", "Marta", "Ines", "Lea",
+    "Noah", "Oliver", "George", "Arthur", "Leo", "Muhammad", "Harry", "Oscar", "Archie", "Henry",
+    "Theodore", "Freddie", "Jack", "Charlie", "Finley", "Thomas", "Alfie", "Lucas", "Isaac", "Tommy",
+    "Jacob", "James", "William", "Max", "Ethan", "Daniel", "Samuel", "Joseph", "Benjamin", "Adam",
+    "Liam", "Mason", "Logan", "Elijah", "Aiden", "Ryan", "Nathan", "Dylan", "Owen", "Caleb",
+    "Luca", "Matteo", "Felix", "Jonas", "Paul", "Hugo", "Louis", "Mateo", "Diego", "Pablo",
+    "Sofia", "Valentina", "Camila", "Lucia", "Martina", "Giulia", "Aurora", "Alba", "Carla", "Noemi",
+    "Emilia", "Mila", "Lina", "Hanna", "Lena", "Marie", "Johanna", "Greta", "Frida", "Astrid",
+    "Ingrid", "Saga", "Elsa", "Maja", "Alva", "Ebba", "Linnea", "Tilde", "Vera", "Ida",
+    "Aisha", "Fatima", "Amira", "Yasmin", "Noor", "Priya", "Ananya", "Diya", "Kavya", "Meera",
+    "Arjun", "Rohan", "Aarav", "Vihaan", "Kabir", "Omar", "Yusuf", "Ibrahim", "Hamza", "Zain",
+    "Wei", "Jun", "Hana", "Yuki", "Kenji", "Haruto", "Sora", "Mei", "Lin", "Min",
+    "Ruth", "Zoe", "Nina", "Iris", "Luna", "Stella", "Hazel", "Violet", "Ellie", "Jade",
+    "Sean", "Conor", "Cian", "Niamh", "Aoife", "Ciara", "Roisin", "Declan", "Fionn", "Oisin",
+    "Carlos", "Javier", "Miguel", "Antonio", "Manuel", "Sergio", "Andres", "Rafael", "Marco", "Enzo",
+    "Tobias", "Emil", "Anton", "Viktor", "Erik", "Lars", "Nils", "Sven", "Mats", "Oskar",
+)  # fmt: skip
+
+SURNAMES: tuple[str, ...] = (
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Robinson", "Wright",
+    "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Wood", "Jackson", "Clarke",
+    "Patel", "Khan", "Lewis", "James", "Phillips", "Mason", "Mitchell", "Rose", "Davis", "Rodriguez",
+    "Cox", "Alexander", "Morris", "Cooper", "Ward", "Morgan", "King", "Baker", "Harris", "Turner",
+    "Hill", "Scott", "Moore", "Clark", "Young", "Allen", "Adams", "Campbell", "Anderson", "Carter",
+    "Miller", "Garcia", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Perez", "Sanchez", "Ramirez", "Torres",
+    "Nguyen", "Kim", "Lee", "Chen", "Wang", "Li", "Zhang", "Liu", "Tanaka", "Suzuki",
+    "Sato", "Watanabe", "Ito", "Yamamoto", "Nakamura", "Singh", "Kumar", "Sharma", "Gupta", "Shah",
+    "Ali", "Ahmed", "Hussain", "Rahman", "Hassan", "Murphy", "Kelly", "Byrne", "Walsh", "Ryan",
+    "Doyle", "Kennedy", "Lynch", "Murray", "Quinn", "Muller", "Schmidt", "Schneider", "Fischer", "Weber",
+    "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann",
+    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
+    "Simon", "Laurent", "Lefebvre", "Michel", "Fontaine", "Rossi", "Russo", "Ferrari", "Esposito", "Bianchi",
+    "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "Costa", "Mancini",
+    "Jansen", "Visser", "Smit", "Bakker", "Janssen", "Mulder", "Bos", "Vos", "Peters", "Hendriks",
+    "Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson", "Svensson", "Gustafsson",
+    "Hansen", "Nielsen", "Jensen", "Pedersen", "Olsen", "Berg", "Lund", "Dahl", "Holm", "Strand",
+    "Fernandes", "Silva", "Santos", "Oliveira", "Pereira", "Almeida", "Ferreira", "Ribeiro", "Carvalho", "Gomes",
+    "Novak", "Horvat", "Kowalski", "Nowak", "Wojcik", "Kaminski", "Lewandowski", "Zielinski", "Szymanski", "Dabrowski",
+    "Parker", "Edwards", "Collins", "Stewart", "Morales", "Reed", "Cook", "Bell", "Hughes", "Bailey",
+)  # fmt: skip
+
+# Reserved documentation domains (RFC 2606): fake addresses that can never reach anyone.
+EMAIL_DOMAINS: tuple[str, ...] = ("example.com", "example.org", "example.net")
+
+# Customer countries (ISO 3166-1 alpha-2) and their share of the customer base.
+COUNTRIES: tuple[tuple[str, float], ...] = (
+    ("GB", 0.30), ("US", 0.22), ("DE", 0.10), ("FR", 0.08), ("NL", 0.05), ("IE", 0.04),
+    ("ES", 0.05), ("IT", 0.05), ("SE", 0.03), ("AU", 0.04), ("CA", 0.04),
+)  # fmt: skip
+
+# Where sessions (and so orders) happen, with their shares.
+CHANNELS: tuple[tuple[str, float], ...] = (("web", 0.55), ("app", 0.35), ("mobile_web", 0.10))
+
+# Relative traffic by hour of day (UTC): quiet nights, lunch bump, evening peak.
+HOURLY_TRAFFIC: tuple[float, ...] = (
+    1.0, 0.6, 0.4, 0.3, 0.3, 0.5, 1.0, 2.0, 3.0, 3.5, 3.5, 3.8,
+    4.0, 3.8, 3.5, 3.5, 3.8, 4.2, 5.0, 5.5, 5.5, 4.5, 3.0, 2.0,
+)  # fmt: skip
+
+# Review titles per rating (index 0 -> rating 1) ...
+REVIEW_TITLES: tuple[tuple[str, ...], ...] = (
+    ("Very disappointed", "Would not buy again", "Poor quality", "Not as described"),
+    ("Not great", "Below expectations", "Could be better", "A bit disappointing"),
+    ("It's okay", "Average", "Does the job", "Mixed feelings"),
+    ("Really good", "Happy with it", "Nice quality", "Would recommend"),
+    ("Love it!", "Absolutely perfect", "Five stars", "Exceeded expectations"),
+)
+# ... and review bodies as (before, after) the lower-cased product noun.
+REVIEW_BODIES: tuple[tuple[tuple[str, str], ...], ...] = (
+    (
+        ("The ", " broke within a week and customer service was unhelpful."),
+        ("Really poor ", ". It looks nothing like the photos and feels cheap."),
+        ("Sent the ", " back. Badly made and not worth the money."),
+    ),
+    (
+        ("The ", " works but the quality is lower than I expected."),
+        ("Not impressed with this ", ". It does the basics but feels flimsy."),
+        ("My ", " arrived scratched. Usable, but I expected better."),
+    ),
+    (
+        ("The ", " is fine for the price, nothing special."),
+        ("Decent ", ", although delivery took longer than expected."),
+        ("This ", " is okay. Some things I like, some I don't."),
+    ),
+    (
+        ("Very happy with the ", ". Good quality and arrived quickly."),
+        ("Nice ", ", does exactly what I needed. Would buy again."),
+        ("The ", " looks great. Only a small niggle with the packaging."),
+    ),
+    (
+        ("Absolutely love this ", "! Beautiful quality and great value."),
+        ("Best ", " I have bought in years. Highly recommend."),
+        ("The ", " is perfect, I have already ordered another one."),
+    ),
+)
