@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY ?= False
 
-.PHONY: run test lint format setup clean
+.PHONY: run test lint format setup clean airflow mlflow
 
 setup: $(STAMP)
 
@@ -24,6 +24,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Server mode without Docker: Airflow UI on :8080, MLflow UI on :5000 (Ctrl-C stops).
+airflow: $(STAMP)
+	$(BIN)/affinity airflow $(ARGS)
+
+mlflow: $(STAMP)
+	$(BIN)/affinity mlflow $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -80,6 +80,71 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_build_features(args: argparse.Namespace) -> int:
+    from ml.transform import build_features
+
+    report = build_features(args.as_of, full_refresh=args.full_refresh)
+    print(f"dbt features built as of {report.as_of} in {report.seconds:.1f}s")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ml.train import train
+
+    result = train(args.as_of)
+    print(f"decision: {result.decision} ({result.reason})")
+    print(f"model:    {result.model_name} version {result.model_version}")
+    for family, figures in sorted(result.metrics.items()):
+        print(f"  {family:>10}: ndcg_at_10 {figures.get('ndcg_at_10', float('nan')):.4f}")
+    print(
+        f"mlflow run {result.run_id} (experiment {result.experiment_id}); `make mlflow` to review"
+    )
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from ml.pipeline import score_stage
+    from ml.publish import build_outputs
+
+    summary = score_stage(args.as_of, top_n=args.top_n)
+    build_outputs(args.as_of)
+    for key, value in summary.items():
+        print(f"{key:>22}: {value}")
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from ml.publish import publish
+
+    report = publish(args.as_of, run_id=args.run_id, keep=args.keep)
+    print(report.summary())
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from ml.publish import query_frame
+
+    with pl.Config(tbl_rows=args.limit, tbl_cols=-1, fmt_str_lengths=60):
+        print(query_frame(args.sql))
+    return 0
+
+
+def _cmd_airflow(args: argparse.Namespace) -> int:
+    from ml.orchestrate import serve_airflow
+
+    serve_airflow(args.port)  # replaces this process; returns only on failure to start
+    return 1
+
+
+def _cmd_mlflow(args: argparse.Namespace) -> int:
+    from ml.orchestrate import serve_mlflow
+
+    serve_mlflow(args.port)  # replaces this process; returns only on failure to start
+    return 1
+
+
 def _cmd_parse(args: argparse.Namespace) -> int:
     from ml.pipeline import parse_dbt_project
 
@@ -138,6 +203,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--top-n", type=int, default=20, help="recommendations per customer")
     run.set_defaults(func=_cmd_run)
 
+    feat = sub.add_parser("build-features", help="dbt build of the feature marts as of a date")
+    feat.add_argument("--as-of", required=True, help="logical date YYYY-MM-DD")
+    feat.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    feat.set_defaults(func=_cmd_build_features)
+
+    tr = sub.add_parser("train", help="train, review in MLflow and gate the recommenders")
+    tr.add_argument("--as-of", help="run date YYYY-MM-DD: the test window ends at its start")
+    tr.set_defaults(func=_cmd_train)
+
+    sc = sub.add_parser("score", help="recommendations, similar products, segments + output marts")
+    sc.add_argument("--as-of", required=True, help="logical date YYYY-MM-DD")
+    sc.add_argument("--top-n", type=int, default=20)
+    sc.set_defaults(func=_cmd_score)
+
+    pub = sub.add_parser("publish", help="swap in a new analyst snapshot atomically")
+    pub.add_argument("--as-of", help="logical date YYYY-MM-DD (default: the latest scored)")
+    pub.add_argument("--run-id", help="run identifier recorded in pipeline_runs")
+    pub.add_argument("--keep", type=int, default=3, help="previous snapshots kept for rollback")
+    pub.set_defaults(func=_cmd_publish)
+
+    qry = sub.add_parser("query", help="run SQL on the published snapshot (read-only)")
+    qry.add_argument("sql")
+    qry.add_argument("--limit", type=int, default=20, help="rows to print")
+    qry.set_defaults(func=_cmd_query)
+
+    af = sub.add_parser("airflow", help="airflow standalone on the project's DAGs (Ctrl-C stops)")
+    af.add_argument("--port", type=int, default=8080)
+    af.set_defaults(func=_cmd_airflow)
+
+    mf = sub.add_parser("mlflow", help="the MLflow UI on the project's tracking database")
+    mf.add_argument("--port", type=int, default=5000)
+    mf.set_defaults(func=_cmd_mlflow)
+
     parse = sub.add_parser(
         "parse", help="parse the dbt project (the manifest the DAG renders from)"
     )
@@ -151,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, LookupError, ValueError, RuntimeError) as exc:
         log.error("%s", exc)
         return 1
 

@@ -45,7 +45,8 @@ class Paths:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return f"sqlite:///{self.mlflow_db}"
+        """SQLite in the home, unless ``AFFINITY_MLFLOW_TRACKING_URI`` names a tracking server."""
+        return os.environ.get("AFFINITY_MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_db}"
 
     @property
     def mlartifacts(self) -> Path:

@@ -78,7 +78,7 @@ class Entity:
     primary_key : tuple of str
         Columns that identify a row; duplicates are quarantined (`duplicate_key`).
     foreign_keys : tuple of ForeignKey
-        References checked against rows already loaded (`orphan_<column>`).
+        References checked against rows already loaded (`orphan_reference`).
     time_columns : tuple of str
         Timestamps that must not lie in the future (`future_timestamp`).
     """

@@ -208,6 +208,10 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[
     if len(set(header)) != len(header):
         raise IngestError(f"{path}: duplicate column names in the header: {header}")
     columns = {name: "VARCHAR" for name in header}
+    # DuckDB appends to existing rejects tables: without this, the rejects of an earlier
+    # file of the same entity in this batch would be quarantined again under this file.
+    con.execute(f"drop table if exists {table}_rej")
+    con.execute(f"drop table if exists {table}_scan")
     try:
         con.execute(
             f"""
@@ -308,10 +312,12 @@ def _typed_expr(dtype: str, source: str) -> str:
             f"when 'n' then false else try_cast({text} as boolean) end"
         )
     if dtype in ("INTEGER", "BIGINT"):
-        # Accept '3.0' (spreadsheet exports) but not '3.5'.
+        # Accept '3.0' (spreadsheet exports) but not '3.5': DuckDB's own cast would round
+        # '2.5' to 3, silently changing a quantity, so integrality is checked first.
+        number = f"try_cast({text} as double)"
         return (
-            f"coalesce(try_cast({text} as {dtype}), case when try_cast({text} as double) "
-            f"= floor(try_cast({text} as double)) then try_cast(try_cast({text} as double) as {dtype}) end)"
+            f"case when {number} = floor({number}) then coalesce(try_cast({text} as {dtype}), "
+            f"try_cast({number} as {dtype})) end"
         )
     return f"try_cast({text} as {dtype})"
 
@@ -464,6 +470,15 @@ def _load_file(
         raise IngestError(
             f"{path}: missing required column(s) {', '.join(missing)} for entity "
             f"'{entity.name}'; the header has: {', '.join(header)}."
+        )
+    # Columns outside the contract are not loaded: say so, never drop data silently.
+    ignored = [h for h in header if h.strip().lower() not in entity.column_names]
+    if ignored:
+        log.warning(
+            "%s: column(s) not in the %s contract ignored: %s",
+            report.source_file,
+            entity.name,
+            ", ".join(ignored),
         )
     _validate(con, entity, stage, header, report.source_file, future_cutoff)
     # The row as received (original column names and values), for the quarantine record.

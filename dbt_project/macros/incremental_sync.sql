@@ -1,0 +1,34 @@
+{#-
+    Incremental sync of an append-mostly fact with raw lineage (_source_file, _batch_id).
+
+    Ingest never edits a raw row: a replaced landing file has all its old rows deleted and
+    its new rows inserted under a new _batch_id. So a (_source_file, _batch_id) pair stands
+    for an immutable set of rows, and an incremental run is:
+
+    1. pre-hook (this macro): delete target rows that a full refresh would not produce:
+       - rows whose lineage pair is no longer in raw (file replaced or removed),
+       - rows at or after the as-of end (a backfill to an earlier date),
+       - rows of erased customers;
+    2. model SQL: append source rows whose lineage pair is not in the target (new or
+       replaced files) or whose time is past the target's watermark (rows of already loaded
+       files that the previous, earlier as_of left out).
+
+    Every row the target keeps is then unchanged in raw and every missing row is appended,
+    so the result equals a full refresh (tests/test_dbt_incremental.py proves it).
+
+    lineages: list of {'relation': <ref>, 'file_column': .., 'batch_column': ..} where the
+    relation exposes _source_file and _batch_id and the target stores them in the columns
+    named.
+-#}
+{% macro delete_stale_rows(time_column, lineages) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ time_column }} >= {{ as_of_end() }}
+            or customer_id in (select customer_id from {{ ref('stg_raw__erasure_requests') }})
+        {%- for lineage in lineages %}
+            or ({{ lineage.file_column }}, {{ lineage.batch_column }}) not in (
+                select distinct (_source_file, _batch_id) from {{ lineage.relation }}
+            )
+        {%- endfor %}
+    {%- endif -%}
+{%- endmacro %}

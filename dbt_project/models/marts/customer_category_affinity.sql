@@ -1,0 +1,93 @@
+-- Customer x category interest: share of the customer's net merchandise spend and share of
+-- their product views that fall in the category (Online Retail: one 'Uncategorized' row).
+with
+
+products as (
+
+    select product_id, category from {{ ref('dim_products') }}
+    where is_product
+
+),
+
+spend as (
+
+    select order_lines.customer_id, products.category, sum(order_lines.net_revenue) as spend
+    from {{ ref('fct_order_lines') }} as order_lines
+    inner join products on order_lines.product_id = products.product_id
+    where order_lines.customer_id is not null
+    group by order_lines.customer_id, products.category
+
+),
+
+views as (
+
+    select events.customer_id, products.category, count(*) as views
+    from {{ ref('fct_events') }} as events
+    inner join products on events.product_id = products.product_id
+    where events.customer_id is not null
+        and events.event_type = 'view'
+    group by events.customer_id, products.category
+
+),
+
+combined as (
+
+    -- Net refunds larger than purchases count as no spend, not as negative interest.
+    select
+        customer_id,
+        category,
+        greatest(coalesce(spend.spend, 0), 0) as spend,
+        coalesce(views.views, 0) as views
+
+    from spend
+    full outer join views using (customer_id, category)
+
+),
+
+shares as (
+
+    select
+        *,
+        spend / nullif(sum(spend) over (partition by customer_id), 0) as spend_share,
+        views / nullif(sum(views) over (partition by customer_id), 0) as view_share
+
+    from combined
+    where spend > 0 or views > 0
+
+),
+
+scored as (
+
+    select
+        *,
+        -- Mean of the shares the customer has (either may be missing: no spend or no views).
+        case
+            when spend_share is not null and view_share is not null
+                then (spend_share + view_share) / 2
+            else coalesce(spend_share, view_share)
+        end as affinity_score
+
+    from shares
+
+),
+
+final as (
+
+    select
+        customer_id,
+        category,
+        spend,
+        coalesce(spend_share, 0) as spend_share,
+        cast(views as bigint) as views,
+        coalesce(view_share, 0) as view_share,
+        affinity_score,
+        cast(row_number() over (
+            partition by customer_id order by affinity_score desc, category
+        ) as integer) as category_rank,
+        {{ as_of_date() }} as as_of_date
+
+    from scored
+
+)
+
+select * from final

@@ -1,0 +1,121 @@
+-- One row per customer as of the run date. Purchase features count merchandise only
+-- (dim_products.is_product); a "purchase order" is an order with a line of net quantity > 0.
+with
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+
+),
+
+products as (
+
+    select product_id, category from {{ ref('dim_products') }}
+    where is_product
+
+),
+
+purchase_lines as (
+
+    select order_lines.*, products.category
+    from {{ ref('fct_order_lines') }} as order_lines
+    inner join products on order_lines.product_id = products.product_id
+    where order_lines.customer_id is not null
+
+),
+
+purchases as (
+
+    select
+        customer_id,
+        count(distinct order_id) filter (where net_quantity > 0) as frequency,
+        sum(net_revenue) as monetary,
+        min(ordered_at) filter (where net_quantity > 0) as first_order_at,
+        max(ordered_at) filter (where net_quantity > 0) as last_order_at,
+        count(distinct category) filter (where net_quantity > 0) as distinct_categories
+
+    from purchase_lines
+    group by customer_id
+
+),
+
+category_spend as (
+
+    select customer_id, category, sum(net_revenue) as spend
+    from purchase_lines
+    group by customer_id, category
+
+),
+
+top_categories as (
+
+    -- Highest net spend; ties go to the alphabetically first category.
+    select customer_id, category as top_category
+    from category_spend
+    where spend > 0
+    qualify row_number() over (partition by customer_id order by spend desc, category) = 1
+
+),
+
+recent_events as (
+
+    select
+        customer_id,
+        count(*) filter (where event_type = 'view') as views,
+        count(*) filter (where event_type = 'add_to_cart') as carts
+
+    from {{ ref('fct_events') }}
+    where customer_id is not null
+        and occurred_at >= {{ as_of_end() }} - interval ({{ var('recent_activity_days') }}) day
+    group by customer_id
+
+),
+
+reviews as (
+
+    select
+        customer_id,
+        count(*) as review_count,
+        avg(rating) as mean_rating
+
+    from {{ ref('stg_raw__reviews') }}
+    where created_at < {{ as_of_end() }}
+    group by customer_id
+
+),
+
+final as (
+
+    select
+        customers.customer_id,
+        date_diff('day', cast(purchases.last_order_at as date), {{ as_of_date() }}) as recency_days,
+        coalesce(purchases.frequency, 0) as frequency,
+        coalesce(purchases.monetary, 0) as monetary,
+        purchases.monetary / nullif(purchases.frequency, 0) as avg_order_value,
+        date_diff('day', cast(customers.first_seen_at as date), {{ as_of_date() }}) as tenure_days,
+        coalesce(purchases.distinct_categories, 0) as distinct_categories,
+        top_categories.top_category,
+        case
+            when purchases.frequency > 1
+                then (epoch(purchases.last_order_at) - epoch(purchases.first_order_at))
+                    / 86400.0 / (purchases.frequency - 1)
+        end as avg_days_between_orders,
+        coalesce(recent_events.views, 0) as views_30d,
+        coalesce(recent_events.carts, 0) as carts_30d,
+        coalesce(reviews.review_count, 0) as review_count,
+        reviews.mean_rating,
+        customers.marketing_opt_in,
+        customers.country,
+        purchases.first_order_at,
+        purchases.last_order_at,
+        {{ as_of_date() }} as as_of_date
+
+    from customers
+    left join purchases on customers.customer_id = purchases.customer_id
+    left join top_categories on customers.customer_id = top_categories.customer_id
+    left join recent_events on customers.customer_id = recent_events.customer_id
+    left join reviews on customers.customer_id = reviews.customer_id
+
+)
+
+select * from final

@@ -1,0 +1,60 @@
+with
+
+products as (
+
+    select * from {{ ref('stg_raw__products') }}
+
+),
+
+first_sales as (
+
+    select product_id, min(ordered_at) as first_sold_at
+    from {{ ref('fct_order_lines') }}
+    group by product_id
+
+),
+
+first_events as (
+
+    select product_id, min(occurred_at) as first_event_at
+    from {{ ref('fct_events') }}
+    where product_id is not null
+    group by product_id
+
+),
+
+first_seen as (
+
+    -- The earliest evidence of the product: the catalogue date may be missing or late.
+    select
+        products.*,
+        least(products.first_seen_at, first_sales.first_sold_at, first_events.first_event_at)
+            as effective_first_seen_at
+
+    from products
+    left join first_sales on products.product_id = first_sales.product_id
+    left join first_events on products.product_id = first_events.product_id
+
+),
+
+final as (
+
+    select
+        product_id,
+        product_name,
+        product_description,
+        category,
+        brand,
+        price,
+        is_active,
+        is_product,
+        effective_first_seen_at as first_seen_at
+
+    from first_seen
+    -- Point in time: products first seen after the as-of moment do not exist yet.
+    where effective_first_seen_at is null
+        or effective_first_seen_at < {{ as_of_end() }}
+
+)
+
+select * from final

@@ -1,0 +1,53 @@
+-- Published segments: one row per customer with the RFM segment (dbt), the behavioural
+-- cluster and the category of highest predicted affinity (ml/segments.py).
+{%- set as_of = var('as_of') %}
+with
+
+customers as (
+
+    select customer_id from {{ ref('dim_customers') }}
+
+),
+
+rfm as (
+
+    select customer_id, segment, r_score, f_score, m_score
+    from {{ ref('customer_rfm_segments') }}
+
+),
+
+clusters as (
+
+    select * from {{ source('ml', 'customer_clusters') }}
+    where logical_date = (
+        select max(logical_date) from {{ source('ml', 'customer_clusters') }}
+        where logical_date <= date '{{ as_of }}'
+    )
+
+),
+
+affinity as (
+
+    select * from {{ source('ml', 'customer_affinity') }}
+    where logical_date = (
+        select max(logical_date) from {{ source('ml', 'customer_affinity') }}
+        where logical_date <= date '{{ as_of }}'
+    )
+
+)
+
+select
+    cast(customers.customer_id as varchar) as customer_id,
+    cast(rfm.segment as varchar) as rfm_segment,
+    cast(clusters.cluster_id as integer) as cluster_id,
+    cast(clusters.cluster_name as varchar) as cluster_name,
+    cast(rfm.r_score as integer) as r_score,
+    cast(rfm.f_score as integer) as f_score,
+    cast(rfm.m_score as integer) as m_score,
+    cast(affinity.top_category as varchar) as top_affinity_category,
+    cast(affinity.affinity as double) as top_affinity_score
+
+from customers
+left join rfm on customers.customer_id = rfm.customer_id
+left join clusters on customers.customer_id = clusters.customer_id
+left join affinity on customers.customer_id = affinity.customer_id

@@ -1,0 +1,37 @@
+-- Published similar products: ml.similar_products of the run's logical date with names.
+{%- set as_of = var('as_of') %}
+with
+
+neighbours as (
+
+    select * from {{ source('ml', 'similar_products') }}
+    where logical_date = (
+        select max(logical_date) from {{ source('ml', 'similar_products') }}
+        where logical_date <= date '{{ as_of }}'
+    )
+
+),
+
+products as (
+
+    select product_id, product_name, category, price from {{ ref('dim_products') }}
+
+)
+
+select
+    cast(neighbours.product_id as varchar) as product_id,
+    cast(neighbours.rank as integer) as rank,
+    cast(neighbours.similar_product_id as varchar) as similar_product_id,
+    cast(neighbours.score as double) as score,
+    cast(neighbours.reason as varchar) as reason,
+    cast(coalesce(source_products.product_name, neighbours.product_id) as varchar) as product_name,
+    cast(coalesce(similar_products.product_name, neighbours.similar_product_id) as varchar)
+        as similar_product_name,
+    cast(similar_products.category as varchar) as similar_product_category,
+    cast(similar_products.price as double) as similar_product_price,
+    cast(neighbours.method as varchar) as method,
+    cast(neighbours.logical_date as date) as logical_date
+
+from neighbours
+left join products as source_products on neighbours.product_id = source_products.product_id
+left join products as similar_products on neighbours.similar_product_id = similar_products.product_id

@@ -1,0 +1,242 @@
+"""Configuration of one training run: data weighting, models, search budget, gate.
+
+Every field has a default, and the defaults are the values tuned on Online Retail II
+(see ``bench/notes/train_online_retail.md``). A config is plain frozen dataclasses so it
+can be logged as MLflow params, stored with the model (the model's *recipe*) and read back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+QuantityTransform = Literal["log1p", "sqrt", "one", "linear"]
+ConfidenceScheme = Literal["linear", "log", "bm25", "tfidf"]
+
+
+@dataclass(frozen=True)
+class InteractionWeighting:
+    """How ``interaction_events`` become one strength per customer and product.
+
+    ``strength = sum(kind_weight * f(quantity) * 0.5 ** (age_days / half_life_days))``
+    over the customer's events on the product before the cut-off, as in the dbt model
+    ``marts.interactions``. The defaults of the first five fields equal the dbt vars, so
+    with them the strength equals ``marts.interactions.strength`` at the same cut-off.
+
+    Parameters
+    ----------
+    purchase_weight, add_to_cart_weight, view_weight : float
+        Weight of one event of each kind.
+    half_life_days : float or None
+        Recency half-life; ``None`` switches the decay off.
+    purchase_quantity : {"log1p", "sqrt", "one", "linear"}
+        ``f(quantity)`` for purchases (other kinds always count 1).
+    repeat_exponent : float
+        Exponent applied to the summed strength of a pair (1 keeps the sum; below 1
+        damps customers who re-order the same product many times).
+    """
+
+    purchase_weight: float = 1.0
+    add_to_cart_weight: float = 0.3
+    view_weight: float = 0.05
+    half_life_days: float | None = 90.0
+    purchase_quantity: QuantityTransform = "log1p"
+    repeat_exponent: float = 1.0
+
+    def kind_weights(self) -> dict[str, float]:
+        """Return the weight of each event kind."""
+        return {
+            "purchase": self.purchase_weight,
+            "add_to_cart": self.add_to_cart_weight,
+            "view": self.view_weight,
+        }
+
+
+# The dbt vars (purchase 1.0, add_to_cart 0.3, view 0.05, half-life 90 days, log1p quantity):
+# aggregating with these reproduces marts.interactions.strength.
+DBT_WEIGHTING = InteractionWeighting()
+# Tuned on the Online Retail II validation window: recency matters more than in the dbt
+# defaults and quantities (wholesale pack sizes) carry no preference signal.
+TUNED_WEIGHTING = InteractionWeighting(half_life_days=21.0, purchase_quantity="one")
+
+
+@dataclass(frozen=True)
+class ConfidenceScaling:
+    """How strengths become the confidences a matrix-factorization model is fit on.
+
+    Parameters
+    ----------
+    scheme : {"linear", "log", "bm25", "tfidf"}
+        ``linear``: ``alpha * s``; ``log``: ``alpha * log1p(s / epsilon)`` (Hu et al.);
+        ``bm25`` / ``tfidf``: implicit's item-frequency weightings (popular products count
+        less), then ``alpha *``.
+    alpha : float
+        Scale of positive confidences (unobserved pairs have confidence 1 in ALS).
+    epsilon : float
+        Scale inside the ``log`` scheme.
+    bm25_k1, bm25_b : float
+        BM25 saturation and length normalisation.
+    """
+
+    scheme: ConfidenceScheme = "linear"
+    alpha: float = 2.0
+    epsilon: float = 1.0
+    bm25_k1: float = 100.0
+    bm25_b: float = 0.8
+
+
+@dataclass(frozen=True)
+class ALSParams:
+    """Hyperparameters of ``implicit`` ALS (confidence scaling lives in the recipe)."""
+
+    factors: int = 128
+    regularization: float = 10.0
+    iterations: int = 15
+
+
+@dataclass(frozen=True)
+class BPRParams:
+    """Hyperparameters of ``implicit`` BPR."""
+
+    factors: int = 128
+    learning_rate: float = 0.005
+    regularization: float = 0.01
+    iterations: int = 100
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that turns events into a fitted model: weighting, scaling, hyperparameters.
+
+    Stored with every registered model, so the champion can be re-fit on a new split.
+    """
+
+    family: Literal["als", "bpr", "popularity"] = "als"
+    weighting: InteractionWeighting = field(default_factory=lambda: TUNED_WEIGHTING)
+    confidence: ConfidenceScaling = field(default_factory=ConfidenceScaling)
+    als: ALSParams = field(default_factory=ALSParams)
+    bpr: BPRParams = field(default_factory=BPRParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recipe as nested plain data (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """Rebuild a recipe from :meth:`to_dict` output; unknown keys are ignored."""
+
+        def build(klass, values):
+            names = {f.name for f in dataclasses.fields(klass)}
+            return klass(**{k: v for k, v in (values or {}).items() if k in names})
+
+        return cls(
+            family=data.get("family", "als"),
+            weighting=build(InteractionWeighting, data.get("weighting")),
+            confidence=build(ConfidenceScaling, data.get("confidence")),
+            als=build(ALSParams, data.get("als")),
+            bpr=build(BPRParams, data.get("bpr")),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The bounded ALS search: candidate values per knob, explored around the defaults.
+
+    The search is coordinate-wise (one knob at a time, keeping the best value), so its
+    cost is the number of values listed, capped by :attr:`SearchConfig.budget`.
+    """
+
+    half_life_days: tuple[float | None, ...] = (14.0, 30.0)
+    purchase_quantity: tuple[str, ...] = ("log1p",)
+    repeat_exponent: tuple[float, ...] = (0.5,)
+    scheme: tuple[str, ...] = ()
+    alpha: tuple[float, ...] = (1.0, 4.0)
+    factors: tuple[int, ...] = (64,)
+    regularization: tuple[float, ...] = (5.0, 20.0)
+    iterations: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Budget and space of the ALS hyperparameter search on the validation window.
+
+    Parameters
+    ----------
+    budget : int
+        Maximum number of ALS fits in the search (0 disables it: the recipe is used as is).
+    space : SearchSpace
+        Values tried per knob.
+    """
+
+    budget: int = 10
+    space: SearchSpace = field(default_factory=SearchSpace)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        The main (ALS) recipe; also the start point of the search.
+    bpr_enabled : bool
+        Fit the BPR candidate besides ALS and popularity.
+    eval_days : int
+        Length of the test window that ends at ``as_of`` (exclusive).
+    validation_days : int
+        Length of the validation window just before the test window (tuning only).
+    ks : tuple of int
+        Cut-offs of the ranking metrics.
+    seed : int
+        Seed of every model (fits are single-threaded, so results are reproducible).
+    search : SearchConfig
+        The bounded ALS search.
+    promotion_margin : float
+        Relative NDCG@10 margin a candidate must beat the champion by (0.02 = 2 %).
+    min_eval_customers : int
+        Fewer evaluated customers than this and no model is promoted (too little evidence).
+    refit_on_full_history : bool
+        Register a model re-fit on everything up to ``as_of`` (what scoring serves) besides
+        the evaluated one; the evaluated one is stored too and is what the gate compares.
+    experiment_name, registered_model_name : str
+        MLflow experiment and registry name.
+    log_plots : bool
+        Log the review plots (slow-ish; tests may switch them off).
+    """
+
+    recipe: Recipe = field(default_factory=Recipe)
+    bpr_enabled: bool = True
+    eval_days: int = 30
+    validation_days: int = 30
+    ks: tuple[int, ...] = (10, 20)
+    seed: int = 42
+    search: SearchConfig = field(default_factory=SearchConfig)
+    promotion_margin: float = 0.02
+    min_eval_customers: int = 20
+    refit_on_full_history: bool = True
+    experiment_name: str = "affinity-recommenders"
+    registered_model_name: str = "affinity-recommender"
+    log_plots: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.eval_days < 1 or self.validation_days < 1:
+            problems.append("eval_days and validation_days must be at least 1")
+        if not self.ks or min(self.ks) < 1:
+            problems.append("ks must list positive cut-offs, e.g. (10, 20)")
+        if 10 not in self.ks:
+            problems.append("ks must include 10: the gate compares NDCG@10")
+        if self.search.budget < 0:
+            problems.append("search.budget must be >= 0 (0 switches the search off)")
+        if self.promotion_margin < 0:
+            problems.append("promotion_margin must be >= 0 (0.02 means 2 % better)")
+        if self.recipe.family != "als":
+            problems.append("recipe.family must be 'als': it is the model that gets registered")
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))

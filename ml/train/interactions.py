@@ -1,0 +1,390 @@
+"""Load interaction events, weight them, split them in time and build sparse matrices.
+
+The warehouse's ``marts.interactions`` is the decayed strength *as of the run date*. The
+time split needs the same aggregation at earlier cut-offs, and the tuning explores the
+weighting itself, so this module re-aggregates ``marts.interaction_events`` in polars with
+a :class:`~ml.train.config.InteractionWeighting` whose defaults equal the dbt vars.
+
+Everything is columnar (DuckDB -> Arrow -> polars -> numpy -> ``scipy.sparse``); no Python
+loop touches a row. Customers and products get contiguous indices in sorted id order, so the
+same events always give the same matrices.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from implicit.nearest_neighbours import bm25_weight, tfidf_weight
+
+from ml.train.config import ConfidenceScaling, InteractionWeighting
+
+log = logging.getLogger(__name__)
+
+EVENT_COLUMNS = ("customer_id", "product_id", "occurred_at", "event_kind", "quantity")
+SECONDS_PER_DAY = 86_400.0
+
+
+class MissingWarehouseTable(RuntimeError):
+    """The warehouse lacks a table training needs."""
+
+
+def day_start(value: date | datetime | str) -> datetime:
+    """Return midnight at the start of a date (accepts ``date``, ``datetime`` or ISO text)."""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        value = value.date()
+    return datetime(value.year, value.month, value.day)
+
+
+def load_events(
+    until: datetime, warehouse: Path | str | None = None, *, table: str = "marts.interaction_events"
+) -> pl.DataFrame:
+    """Read the interaction events that happened before ``until``.
+
+    Parameters
+    ----------
+    until : datetime
+        Exclusive upper bound on ``occurred_at``.
+    warehouse : path-like, optional
+        DuckDB file (default: the Affinity warehouse).
+    table : str
+        Qualified table name.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns :data:`EVENT_COLUMNS`, sorted by time then ids (deterministic order).
+
+    Raises
+    ------
+    MissingWarehouseTable
+        When the table does not exist yet (run the dbt build first).
+    """
+    from ml.warehouse import connect
+
+    columns = ", ".join(EVENT_COLUMNS)
+    with connect(warehouse, read_only=True) as con:
+        schema, name = table.split(".")
+        exists = con.sql(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            params=[schema, name],
+        ).fetchall()[0][0]
+        if not exists:
+            raise MissingWarehouseTable(
+                f"{table} is not in the warehouse: build the marts first "
+                "(`affinity run`, or `dbt build` in dbt_project/)."
+            )
+        arrow = con.sql(
+            f"SELECT {columns} FROM {table} WHERE occurred_at < ? "
+            "ORDER BY occurred_at, customer_id, product_id, event_kind",
+            params=[until],
+        ).to_arrow_table()
+    events = pl.from_arrow(arrow)
+    return events.with_columns(
+        pl.col("customer_id").cast(pl.String),
+        pl.col("product_id").cast(pl.String),
+        pl.col("quantity").cast(pl.Float64),
+    )
+
+
+def aggregate(
+    events: pl.DataFrame, cutoff: datetime, weighting: InteractionWeighting
+) -> pl.DataFrame:
+    """Aggregate events before ``cutoff`` into one strength per customer and product.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Events with :data:`EVENT_COLUMNS`.
+    cutoff : datetime
+        Exclusive end of the history; ages are measured from it.
+    weighting : InteractionWeighting
+        Kind weights, quantity transform, recency half-life and repeat damping.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``customer_id, product_id, strength, purchases, last_at`` (one row per pair with a
+        positive strength), sorted by ids.
+    """
+    weights = weighting.kind_weights()
+    quantity = pl.col("quantity").fill_null(1.0).clip(lower_bound=0.0)
+    quantity_factor = {
+        "log1p": quantity.log1p(),
+        "sqrt": quantity.sqrt(),
+        "one": pl.lit(1.0),
+        "linear": quantity,
+    }[weighting.purchase_quantity]
+    kind_weight = pl.col("event_kind").replace_strict(weights, default=0.0, return_dtype=pl.Float64)
+    factor = pl.when(pl.col("event_kind") == "purchase").then(quantity_factor).otherwise(1.0)
+    if weighting.half_life_days is None:
+        decay = pl.lit(1.0)
+    else:
+        age_days = (pl.lit(cutoff) - pl.col("occurred_at")).dt.total_microseconds() / (
+            SECONDS_PER_DAY * 1e6
+        )
+        decay = (-math.log(2.0) * age_days / weighting.half_life_days).exp()
+    aggregated = (
+        events.lazy()
+        .filter(pl.col("occurred_at") < cutoff)
+        .with_columns((kind_weight * factor * decay).alias("strength"))
+        .group_by("customer_id", "product_id")
+        .agg(
+            pl.col("strength").sum(),
+            (pl.col("event_kind") == "purchase").sum().alias("purchases"),
+            pl.col("occurred_at").max().alias("last_at"),
+        )
+        .filter(pl.col("strength") > 0)
+    )
+    if weighting.repeat_exponent != 1.0:
+        aggregated = aggregated.with_columns(pl.col("strength").pow(weighting.repeat_exponent))
+    return aggregated.sort("customer_id", "product_id").collect()
+
+
+@dataclass(frozen=True)
+class IndexMaps:
+    """Contiguous indices: ``customer_ids[row]`` and ``product_ids[col]`` (ids only, no PII)."""
+
+    customer_ids: np.ndarray
+    product_ids: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.customer_ids), len(self.product_ids)
+
+    def customer_rows(self, customer_ids) -> np.ndarray:
+        """Return the row of each customer id, ``-1`` for ids not in the map."""
+        return _lookup(self.customer_ids, customer_ids)
+
+    def product_cols(self, product_ids) -> np.ndarray:
+        """Return the column of each product id, ``-1`` for ids not in the map."""
+        return _lookup(self.product_ids, product_ids)
+
+
+def _lookup(sorted_ids: np.ndarray, wanted) -> np.ndarray:
+    """Positions of ``wanted`` in the sorted array ``sorted_ids`` (``-1`` when absent)."""
+    wanted = np.asarray(wanted, dtype=object).astype(str)
+    if len(sorted_ids) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    position = np.searchsorted(sorted_ids, wanted)
+    position = np.clip(position, 0, len(sorted_ids) - 1)
+    found = sorted_ids[position] == wanted
+    return np.where(found, position, -1).astype(np.int64)
+
+
+def pairs_to_csr(
+    maps: IndexMaps, pairs: pl.DataFrame, value: str | None = None, *, dtype=np.float32
+) -> sp.csr_matrix:
+    """Build a customers x products CSR from id pairs (pairs outside the maps are dropped).
+
+    Parameters
+    ----------
+    maps : IndexMaps
+        Row and column indices.
+    pairs : polars.DataFrame
+        ``customer_id, product_id`` and optionally the ``value`` column.
+    value : str, optional
+        Column holding the cell values; ``None`` puts ones.
+    """
+    rows = maps.customer_rows(pairs["customer_id"].to_numpy())
+    cols = maps.product_cols(pairs["product_id"].to_numpy())
+    data = np.ones(len(pairs), dtype=dtype) if value is None else pairs[value].to_numpy()
+    keep = (rows >= 0) & (cols >= 0)
+    matrix = sp.csr_matrix(
+        (data[keep].astype(dtype), (rows[keep], cols[keep])), shape=maps.shape, dtype=dtype
+    )
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The matrices of one history (everything before ``cutoff``).
+
+    Attributes
+    ----------
+    maps : IndexMaps
+        Customers and products seen before the cut-off.
+    strength : scipy.sparse.csr_matrix
+        Customers x products aggregated strength (before confidence scaling).
+    bought : scipy.sparse.csr_matrix
+        Ones where the customer purchased the product before the cut-off (filtered from
+        recommendations).
+    cutoff : datetime
+        Exclusive end of the history.
+    n_events : int
+        Events before the cut-off.
+    """
+
+    maps: IndexMaps
+    strength: sp.csr_matrix
+    bought: sp.csr_matrix
+    cutoff: datetime
+    n_events: int
+
+    @property
+    def item_popularity(self) -> np.ndarray:
+        """Distinct buyers per product (the popularity baseline's score)."""
+        return np.asarray(self.bought.sum(axis=0)).ravel().astype(np.float32)
+
+
+def build_training_data(
+    events: pl.DataFrame, cutoff: datetime, weighting: InteractionWeighting
+) -> TrainingData:
+    """Aggregate events before ``cutoff`` and build the matrices and index maps."""
+    history = events.filter(pl.col("occurred_at") < cutoff)
+    pairs = aggregate(history, cutoff, weighting)
+    maps = IndexMaps(
+        customer_ids=np.sort(pairs["customer_id"].unique().to_numpy().astype(str)),
+        product_ids=np.sort(pairs["product_id"].unique().to_numpy().astype(str)),
+    )
+    strength = pairs_to_csr(maps, pairs, "strength")
+    bought = pairs_to_csr(maps, pairs.filter(pl.col("purchases") > 0))
+    return TrainingData(maps, strength, bought, cutoff, history.height)
+
+
+@dataclass(frozen=True)
+class EvaluationWindow:
+    """Purchases of a window after a training history, in that history's index space.
+
+    Attributes
+    ----------
+    start, end : datetime
+        The window ``[start, end)``; ``start`` is the training cut-off.
+    truth : scipy.sparse.csr_matrix
+        Customers x products: ones where a training customer bought, in the window, a
+        product known to training that they had not bought before (new to them).
+    customer_rows : numpy.ndarray
+        Rows with at least one truth item: the evaluated customers.
+    n_purchases : int
+        Purchase events in the window (any customer, any product).
+    """
+
+    start: datetime
+    end: datetime
+    truth: sp.csr_matrix
+    customer_rows: np.ndarray
+    n_purchases: int
+
+
+def build_evaluation_window(
+    events: pl.DataFrame, training: TrainingData, end: datetime
+) -> EvaluationWindow:
+    """Collect the window's purchases that count as truth for ``training``'s customers."""
+    start = training.cutoff
+    window = events.filter(
+        (pl.col("occurred_at") >= start)
+        & (pl.col("occurred_at") < end)
+        & (pl.col("event_kind") == "purchase")
+    )
+    pairs = window.select("customer_id", "product_id").unique()
+    truth = pairs_to_csr(training.maps, pairs)
+    # Products the customer already bought in training are neither candidates nor truth.
+    truth = truth - truth.multiply(training.bought)
+    truth.eliminate_zeros()
+    rows = np.flatnonzero(np.diff(truth.indptr) > 0)
+    return EvaluationWindow(start, end, truth.tocsr(), rows, window.height)
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """The cut-offs of one run (all midnight datetimes, windows are ``[start, end)``).
+
+    ``as_of``'s own day is never evaluated: on the run day it may be incomplete.
+    """
+
+    as_of: datetime
+    test_start: datetime
+    validation_start: datetime
+
+    @classmethod
+    def from_as_of(cls, as_of: date | datetime | str, eval_days: int, validation_days: int):
+        as_of_start = day_start(as_of)
+        test_start = as_of_start - timedelta(days=eval_days)
+        return cls(as_of_start, test_start, test_start - timedelta(days=validation_days))
+
+    @property
+    def history_end(self) -> datetime:
+        """End of the history a run may read: the end of the ``as_of`` day."""
+        return self.as_of + timedelta(days=1)
+
+
+def confidence_matrix(strength: sp.csr_matrix, scaling: ConfidenceScaling) -> sp.csr_matrix:
+    """Turn strengths into the confidences a model is fit on.
+
+    Parameters
+    ----------
+    strength : scipy.sparse.csr_matrix
+        Customers x products aggregated strength.
+    scaling : ConfidenceScaling
+        Scheme and scale.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        float32 customers x products confidences, same sparsity.
+    """
+    matrix = strength.astype(np.float32).tocsr(copy=True)
+    if scaling.scheme == "linear":
+        pass
+    elif scaling.scheme == "log":
+        matrix.data = np.log1p(matrix.data / scaling.epsilon)
+    elif scaling.scheme in ("bm25", "tfidf"):
+        # implicit's weightings treat rows as documents: apply them to products x customers,
+        # as implicit's own examples do, so buyers of many products and products with many
+        # buyers each count less.
+        item_users = matrix.T.tocsr()
+        if scaling.scheme == "bm25":
+            weighted = bm25_weight(item_users, K1=scaling.bm25_k1, B=scaling.bm25_b)
+        else:
+            weighted = tfidf_weight(item_users)
+        matrix = weighted.T.tocsr().astype(np.float32)
+        # Weightings can drive a cell to <= 0 (an id seen everywhere); keep it weakly positive.
+        matrix.data = np.maximum(matrix.data, 1e-3)
+    else:
+        raise ValueError(
+            f"unknown confidence scheme {scaling.scheme!r}: use linear, log, bm25 or tfidf"
+        )
+    matrix.data = (scaling.alpha * matrix.data).astype(np.float32)
+    matrix.sort_indices()
+    return matrix
+
+
+def load_segments(
+    warehouse: Path | str | None = None, *, table: str = "marts.customer_rfm_segments"
+) -> pl.DataFrame | None:
+    """Read ``customer_id, segment`` from the RFM segments mart, or None if it is absent."""
+    from ml.warehouse import connect
+
+    with connect(warehouse, read_only=True) as con:
+        schema, name = table.split(".")
+        exists = con.sql(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            params=[schema, name],
+        ).fetchall()[0][0]
+        if not exists:
+            log.warning("%s is not in the warehouse: no per-segment metrics", table)
+            return None
+        arrow = con.sql(
+            "SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
+            f"CAST(segment AS VARCHAR) AS segment FROM {table}"
+        ).to_arrow_table()
+    return pl.from_arrow(arrow).unique("customer_id", keep="first")
+
+
+def segments_of(customer_ids: np.ndarray, segments: pl.DataFrame | None) -> np.ndarray | None:
+    """Return each customer's segment (``"unknown"`` when missing), or None without segments."""
+    if segments is None:
+        return None
+    frame = pl.DataFrame({"customer_id": np.asarray(customer_ids).astype(str)})
+    joined = frame.join(segments, on="customer_id", how="left", maintain_order="left")
+    return joined["segment"].fill_null("unknown").to_numpy().astype(str)

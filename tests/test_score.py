@@ -1,0 +1,180 @@
+"""Recommendations: filters, reasons, cold start, idempotence, and the batch kernels."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.sparse as sp
+from test_score_support import LOGICAL_DATE, build_marts, fit_model
+
+from ml.publish import read_frame, table_checksum
+from ml.score import (
+    BOUGHT_BEFORE,
+    BOUGHT_SIMILAR,
+    ScoreConfig,
+    cap_per_category,
+    reason_products,
+    score,
+    top_products,
+)
+from ml.warehouse import connect
+
+CONFIG = ScoreConfig(n=10, exclusion_days=60, max_per_category=3, min_history_products=2)
+END = datetime.combine(LOGICAL_DATE + timedelta(days=1), datetime.min.time())
+
+
+@pytest.fixture
+def scored():
+    frames = build_marts()
+    model = fit_model(frames)
+    report = score(LOGICAL_DATE, config=CONFIG, model=model)
+    with connect() as con:
+        recs = read_frame(con, "SELECT * FROM ml.recommendations ORDER BY customer_id, rank")
+    return frames, model, report, recs
+
+
+def test_every_customer_gets_n_recommendations(scored):
+    frames, _, report, recs = scored
+    counts = recs.group_by("customer_id").len()
+    assert counts.height == frames["dim_customers"].height == report.customers
+    assert counts["len"].to_list() == [CONFIG.n] * counts.height
+    ranks = recs.group_by("customer_id").agg(pl.col("rank").sort())
+    assert all(r == list(range(1, CONFIG.n + 1)) for r in ranks["rank"].to_list())
+    assert recs.select("customer_id", "product_id").is_duplicated().sum() == 0
+
+
+def test_nothing_bought_within_the_exclusion_window(scored):
+    frames, _, _, recs = scored
+    window = frames["interaction_events"].filter(
+        (pl.col("event_kind") == "purchase")
+        & (pl.col("occurred_at") >= END - timedelta(days=CONFIG.exclusion_days))
+        & (pl.col("occurred_at") < END)
+    )
+    assert window.height > 0
+    clash = recs.join(window, on=["customer_id", "product_id"], how="inner")
+    assert clash.height == 0
+
+
+def test_every_reason_names_a_product_of_the_customers_history(scored):
+    frames, _, _, recs = scored
+    history = (
+        frames["interaction_events"]
+        .filter(pl.col("occurred_at") < END)
+        .select("customer_id", pl.col("product_id").alias("reason_product_id"))
+        .unique()
+    )
+    with_reason = recs.filter(pl.col("reason_product_id").is_not_null())
+    assert with_reason.height > 0
+    assert set(with_reason["reason_code"].unique()) <= {BOUGHT_SIMILAR, BOUGHT_BEFORE}
+    found = with_reason.join(history, on=["customer_id", "reason_product_id"], how="semi")
+    assert found.height == with_reason.height
+    # "bought before" names the recommended product itself, bought outside the window.
+    before = with_reason.filter(pl.col("reason_code") == BOUGHT_BEFORE)
+    assert (before["reason_product_id"] == before["product_id"]).all()
+
+
+def test_business_filters_category_cap_and_catalogue(scored):
+    frames, _, _, recs = scored
+    products = frames["dim_products"]
+    joined = recs.join(products, on="product_id")
+    assert joined.height == recs.height
+    assert joined["is_active"].all() and joined["is_product"].all()
+    per_category = joined.group_by("customer_id", "category").len()
+    assert per_category["len"].max() <= CONFIG.max_per_category
+
+
+def test_cold_start_customers_get_popular_in_their_segment(scored):
+    frames, model, _, recs = scored
+    first = recs.filter(pl.col("rank") == 1)
+    # Not in the model (left out of training) and customers without history.
+    assert model.customer_rows(["C00003"])[0] == -1
+    cold = first.filter(pl.col("customer_id").is_in(["C00003", "C00019", "C00039"]))
+    assert cold.height == 3
+    assert cold["reason_code"].str.starts_with("popular").all()
+    segments = frames["customer_rfm_segments"]
+    c3 = cold.filter(pl.col("customer_id") == "C00003")
+    expected = segments.filter(pl.col("customer_id") == "C00003")["segment"][0]
+    assert c3["reason_code"][0] == "popular_in_segment"
+    assert c3["reason_context"][0] == expected
+    # No history, no segment: their country.
+    c19 = cold.filter(pl.col("customer_id") == "C00019")
+    assert c19["reason_code"][0] == "popular_in_country"
+    assert recs.filter(pl.col("reason_code") == BOUGHT_SIMILAR).height > 0
+
+
+def test_scoring_the_same_date_twice_replaces_its_rows(scored):
+    frames, model, _, _ = scored
+    with connect() as con:
+        first = table_checksum(con, "ml.recommendations")
+    score(LOGICAL_DATE, config=CONFIG, model=model)
+    with connect() as con:
+        assert table_checksum(con, "ml.recommendations") == first
+    score(LOGICAL_DATE - timedelta(days=1), config=CONFIG, model=model)
+    with connect() as con:
+        dates = con.execute(
+            "SELECT logical_date, count(*) FROM ml.recommendations GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert [n for _, n in dates] == [first[0], first[0]]
+
+
+def test_cap_per_category_keeps_rank_order():
+    candidates = np.array([[5, 1, 2, 3, 4, 0, -1], [0, 1, 2, 3, 4, 5, 6]])
+    scores = np.arange(7, 0, -1, dtype=np.float32)[None, :].repeat(2, axis=0)
+    categories = np.array([0, 0, 0, 1, 1, -1, 0])  # product 5 uncategorised
+    ids, kept, short = cap_per_category(candidates, scores, categories, 4, 2)
+    assert ids.tolist() == [[5, 1, 2, 3], [0, 1, 3, 4]]
+    assert kept[0].tolist() == [7, 6, 5, 4]
+    assert not short.any()
+    ids, _, short = cap_per_category(candidates, scores, categories, 6, 1)
+    assert ids.tolist() == [[5, 1, 3, -1, -1, -1], [0, 3, 5, -1, -1, -1]]
+    assert short.all()
+
+
+@pytest.mark.parametrize("density", [0.05, 0.3], ids=["few-exclusions", "many-exclusions"])
+def test_top_products_is_the_exact_filtered_top_n(density):
+    # Few exclusions: over-fetch and drop; many: implicit's filtered topk.
+    rng = np.random.default_rng(0)
+    users = rng.standard_normal((50, 8)).astype(np.float32)
+    items = rng.standard_normal((300, 8)).astype(np.float32)
+    exclude = sp.random(50, 300, density=density, format="csr", random_state=1, dtype=np.float32)
+    categories = rng.integers(0, 6, 300)
+    config = ScoreConfig(n=15, max_per_category=3, num_threads=1)
+    ids, scores = top_products(users, items, exclude, categories, config)
+    full = users @ items.T
+    full[exclude.toarray() > 0] = -np.inf
+    for u in range(50):
+        expected, per_category = [], {}
+        for item in np.argsort(-full[u], kind="stable"):
+            if np.isinf(full[u, item]) or per_category.get(categories[item], 0) >= 3:
+                continue
+            per_category[categories[item]] = per_category.get(categories[item], 0) + 1
+            expected.append(item)
+            if len(expected) == 15:
+                break
+        assert ids[u].tolist() == expected
+        np.testing.assert_allclose(scores[u], full[u, expected], rtol=1e-5)
+
+
+def test_reason_is_the_closest_history_product():
+    unit = np.eye(4, dtype=np.float32)
+    unit[3] = np.array([0.8, 0.6, 0, 0])  # closest to product 0
+    history = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]))
+    recommended = np.array([[3, 1], [3, -1], [0, 1]])
+    reasons = reason_products(recommended, history, unit)
+    assert reasons.tolist() == [[0, 1], [2, -1], [-1, -1]]
+
+
+def test_an_unmeetable_category_cap_gives_way_to_full_lists():
+    # One category for the whole catalogue (Online Retail's "Uncategorized").
+    frames = build_marts()
+    with connect() as con:
+        con.execute("UPDATE marts.dim_products SET category = 'Uncategorized'")
+    score(LOGICAL_DATE, config=CONFIG, model=fit_model(frames))
+    with connect() as con:
+        counts = con.execute(
+            "SELECT DISTINCT count(*) FROM ml.recommendations GROUP BY customer_id"
+        ).fetchall()
+    assert counts == [(CONFIG.n,)]

@@ -1,0 +1,107 @@
+"""Behavioural clusters (deterministic, readable, k by silhouette) and affinity audiences."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+from test_score_support import LOGICAL_DATE, build_marts, fit_model
+
+from ml.publish import read_frame
+from ml.segments import (
+    NO_PURCHASE_NAME,
+    SegmentConfig,
+    build_segments,
+    category_affinity,
+    cluster_customers,
+    cluster_name,
+)
+from ml.warehouse import connect
+
+CONFIG = SegmentConfig(k_min=2, k_max=5, seed=11, audience_size=25)
+NAME = re.compile(
+    r"^((recent|lapsed) )?(frequent|regular|occasional) (high|mid|low) spenders"
+    r"(, (big|mid|small) baskets)?( \(.+\))?$"
+)
+
+
+@pytest.fixture
+def warehouse():
+    frames = build_marts()
+    return frames, fit_model(frames)
+
+
+def _category_purchases(frames):
+    return (
+        frames["interaction_events"]
+        .filter(pl.col("event_kind") == "purchase")
+        .join(frames["dim_products"].select("product_id", "category"), on="product_id")
+        .group_by("customer_id", "category")
+        .agg(pl.len().alias("purchases"))
+    )
+
+
+def test_clusters_are_deterministic_with_readable_unique_names(warehouse):
+    frames, model = warehouse
+    features = frames["customer_features"]
+    first = cluster_customers(features, model, _category_purchases(frames), CONFIG)
+    second = cluster_customers(features, model, _category_purchases(frames), CONFIG)
+    assert first[0].equals(second[0]) and first[1].equals(second[1])
+    clusters, profiles = first
+    k = profiles["k"][0]
+    assert CONFIG.k_min <= k <= CONFIG.k_max
+    assert profiles.height == k + 1  # plus "no purchases yet"
+    names = profiles["cluster_name"].to_list()
+    assert len(set(names)) == len(names)
+    assert names[-1] == NO_PURCHASE_NAME
+    assert all(NAME.match(name) for name in names[:-1]), names
+    assert profiles["customers"].sum() == clusters.height == features.height
+    # Numbered by descending mean spend.
+    spend = profiles["mean_monetary"].to_list()[:-1]
+    assert spend == sorted(spend, reverse=True)
+    assert profiles["top_categories"][0].count(", ") == 2
+
+
+def test_cluster_name_reads_like_a_marketer_would_say_it():
+    assert cluster_name({"recency_days": -1, "frequency": 1, "monetary": 1}) == (
+        "recent frequent high spenders"
+    )
+    assert cluster_name({"recency_days": 1.2, "frequency": -0.8, "monetary": -2}) == (
+        "lapsed occasional low spenders"
+    )
+    assert cluster_name({"recency_days": 0, "frequency": 0, "monetary": 0}) == (
+        "regular mid spenders"
+    )
+
+
+def test_affinity_audiences_are_the_top_mean_scores_of_each_category(warehouse):
+    frames, model = warehouse
+    products = frames["dim_products"].with_columns(
+        (pl.col("is_active") & pl.col("is_product")).alias("eligible")
+    )
+    customers = frames["dim_customers"]["customer_id"].to_numpy()
+    audiences, best = category_affinity(customers, products, model, audience_size=25)
+    assert audiences.group_by("category").len()["len"].to_list() == [25] * 6
+    garden = audiences.filter(pl.col("category") == "Garden")
+    items = products.filter(pl.col("eligible") & (pl.col("category") == "Garden"))
+    cols = model.product_cols(items["product_id"].to_list())
+    cols = cols[cols >= 0]
+    known = customers[model.customer_rows(customers) >= 0]
+    mean_scores = model.user_factors[model.customer_rows(known)] @ model.item_factors[cols].T
+    expected = known[np.argsort(-mean_scores.mean(axis=1), kind="stable")[:25]]
+    assert set(garden["customer_id"]) == set(expected)
+    assert (np.diff(garden["affinity"].to_numpy()) <= 1e-9).all()
+    assert best.height == len(known)
+
+
+def test_build_segments_writes_every_customer(warehouse):
+    frames, model = warehouse
+    report = build_segments(LOGICAL_DATE, config=CONFIG, model=model)
+    with connect() as con:
+        clusters = read_frame(con, "SELECT * FROM ml.customer_clusters")
+        audiences = read_frame(con, "SELECT * FROM ml.affinity_audiences")
+    assert clusters.height == frames["dim_customers"].height == report.customers
+    assert clusters["cluster_name"].null_count() == 0
+    assert audiences.height == report.audience_rows == 6 * 25
