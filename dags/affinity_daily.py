@@ -1,4 +1,5 @@
-"""Affinity's daily pipeline: ingest -> dbt features -> train -> score -> dbt outputs -> publish.
+"""Affinity's daily pipeline: ingest -> dbt features -> train -> score -> campaigns -> dbt
+outputs -> publish.
 
 Thin configuration only: every task body lives in ``ml.pipeline`` and the dbt project;
 nothing here touches the warehouse at import time. The dbt task groups render from the
@@ -114,6 +115,12 @@ def affinity_daily():
 
         return score_stage(ds, top_n=params["top_n"])
 
+    @task(pool=WAREHOUSE_POOL)
+    def campaigns(ds: str | None = None) -> dict:
+        from ml.campaigns import campaigns_stage
+
+        return campaigns_stage(ds)
+
     @task(pool=WAREHOUSE_POOL, outlets=[SNAPSHOT])
     def publish(ds: str | None = None, run_id: str | None = None) -> dict:
         from ml.pipeline import publish_stage
@@ -125,7 +132,7 @@ def affinity_daily():
     )
     outputs = _dbt_group("dbt_outputs", ["models/outputs"])
 
-    ingest() >> features >> train() >> score() >> outputs >> publish()
+    ingest() >> features >> train() >> score() >> campaigns() >> outputs >> publish()
 
 
 affinity_daily()

@@ -38,6 +38,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         defect_rate=args.defect_rate,
         end_date=args.end_date,
+        campaign_uplift=args.campaign_uplift,
     )
     for entity, rows in counts.items():
         print(f"{entity:>12}: {rows:,} rows")
@@ -145,6 +146,26 @@ def _cmd_mlflow(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_campaigns(args: argparse.Namespace) -> int:
+    from ml.campaigns import build_audiences
+    from ml.publish import build_outputs
+
+    report = build_audiences(args.as_of)
+    build_outputs(args.as_of)
+    print(report.summary())
+    return 0
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    from ml.campaigns import measure_campaigns, publish_results
+
+    report = measure_campaigns(args.as_of)
+    print(report.summary())
+    if args.publish:
+        publish_results(args.as_of, f"measure-{args.as_of}")
+    return 0
+
+
 def _cmd_parse(args: argparse.Namespace) -> int:
     from ml.pipeline import parse_dbt_project
 
@@ -173,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument(
         "--end-date", default=DEFAULT_SHOP_END, help="last day of the shop (YYYY-MM-DD)"
+    )
+    gen.add_argument(
+        "--campaign-uplift",
+        type=float,
+        help="simulate a campaign with this true uplift plus a placebo (truth: _campaign_truth.parquet)",
     )
     gen.set_defaults(func=_cmd_generate)
 
@@ -227,6 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
     qry.add_argument("sql")
     qry.add_argument("--limit", type=int, default=20, help="rows to print")
     qry.set_defaults(func=_cmd_query)
+
+    camp = sub.add_parser("campaigns", help="build the audiences of campaigns launching next")
+    camp.add_argument("--as-of", required=True, help="logical date YYYY-MM-DD")
+    camp.set_defaults(func=_cmd_campaigns)
+
+    meas = sub.add_parser("measure", help="measure lift of campaigns whose window has ended")
+    meas.add_argument("--as-of", required=True, help="measurement date YYYY-MM-DD")
+    meas.add_argument("--publish", action="store_true", help="publish the results snapshot")
+    meas.set_defaults(func=_cmd_measure)
 
     af = sub.add_parser("airflow", help="airflow standalone on the project's DAGs (Ctrl-C stops)")
     af.add_argument("--port", type=int, default=8080)

@@ -70,6 +70,8 @@ TABLE_ORDER = {
     "customer_features": "customer_id",
     "cluster_profiles": "cluster_id",
     "affinity_audiences": "category, rank",
+    "campaign_audiences": "campaign_id, rank",
+    "campaign_results": "campaign_id",
 }
 # The published tables pipeline_runs gives their own row-count column (the rest are in
 # the row_counts map).
@@ -379,6 +381,7 @@ def publish(
     try:
         _remove_leftovers(home.published)
         with connect() as con:
+            _record_unrecorded_runs(con, home.snapshot)
             # Right to be forgotten: erased customers leave the ml outputs before anything
             # is copied, and the new snapshot is verified not to hold them.
             erased = erased_customer_ids(con)
@@ -615,6 +618,41 @@ def purge_erased_history(customer_ids: Sequence[str]) -> list[Path]:
             removed.append(snapshot)
             log.warning("erasure: removed archived snapshot %s (it held %s)", snapshot.name, holds)
     return removed
+
+
+def _record_unrecorded_runs(con: duckdb.DuckDBPyConnection, snapshot: Path) -> None:
+    """Add to ``ml.pipeline_runs`` the runs of the live snapshot it does not have.
+
+    A publish killed between its rename and its bookkeeping left a live snapshot (analysts
+    read it) whose run is missing from the history; the snapshot itself records it.
+    """
+    if not snapshot.exists():
+        return
+    ensure_table(con, ML_SCHEMA, PIPELINE_RUNS, PIPELINE_RUNS_COLUMNS)
+    names = ", ".join(PIPELINE_RUNS_COLUMNS)
+    con.execute(f"ATTACH '{snapshot}' AS snapshot_live (READ_ONLY)")
+    try:
+        try:
+            missing = con.execute(
+                f"SELECT {names} FROM snapshot_live.main.{PIPELINE_RUNS} WHERE run_id NOT IN "
+                f"(SELECT run_id FROM {ML_SCHEMA}.{PIPELINE_RUNS}) ORDER BY finished_at"
+            ).fetchall()
+        except duckdb.Error as exc:  # a snapshot of an older layout: nothing to recover
+            log.warning("cannot read the run history of %s: %s", snapshot, exc)
+            return
+        if missing:
+            con.execute(
+                f"INSERT INTO {ML_SCHEMA}.{PIPELINE_RUNS} ({names}) "
+                f"SELECT {names} FROM snapshot_live.main.{PIPELINE_RUNS} WHERE run_id NOT IN "
+                f"(SELECT run_id FROM {ML_SCHEMA}.{PIPELINE_RUNS})"
+            )
+            log.warning(
+                "recorded run(s) %s: their snapshot was published, their bookkeeping "
+                "was interrupted",
+                ", ".join(str(row[0]) for row in missing),
+            )
+    finally:
+        con.execute("DETACH snapshot_live")
 
 
 def _remove_leftovers(published: Path) -> None:

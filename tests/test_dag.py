@@ -84,7 +84,7 @@ def test_dag_configuration(dag_info: dict) -> None:
 
 def test_task_graph_retries_and_pool(dag_info: dict) -> None:
     tasks = dag_info["tasks"]
-    for name in ("ingest", "train", "score", "publish"):
+    for name in ("ingest", "train", "score", "campaigns", "publish"):
         assert name in tasks
     # Every dbt model has its own task (model + tests), in the right group.
     feature_models = {t for t in tasks if t.startswith("dbt_features.")}

@@ -1,4 +1,8 @@
-"""A handful of marketing campaigns around the end of the period."""
+"""A handful of marketing campaigns around the end of the period.
+
+With ``campaign_uplift`` the shop also gets two ground-truth campaigns (a known uplift
+and a placebo, see :mod:`ml.datagen.uplift`), appended after these.
+"""
 
 from __future__ import annotations
 
@@ -134,8 +138,23 @@ def fill(text: str, names: dict[str, str]) -> str:
     return text
 
 
-def campaigns_frame(n_customers: int, catalog: Catalog, period: Period) -> pl.DataFrame:
-    """The ``campaigns`` entity (contract columns and order)."""
+def campaigns_frame(
+    n_customers: int,
+    catalog: Catalog,
+    period: Period,
+    ground_truth: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The ``campaigns`` entity (contract columns and order).
+
+    ``ground_truth`` rows (:func:`ml.datagen.uplift.ground_truth_frame`) are appended.
+    """
+    frame = _generated_campaigns(n_customers, catalog, period)
+    if ground_truth is not None and ground_truth.height:
+        frame = pl.concat([frame, ground_truth.select(frame.columns).cast(frame.schema)])
+    return frame
+
+
+def _generated_campaigns(n_customers: int, catalog: Catalog, period: Period) -> pl.DataFrame:
     names = target_categories(catalog)
     starts = [period.end - s.starts_days_before_end * DAY + CAMPAIGN_HOUR * 3600 for s in CAMPAIGNS]
     return pl.DataFrame(

@@ -13,12 +13,21 @@ import polars as pl
 from ml.config import DEFAULT_SHOP_END
 from ml.contract import ENTITIES, Entity
 from ml.datagen.activity import events_frame, order_lines_frame, orders_frame, simulate_activity
-from ml.datagen.campaigns import campaigns_frame
+from ml.datagen.campaigns import CAMPAIGNS, campaigns_frame
 from ml.datagen.catalog import build_catalog, products_frame
 from ml.datagen.common import IdTables, Period, random_stream
 from ml.datagen.defects import EXPECTED_DEFECTS_SCHEMA, inject_defects
 from ml.datagen.people import build_customers, customers_frame
 from ml.datagen.reviews import draw_reviews, reviews_frame
+from ml.datagen.uplift import (
+    TRUTH_DURATION_DAYS,
+    TRUTH_MIN_DAYS,
+    TRUTH_STARTS_DAYS_BEFORE_END,
+    apply_uplift,
+    ground_truth_campaigns,
+    ground_truth_frame,
+    write_truth,
+)
 
 log = logging.getLogger("ml.datagen")
 
@@ -54,13 +63,28 @@ def write_atomically(frame: pl.DataFrame, path: Path) -> None:
     os.replace(partial, path)
 
 
-def validate_arguments(customers: int, products: int, days: int, defect_rate: float) -> None:
+def validate_arguments(
+    customers: int,
+    products: int,
+    days: int,
+    defect_rate: float,
+    campaign_uplift: float | None = None,
+) -> None:
     if customers < 1 or products < 1 or days < 1:
         raise ValueError(
             f"customers, products and days must be >= 1 (got {customers}, {products}, {days})"
         )
     if not 0.0 <= defect_rate <= 1.0:
         raise ValueError(f"defect_rate must be within [0, 1] (got {defect_rate})")
+    if campaign_uplift is not None:
+        if not 0.0 <= campaign_uplift <= 1.0:
+            raise ValueError(f"campaign_uplift must be within [0, 1] (got {campaign_uplift})")
+        if days < TRUTH_MIN_DAYS:
+            raise ValueError(
+                f"campaign_uplift needs days >= {TRUTH_MIN_DAYS} (the ground-truth campaigns "
+                f"start {TRUTH_STARTS_DAYS_BEFORE_END} days before the end and run "
+                f"{TRUTH_DURATION_DAYS} days; a week of history must come before)"
+            )
 
 
 def generate_shop(
@@ -72,6 +96,7 @@ def generate_shop(
     seed: int,
     defect_rate: float = 0.0,
     end_date: str = DEFAULT_SHOP_END,
+    campaign_uplift: float | None = None,
 ) -> dict[str, int]:
     """Write the input contract as Parquet files ``<out_dir>/<entity>.parquet``.
 
@@ -95,6 +120,11 @@ def generate_shop(
         rule`` for every bad row.
     end_date : str, default ``ml.config.DEFAULT_SHOP_END``
         Last day of the period (YYYY-MM-DD); the period ends at the following midnight.
+    campaign_uplift : float, optional
+        Simulate two ground-truth campaigns (:mod:`ml.datagen.uplift`): one where each
+        treatment customer makes an extra purchase with this probability, and a placebo;
+        their true effects go to ``_campaign_truth.parquet``. ``None`` (default): no
+        campaign has any effect, and the shop is the same as before this option existed.
 
     Returns
     -------
@@ -106,7 +136,7 @@ def generate_shop(
     Events grow with customers x days: about 0.23 events per customer-day (500k
     customers over 90 days give ~10M events); products only shape the catalog.
     """
-    validate_arguments(customers, products, days, defect_rate)
+    validate_arguments(customers, products, days, defect_rate, campaign_uplift)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     period = Period.ending(end_date, days)
@@ -116,6 +146,18 @@ def generate_shop(
     people = build_customers(customers, period, catalog, random_stream(seed, "customers"))
     activity = simulate_activity(random_stream(seed, "activity"), people, catalog, period)
     reviews = draw_reviews(random_stream(seed, "reviews"), activity, catalog, period)
+    ids = IdTables.numbered(customers, products)
+    truth_specs = (
+        ground_truth_campaigns(campaign_uplift, customers, first_number=len(CAMPAIGNS) + 1)
+        if campaign_uplift is not None
+        else ()
+    )
+    truth = None
+    if truth_specs:
+        # After reviews, on its own stream: the baseline shop stays exactly as it was.
+        activity, truth = apply_uplift(
+            random_stream(seed, "uplift"), activity, people, catalog, period, truth_specs, ids
+        )
     log.info(
         "simulated %s sessions, %s orders in %.1f s",
         f"{len(activity.sessions):,}",
@@ -123,7 +165,6 @@ def generate_shop(
         time.perf_counter() - began,
     )
 
-    ids = IdTables.numbered(customers, products)
     builders: dict[str, Callable[[], pl.DataFrame]] = {
         "customers": lambda: customers_frame(people, ids),
         "products": lambda: products_frame(catalog, ids),
@@ -131,7 +172,12 @@ def generate_shop(
         "order_lines": lambda: order_lines_frame(activity, ids),
         "events": lambda: events_frame(activity, ids),
         "reviews": lambda: reviews_frame(reviews, catalog, ids),
-        "campaigns": lambda: campaigns_frame(customers, catalog, period),
+        "campaigns": lambda: campaigns_frame(
+            customers,
+            catalog,
+            period,
+            ground_truth_frame(truth_specs, period) if truth_specs else None,
+        ),
     }
     counts: dict[str, int] = {}
     expected: list[pl.DataFrame] = []
@@ -155,6 +201,7 @@ def generate_shop(
         del frame
 
     write_expected_defects(out, expected, defect_rate)
+    write_truth(out, truth)
     total = time.perf_counter() - began
     log.info(
         "shop of %s customers x %d days: %s events (%.3f per customer-day), %s rows in %.1f s",

@@ -1,0 +1,302 @@
+"""Campaign definitions: where they come from, their settings, and their validation.
+
+Campaigns come from two places, unioned by :func:`load_campaigns`:
+
+* the ``campaigns`` input entity (``raw.campaigns``, cleaned by the dbt staging view
+  ``staging.stg_raw__campaigns``), e.g. exported by the marketing tool;
+* the dbt seed ``seeds.campaigns_manual`` (``dbt_project/seeds/campaigns_manual.csv``) for
+  hand-written ones.
+
+A campaign id must be unique across both. Targets (``target_type`` / ``target_value``):
+
+``segment``   RFM segment names of ``seeds.rfm_segment_rules``, ``|``-separated;
+``cluster``   a behavioural cluster name of ``ml.customer_clusters``;
+``category``  a product category: customers ranked by predicted affinity for it;
+``rule``      a SQL-free rule over ``customer_features`` (see :mod:`ml.campaigns.rules`).
+
+Timing: the audience of a campaign is built once, by the run of the day before it starts
+(or, if that run was missed, by the first run while it is live) and frozen; messages go out
+the day after that run's logical date. The attribution window runs from the later of the
+campaign start and that contact day to ``ends_at`` plus ``attribution_days``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import duckdb
+
+from ml.campaigns.assignment import DEFAULT_SALT
+from ml.campaigns.messages import TemplateError, validate_template
+from ml.campaigns.rules import RuleError, parse_rule
+
+log = logging.getLogger(__name__)
+
+TARGET_TYPES = ("segment", "cluster", "category", "rule")
+RAW_SOURCE = "raw.campaigns"
+SEED_SOURCE = "seeds.campaigns_manual"
+_COLUMNS = (
+    "campaign_id, {name} AS campaign_name, channel, target_type, target_value, starts_at, "
+    "ends_at, max_audience, control_share, priority, message_template"
+)
+
+
+class CampaignError(ValueError):
+    """One or more campaigns cannot be run as defined; the message names each of them."""
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """Settings of the campaign step.
+
+    Parameters
+    ----------
+    frequency_cap : int
+        A customer is in at most this many campaign audiences in any ``cap_days`` days
+        (treatment and control both count: the hold-out must stay comparable).
+    cap_days : int
+        Length of the frequency-cap window.
+    featured_products : int
+        Recommended products carried by each audience row (and offered to templates).
+    attribution_days : int
+        Days after ``ends_at`` during which purchases still count for the campaign.
+    min_group_size : int
+        A result with fewer customers in treatment or control is flagged too small.
+    min_expected_count : int
+        ... as is one where a group's expected conversions or non-conversions (at the
+        pooled rate) fall below this (the normal approximation of the z-test fails).
+    alpha : float
+        1 - confidence level of the interval, and the significance level.
+    popularity_days : int
+        Window of the bestseller lists that stand in for missing recommendations.
+    salt : str
+        Salt of the treatment/control hash (changing it reshuffles every campaign).
+    """
+
+    frequency_cap: int = 2
+    cap_days: int = 7
+    featured_products: int = 3
+    attribution_days: int = 0
+    min_group_size: int = 100
+    min_expected_count: int = 10
+    alpha: float = 0.05
+    popularity_days: int = 90
+    salt: str = DEFAULT_SALT
+
+    def __post_init__(self) -> None:
+        if self.frequency_cap < 1 or self.cap_days < 1:
+            raise ValueError("frequency_cap and cap_days must be >= 1")
+        if self.featured_products < 1:
+            raise ValueError("featured_products must be >= 1")
+        if self.attribution_days < 0:
+            raise ValueError("attribution_days must be >= 0")
+        if not 0 < self.alpha < 1:
+            raise ValueError("alpha must be within (0, 1)")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One campaign definition (naive-UTC timestamps, as in the input contract)."""
+
+    campaign_id: str
+    name: str
+    channel: str
+    target_type: str
+    target_value: str
+    starts_at: datetime
+    ends_at: datetime
+    max_audience: int
+    control_share: float
+    priority: int = 0
+    message_template: str | None = None
+    source: str = RAW_SOURCE
+
+    @property
+    def category(self) -> str | None:
+        """The product category of a category campaign (else ``None``)."""
+        return self.target_value.strip() if self.target_type == "category" else None
+
+    @property
+    def segments(self) -> list[str]:
+        """The RFM segment names of a segment campaign."""
+        if self.target_type != "segment":
+            return []
+        return [s.strip() for s in self.target_value.split("|") if s.strip()]
+
+    @property
+    def label(self) -> str:
+        return f"campaign {self.campaign_id} ({self.name!r}, {self.source})"
+
+    def launch_due(self, logical_date: date) -> bool:
+        """Whether the run of ``logical_date`` launches it (if no earlier run did).
+
+        Messages go out on the contact day, the day after the logical date. A campaign
+        launches when it starts by the end of the contact day and is still running at its
+        start (a campaign whose day-before run was missed launches late).
+        """
+        contact = contact_start(logical_date)
+        return self.starts_at < contact + timedelta(days=1) and self.ends_at > contact
+
+    def window(self, audience_date: date, attribution_days: int = 0) -> tuple[datetime, datetime]:
+        """Attribution window ``[start, end)`` of the audience built on ``audience_date``."""
+        start = max(self.starts_at, contact_start(audience_date))
+        return start, self.ends_at + timedelta(days=attribution_days)
+
+    def sort_key(self) -> tuple:
+        """Launch order: higher priority first, then earlier start, then id (deterministic)."""
+        return (-self.priority, self.starts_at, self.campaign_id)
+
+
+def contact_start(logical_date: date) -> datetime:
+    """Midnight starting the contact day (the day after ``logical_date``)."""
+    return datetime.combine(logical_date + timedelta(days=1), time.min)
+
+
+def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether a table or view ``schema.name`` exists in the connected database."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ? AND table_catalog = current_database()",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
+
+
+def load_campaigns(con: duckdb.DuckDBPyConnection) -> list[Campaign]:
+    """Read every campaign from the input entity and the hand-written seed.
+
+    Raises
+    ------
+    CampaignError
+        A campaign id is defined twice.
+    """
+    parts = []
+    if relation_exists(con, "staging", "stg_raw__campaigns"):
+        parts.append((RAW_SOURCE, "staging.stg_raw__campaigns", "campaign_name"))
+    else:
+        log.warning("staging.stg_raw__campaigns is missing (dbt not run yet): no input campaigns")
+    if relation_exists(con, "seeds", "campaigns_manual"):
+        parts.append((SEED_SOURCE, "seeds.campaigns_manual", "name"))
+    campaigns: list[Campaign] = []
+    for source, relation, name_column in parts:
+        rows = con.execute(
+            f"SELECT {_COLUMNS.format(name=name_column)} FROM {relation} "
+            "WHERE campaign_id IS NOT NULL ORDER BY campaign_id"
+        ).fetchall()
+        for row in rows:
+            (cid, name, channel, target_type, target_value, starts, ends, cap, share, prio, tpl) = (
+                row
+            )
+            campaigns.append(
+                Campaign(
+                    campaign_id=str(cid).strip(),
+                    name=str(name or cid).strip(),
+                    channel=str(channel or "").strip().lower(),
+                    target_type=str(target_type or "").strip().lower(),
+                    target_value=str(target_value or "").strip(),
+                    starts_at=_naive(starts),
+                    ends_at=_naive(ends),
+                    max_audience=int(cap) if cap is not None else 0,
+                    control_share=float(share) if share is not None else -1.0,
+                    priority=int(prio or 0),
+                    message_template=tpl,
+                    source=source,
+                )
+            )
+    seen: dict[str, Campaign] = {}
+    duplicates = []
+    for campaign in campaigns:
+        if campaign.campaign_id in seen:
+            duplicates.append(
+                f"campaign id {campaign.campaign_id} is defined in both "
+                f"{seen[campaign.campaign_id].source} and {campaign.source}: rename one"
+            )
+        seen[campaign.campaign_id] = campaign
+    if duplicates:
+        raise CampaignError("; ".join(duplicates))
+    return sorted(campaigns, key=lambda c: c.campaign_id)
+
+
+def _naive(value) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime.combine(value, time.min)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=None)
+
+
+def campaign_problems(
+    campaign: Campaign,
+    *,
+    known_segments: set[str] | None = None,
+    known_categories: set[str] | None = None,
+) -> list[str]:
+    """Everything wrong with one campaign, as sentences naming it (empty: valid)."""
+    label = campaign.label
+    problems = []
+    if campaign.target_type not in TARGET_TYPES:
+        problems.append(
+            f"{label}: target_type {campaign.target_type!r} is not one of {', '.join(TARGET_TYPES)}"
+        )
+    elif not campaign.target_value:
+        problems.append(f"{label}: target_value is empty")
+    elif campaign.target_type == "segment" and known_segments is not None:
+        known = {s.lower() for s in known_segments}
+        unknown = [s for s in campaign.segments if s.lower() not in known]
+        if unknown:
+            problems.append(
+                f"{label}: unknown RFM segment(s) {', '.join(map(repr, unknown))}; known: "
+                f"{', '.join(sorted(known_segments))} (seeds/rfm_segment_rules.csv)"
+            )
+    elif campaign.target_type == "category" and known_categories is not None:
+        if campaign.category.lower() not in {c.lower() for c in known_categories}:
+            problems.append(
+                f"{label}: unknown product category {campaign.category!r}; known: "
+                f"{', '.join(sorted(known_categories))}"
+            )
+    elif campaign.target_type == "rule":
+        try:
+            parse_rule(campaign.target_value)
+        except RuleError as error:
+            problems.append(f"{label}: rule {campaign.target_value!r} is invalid: {error}")
+    if not 0.0 <= campaign.control_share <= 1.0:
+        problems.append(f"{label}: control_share {campaign.control_share} is not within [0, 1]")
+    if campaign.max_audience < 0:
+        problems.append(f"{label}: max_audience {campaign.max_audience} is negative")
+    if campaign.ends_at <= campaign.starts_at:
+        problems.append(f"{label}: ends_at {campaign.ends_at} is not after starts_at")
+    try:
+        validate_template(campaign.message_template, campaign.campaign_id, campaign.name)
+    except TemplateError as error:
+        problems.append(f"{error} [{campaign.source}]")
+    return problems
+
+
+def validate_campaigns(
+    campaigns: list[Campaign],
+    *,
+    known_segments: set[str] | None = None,
+    known_categories: set[str] | None = None,
+) -> None:
+    """Raise one :class:`CampaignError` listing every problem of ``campaigns``.
+
+    Raises
+    ------
+    CampaignError
+        Naming each invalid campaign and what to fix.
+    """
+    problems = [
+        p
+        for c in campaigns
+        for p in campaign_problems(
+            c, known_segments=known_segments, known_categories=known_categories
+        )
+    ]
+    if problems:
+        raise CampaignError(
+            f"{len(problems)} campaign problem(s); fix the definitions (input file or "
+            "dbt_project/seeds/campaigns_manual.csv) and re-run:\n  " + "\n  ".join(problems)
+        )
