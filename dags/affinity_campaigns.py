@@ -26,7 +26,7 @@ SNAPSHOT = Asset(name="affinity_snapshot", uri="affinity://published/affinity.du
 @dag(
     dag_id="affinity_campaigns",
     schedule=SNAPSHOT,
-    start_date=datetime(2026, 1, 1),
+    start_date=datetime(2000, 1, 1),  # static and early: measurement dates of old exports run too
     catchup=False,
     max_active_runs=1,
     default_args={

@@ -66,7 +66,9 @@ def _dbt_group(group_id: str, folders: list[str]) -> DbtTaskGroup:
 @dag(
     dag_id="affinity_daily",
     schedule=os.environ.get("AFFINITY_SCHEDULE", "@daily"),
-    start_date=datetime(2026, 1, 1),
+    # Early and static: a run for any logical date (backfills of old exports) has its tasks;
+    # catchup=False keeps the scheduler from filling the gap.
+    start_date=datetime(2000, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args={

@@ -163,6 +163,7 @@ def score_stage(logical_date: str, top_n: int = 20) -> dict:
     from ml.similar import similar_products
 
     _release_dbt()
+    _erase_requested_customers()
     model = load_serving_model(logical_date)
     recommendations = score(logical_date, config=ScoreConfig(n=top_n), model=model)
     similar = similar_products(logical_date, model=model)
@@ -176,6 +177,19 @@ def score_stage(logical_date: str, top_n: int = 20) -> dict:
         "similar_products": similar.rows,
         "clusters": segments.cluster_names,
     }
+
+
+def _erase_requested_customers() -> None:
+    """Right to be forgotten in the Python steps' outputs of earlier dates too.
+
+    dbt drops erased customers from staging on, so today's outputs never see them; rows
+    written for earlier logical dates (kept for backfills and campaign measurement) are
+    deleted here, before the output marts are built from them.
+    """
+    from ml.publish import erase_customers, erased_customer_ids
+
+    with connect() as con:
+        erase_customers(con, erased_customer_ids(con))
 
 
 def publish_stage(logical_date: str, run_id: str, started_at: datetime | None = None) -> dict:
@@ -262,6 +276,13 @@ def summarize(
     from ml.publish import query
 
     home = paths()
+    if not home.snapshot.exists() or not query(
+        "select 1 from pipeline_runs where logical_date = ?::date", [as_of]
+    ):
+        raise RuntimeError(
+            f"the DAG run for {as_of} finished but published nothing for that date: check that "
+            "its tasks ran (Airflow skips tasks for logical dates before the DAG's start_date)."
+        )
     received, loaded, quarantined = query_warehouse(
         "select sum(received_rows), sum(loaded_rows), sum(quarantined_rows) "
         "from raw.load_manifest where is_current"
