@@ -111,7 +111,19 @@ def describe_holder(holder: dict) -> str:
         text += f", started {holder['started_at']}"
     if holder.get("command"):
         text += f" ({holder['command']})"
+    if holder.get("host") == socket.gethostname() and not _alive(int(holder["pid"])):
+        text += "; that process is gone, a process it started (its DAG run) still holds the lock"
     return text
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_holder(path: Path) -> dict:
