@@ -13,29 +13,27 @@ Thin configuration only: the task bodies are ``ml.campaigns.measure_stage`` and
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
-
 from airflow.sdk import Asset, Param, dag, task
 
-WAREHOUSE_POOL = "affinity_warehouse"
+from ml.orchestrate import (
+    DAG_START_DATE,
+    SNAPSHOT_ASSET_NAME,
+    SNAPSHOT_ASSET_URI,
+    WAREHOUSE_POOL,
+    dag_default_args,
+)
+
 # The Asset the daily DAG's publish task emits (same name and URI).
-SNAPSHOT = Asset(name="affinity_snapshot", uri="affinity://published/affinity.duckdb")
+SNAPSHOT = Asset(name=SNAPSHOT_ASSET_NAME, uri=SNAPSHOT_ASSET_URI)
 
 
 @dag(
     dag_id="affinity_campaigns",
     schedule=SNAPSHOT,
-    start_date=datetime(2000, 1, 1),  # static and early: measurement dates of old exports run too
+    start_date=DAG_START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "marketing-data",
-        "retries": int(os.environ.get("AFFINITY_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=15),
-    },
+    default_args=dag_default_args(),
     params={
         "as_of": Param(
             "",

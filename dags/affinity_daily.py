@@ -10,16 +10,21 @@ parsing this file stays well under a second.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from ml.config import DBT_PROJECT_DIR, paths
+from ml.orchestrate import (
+    DAG_START_DATE,
+    SNAPSHOT_ASSET_NAME,
+    SNAPSHOT_ASSET_URI,
+    WAREHOUSE_POOL,
+    dag_default_args,
+)
 
-WAREHOUSE_POOL = "affinity_warehouse"
-SNAPSHOT = Asset(name="affinity_snapshot", uri="affinity://published/affinity.duckdb")
+SNAPSHOT = Asset(name=SNAPSHOT_ASSET_NAME, uri=SNAPSHOT_ASSET_URI)
 
 _project = ProjectConfig(
     dbt_project_path=DBT_PROJECT_DIR,
@@ -66,18 +71,10 @@ def _dbt_group(group_id: str, folders: list[str]) -> DbtTaskGroup:
 @dag(
     dag_id="affinity_daily",
     schedule=os.environ.get("AFFINITY_SCHEDULE", "@daily"),
-    # Early and static: a run for any logical date (backfills of old exports) has its tasks;
-    # catchup=False keeps the scheduler from filling the gap.
-    start_date=datetime(2000, 1, 1),
+    start_date=DAG_START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "marketing-data",
-        "retries": int(os.environ.get("AFFINITY_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=15),
-    },
+    default_args=dag_default_args(),
     params={
         "input_path": Param(
             "",

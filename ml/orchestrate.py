@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ml.config import DAGS_DIR, PLUGINS_DIR, Paths, paths
@@ -23,6 +24,26 @@ log = logging.getLogger(__name__)
 
 DAG_ID = "affinity_daily"
 WAREHOUSE_POOL = "affinity_warehouse"
+# The Asset the daily DAG's publish emits and the campaigns DAG is scheduled on.
+SNAPSHOT_ASSET_NAME = "affinity_snapshot"
+SNAPSHOT_ASSET_URI = "affinity://published/affinity.duckdb"
+# Static and early: a run for any logical date (backfills of old exports) has its tasks;
+# catchup=False keeps the scheduler from filling the gap.
+DAG_START_DATE = datetime(2000, 1, 1)
+
+
+def dag_default_args() -> dict[str, object]:
+    """``default_args`` shared by Affinity's DAGs: retries with exponential backoff.
+
+    ``AFFINITY_TASK_RETRIES`` overrides the retry count (tests use 0 to fail fast).
+    """
+    return {
+        "owner": "marketing-data",
+        "retries": int(os.environ.get("AFFINITY_TASK_RETRIES", "2")),
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=15),
+    }
 
 
 def airflow_env(extra: dict[str, str] | None = None, *, home: Path | None = None) -> dict[str, str]:

@@ -163,10 +163,26 @@ def _log_iteration(family: str, total: int):
 
 
 class _FactorModel(Recommender):
-    """Shared state and scoring of the implicit matrix-factorization models."""
+    """Shared state and scoring of the implicit matrix-factorization models.
 
-    def __init__(self) -> None:
+    Subclasses set ``params_class`` (their hyperparameter dataclass).
+    """
+
+    params_class: type
+
+    def __init__(self, params=None, seed: int = 42) -> None:
         self._model = None
+        self.hyper = params or self.params_class()
+        self.seed = seed
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]):
+        seed = params.get("seed", 42)
+        fields = {k: v for k, v in params.items() if k != "seed"}
+        return cls(cls.params_class(**fields), seed=seed)
+
+    def params(self):
+        return {**vars(self.hyper), "seed": self.seed}
 
     @property
     def n_products(self) -> int:
@@ -240,19 +256,7 @@ class ALSRecommender(_FactorModel):
 
     family = "als"
 
-    def __init__(self, params: ALSParams | None = None, seed: int = 42) -> None:
-        super().__init__()
-        self.hyper = params or ALSParams()
-        self.seed = seed
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> ALSRecommender:
-        seed = params.get("seed", 42)
-        fields = {k: v for k, v in params.items() if k != "seed"}
-        return cls(ALSParams(**fields), seed=seed)
-
-    def params(self):
-        return {**vars(self.hyper), "seed": self.seed}
+    params_class = ALSParams
 
     def _new_model(self) -> AlternatingLeastSquares:
         # alpha stays 1: the confidence scaling is applied to the matrix beforehand.
@@ -291,19 +295,7 @@ class BPRRecommender(_FactorModel):
 
     family = "bpr"
 
-    def __init__(self, params: BPRParams | None = None, seed: int = 42) -> None:
-        super().__init__()
-        self.hyper = params or BPRParams()
-        self.seed = seed
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> BPRRecommender:
-        seed = params.get("seed", 42)
-        fields = {k: v for k, v in params.items() if k != "seed"}
-        return cls(BPRParams(**fields), seed=seed)
-
-    def params(self):
-        return {**vars(self.hyper), "seed": self.seed}
+    params_class = BPRParams
 
     def _new_model(self) -> BayesianPersonalizedRanking:
         return BayesianPersonalizedRanking(
