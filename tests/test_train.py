@@ -315,3 +315,54 @@ def test_invalid_configurations_say_what_to_fix():
         TrainConfig(ks=(5,))
     with pytest.raises(ValueError, match="budget"):
         fast_config(search=SearchConfig(budget=-1))
+
+
+def test_nightly_run_reuses_a_recently_tuned_recipe_and_weekly_run_searches(shop):
+    """The search (and BPR) runs when the champion's recipe is older than reuse_days."""
+    first = train(AS_OF, config=fast_config())
+    assert first.promoted
+    tags = client().get_model_version(DEFAULT_MODEL_NAME, first.model_version).tags
+    assert tags["recipe.tuned_as_of"] == AS_OF
+    assert json.loads(tags["recipe.json"]) == first.recipe.to_dict()
+
+    next_day = (datetime.fromisoformat(AS_OF) + timedelta(days=1)).date().isoformat()
+    nightly = train(next_day, config=fast_config())
+    parent = client().get_run(nightly.run_id)
+    assert parent.data.tags["search"] == f"reused the champion's recipe tuned as of {AS_OF}"
+    assert "search_fits" not in parent.data.metrics
+    assert parent.data.params["recipe_tuned_as_of"] == AS_OF
+    assert nightly.recipe == first.recipe
+    assert set(child_runs(nightly)) == {"als", "popularity"}
+    assert "reuses the champion's recipe" in parent.data.tags["bpr.skipped"]
+
+    # reuse_days=0 (or a recipe tuned too long ago) searches again, with BPR.
+    weekly = train(next_day, config=fast_config(search=SearchConfig(budget=1, reuse_days=0)))
+    weekly_parent = client().get_run(weekly.run_id)
+    assert weekly_parent.data.metrics["search_fits"] == 1
+    assert weekly_parent.data.params["recipe_tuned_as_of"] == next_day
+    assert set(child_runs(weekly)) == {"als", "bpr", "popularity"}
+
+
+def test_bpr_is_skipped_above_its_pair_limit(shop):
+    result = train(AS_OF, config=fast_config(bpr_max_pairs=10))
+
+    parent = client().get_run(result.run_id)
+    assert set(child_runs(result)) == {"als", "popularity"}
+    assert "TrainConfig.bpr_max_pairs 10" in parent.data.tags["bpr.skipped"]
+    assert result.promoted
+
+
+def test_search_fits_on_a_seeded_customer_sample(shop):
+    from ml.train.tuning import sample_customers
+
+    sample = sample_customers(shop, 50, seed=7)
+    again = sample_customers(shop, 50, seed=7)
+    assert sample["customer_id"].n_unique() == 50
+    assert sample.equals(again)
+    chosen = sample["customer_id"].unique()
+    # Every event of a chosen customer is kept, none of the others.
+    assert sample.height == shop.filter(pl.col("customer_id").is_in(chosen.implode())).height
+    assert sample_customers(shop, 0, seed=7).height == shop.height
+
+    result = train(AS_OF, config=fast_config(search=SearchConfig(budget=1, max_customers=50)))
+    assert client().get_run(result.run_id).data.metrics["search_customers"] == 50

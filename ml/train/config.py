@@ -142,6 +142,11 @@ class Recipe:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        """Rebuild a recipe from :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
 
 @dataclass(frozen=True)
 class SearchSpace:
@@ -171,10 +176,20 @@ class SearchConfig:
         Maximum number of ALS fits in the search (0 disables it: the recipe is used as is).
     space : SearchSpace
         Values tried per knob.
+    max_customers : int
+        The search fits on a seeded sample of at most this many customers (0: all). Its
+        job is to rank recipes, which a sample does at a fraction of the cost on a large
+        shop; the chosen recipe is then fit and tested on every customer.
+    reuse_days : int
+        A nightly run reuses the champion's recipe instead of searching when that recipe
+        was tuned at most this many days before the run (0: search every run). The
+        tuning run is then weekly, and it is also the run that compares BPR.
     """
 
     budget: int = 10
     space: SearchSpace = field(default_factory=SearchSpace)
+    max_customers: int = 50_000
+    reuse_days: int = 6
 
 
 @dataclass(frozen=True)
@@ -186,7 +201,11 @@ class TrainConfig:
     recipe : Recipe
         The main (ALS) recipe; also the start point of the search.
     bpr_enabled : bool
-        Fit the BPR candidate besides ALS and popularity.
+        Fit the BPR candidate besides ALS and popularity, in the runs that tune the recipe
+        (see :attr:`SearchConfig.reuse_days`) on at most ``bpr_max_pairs`` training pairs:
+        single-threaded SGD, it costs more than every other candidate on a large shop.
+    bpr_max_pairs : int
+        Above this many customer-product pairs BPR is skipped (tagged ``bpr.skipped``).
     eval_days : int
         Length of the test window that ends at ``as_of`` (exclusive).
     validation_days : int
@@ -212,6 +231,7 @@ class TrainConfig:
 
     recipe: Recipe = field(default_factory=Recipe)
     bpr_enabled: bool = True
+    bpr_max_pairs: int = 2_000_000
     eval_days: int = 30
     validation_days: int = 30
     ks: tuple[int, ...] = (10, 20)
@@ -232,6 +252,8 @@ class TrainConfig:
             problems.append("ks must list positive cut-offs, e.g. (10, 20)")
         if 10 not in self.ks:
             problems.append("ks must include 10: the gate compares NDCG@10")
+        if self.search.max_customers < 0 or self.search.reuse_days < 0:
+            problems.append("search.max_customers and search.reuse_days must be >= 0")
         if self.search.budget < 0:
             problems.append("search.budget must be >= 0 (0 switches the search off)")
         if self.promotion_margin < 0:

@@ -265,7 +265,9 @@ class ALSRecommender(_FactorModel):
             regularization=self.hyper.regularization,
             alpha=1.0,
             iterations=self.hyper.iterations,
-            num_threads=1,
+            # Every core: ALS solves each row independently, so threads do not change the
+            # factors (checked bit for bit), unlike BPR's lock-free SGD.
+            num_threads=0,
             random_state=self.seed,
         )
 
@@ -303,6 +305,7 @@ class BPRRecommender(_FactorModel):
             learning_rate=self.hyper.learning_rate,
             regularization=self.hyper.regularization,
             iterations=self.hyper.iterations,
+            # One thread: BPR's lock-free SGD is only reproducible single-threaded.
             num_threads=1,
             random_state=self.seed,
         )

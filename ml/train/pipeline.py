@@ -232,15 +232,27 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
             as_of_date, run_id, experiment_id, "rejected", reason, name, None, {}, recipe
         )
 
-    # 1. Tune ALS on the validation window (never on the test window).
+    # 1. Tune ALS on the validation window (never on the test window), unless the champion's
+    #    recipe was tuned recently enough to reuse.
     search: SearchResult | None = None
-    if config.search.budget > 0:
+    tuned_as_of = as_of_date
+    reused = _recent_champion_recipe(name, as_of_date, config) if config.search.budget else None
+    if reused is not None:
+        recipe, tuned_as_of = reused
+        log.info(
+            "search skipped: the champion's recipe was tuned as of %s (SearchConfig.reuse_days %d)",
+            tuned_as_of,
+            config.search.reuse_days,
+        )
+        tracking.tag_run({"search": f"reused the champion's recipe tuned as of {tuned_as_of}"})
+    elif config.search.budget > 0:
         search = search_als(
             events, recipe, split.validation_start, split.test_start, config.search, config.seed
         )
         recipe = search.best
         _log_search(search)
     mlflow.log_params(tracking.flatten({"chosen": _recipe_params(recipe)}))
+    mlflow.log_param("recipe_tuned_as_of", tuned_as_of.isoformat())
 
     # 2. One training history and test window shared by every candidate.
     training = build_training_data(events, split.test_start, recipe.weighting)
@@ -271,7 +283,14 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
         tracking.tag_run({"segments": "unavailable (marts.customer_rfm_segments missing)"})
 
     # 3. Candidates, each in its own child run.
-    families = ["als", "bpr", "popularity"] if config.bpr_enabled else ["als", "popularity"]
+    families = ["als", "popularity"]
+    if config.bpr_enabled:
+        skipped = _bpr_skipped_because(search is not None, training.strength.nnz, config)
+        if skipped:
+            log.info("bpr skipped: %s", skipped)
+            tracking.tag_run({"bpr.skipped": skipped})
+        else:
+            families.insert(1, "bpr")
     evaluations: dict[str, Evaluation] = {}
     fitted: dict[str, Any] = {}
     child_runs: dict[str, str] = {}
@@ -338,7 +357,15 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
         )
     with mlflow.start_run(run_id=child_runs["als"], nested=True):
         _, version = tracking.log_recommender(serving_bundle, evaluated_bundle, name)
-    _apply_decision(name, version, decision, run_id, child_runs["als"])
+    _apply_decision(
+        name,
+        version,
+        decision,
+        run_id,
+        child_runs["als"],
+        dataclasses.replace(recipe, family="als"),
+        tuned_as_of,
+    )
 
     # 6. The parent run's summary: headline metrics, the decision, the review plots.
     mlflow.log_metrics(tracking.finite_metrics(als.metrics))
@@ -362,6 +389,43 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
     )
 
 
+def _recent_champion_recipe(
+    name: str, as_of: date, config: TrainConfig
+) -> tuple[Recipe, date] | None:
+    """The champion's recipe and the date it was tuned, if recent enough to skip the search.
+
+    Only a recipe tuned on or before ``as_of`` counts (a backfill never reuses a recipe
+    tuned on later data), and at most ``config.search.reuse_days`` days before it.
+    """
+    if config.search.reuse_days <= 0:
+        return None
+    version = tracking.alias_version(name, tracking.CHAMPION)
+    if version is None:
+        return None
+    tags = mlflow.MlflowClient().get_model_version(name, version).tags
+    try:
+        tuned_as_of = date.fromisoformat(tags["recipe.tuned_as_of"])
+        recipe = Recipe.from_json(tags["recipe.json"])
+    except (KeyError, ValueError) as error:  # a champion from before these tags: search
+        log.info("champion v%s has no reusable recipe tags (%s): searching", version, error)
+        return None
+    if not 0 <= (as_of - tuned_as_of).days <= config.search.reuse_days:
+        return None
+    return recipe, tuned_as_of
+
+
+def _bpr_skipped_because(searched: bool, pairs: int, config: TrainConfig) -> str | None:
+    """Why the BPR candidate is left out of this run, or None to fit it."""
+    if not searched and config.search.budget > 0:
+        return "this run reuses the champion's recipe; BPR is compared in tuning runs"
+    if pairs > config.bpr_max_pairs:
+        return (
+            f"{pairs:,} training pairs > TrainConfig.bpr_max_pairs {config.bpr_max_pairs:,} "
+            "(single-threaded SGD)"
+        )
+    return None
+
+
 def _recipe_params(recipe: Recipe) -> dict[str, Any]:
     """The parts of a recipe that matter for its family (what a reviewer needs to see)."""
     params: dict[str, Any] = {"family": recipe.family}
@@ -381,6 +445,7 @@ def _log_search(search: SearchResult) -> None:
         tracking.finite_metrics(
             {
                 "search_fits": len(search.trials),
+                "search_customers": search.customers,
                 "search_seconds": search.seconds,
                 "validation_ndcg_at_10": search.best_ndcg_at_10,
             }
@@ -399,7 +464,13 @@ def _log_evaluation(evaluation: Evaluation) -> None:
 
 
 def _apply_decision(
-    name: str, version: str, decision: GateDecision, run_id: str, als_run_id: str
+    name: str,
+    version: str,
+    decision: GateDecision,
+    run_id: str,
+    als_run_id: str,
+    recipe: Recipe,
+    tuned_as_of: date,
 ) -> None:
     """Set the alias and write the decision on the parent run, the ALS run and the version."""
     client = mlflow.MlflowClient()
@@ -409,7 +480,17 @@ def _apply_decision(
     tracking.tag_run(tags)
     for key, value in tags.items():
         client.set_tag(als_run_id, key, value)
-    tracking.set_version_tags(name, version, {**decision.tags(), "parent_run_id": run_id})
+    tracking.set_version_tags(
+        name,
+        version,
+        {
+            **decision.tags(),
+            "parent_run_id": run_id,
+            # What the next nightly run needs to reuse this recipe without a search.
+            "recipe.tuned_as_of": tuned_as_of.isoformat(),
+            "recipe.json": recipe.to_json(),
+        },
+    )
     mlflow.log_metrics(
         tracking.finite_metrics(
             {

@@ -66,12 +66,15 @@ class SearchResult:
         One row per fit: trial number, knob, value, validation figures, seconds.
     seconds : float
         Wall time of the search.
+    customers : int
+        Customers the search fit on (a sample on a large shop).
     """
 
     best: Recipe
     best_ndcg_at_10: float
     trials: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    customers: int = 0
 
     def trials_frame(self) -> pl.DataFrame:
         """Return the trials as a table (for the MLflow artifact)."""
@@ -91,6 +94,20 @@ class _ValidationData:
             window = build_evaluation_window(self.events, training, self.end)
             self._cache[recipe.weighting] = (training, window)
         return self._cache[recipe.weighting]
+
+
+def sample_customers(events: pl.DataFrame, max_customers: int, seed: int) -> pl.DataFrame:
+    """Keep the events of a seeded sample of at most ``max_customers`` customers (0: all)."""
+    customers = events["customer_id"].unique().sort()
+    if max_customers <= 0 or len(customers) <= max_customers:
+        return events
+    chosen = customers.sample(max_customers, seed=seed)
+    log.info(
+        "search on a sample of %d of %d customers (SearchConfig.max_customers)",
+        max_customers,
+        len(customers),
+    )
+    return events.filter(pl.col("customer_id").is_in(chosen.implode()))
 
 
 def search_als(
@@ -121,9 +138,11 @@ def search_als(
     SearchResult
     """
     started = time.perf_counter()
-    data = _ValidationData(
-        events.filter(pl.col("occurred_at") < validation_end), validation_start, validation_end
+    events = sample_customers(
+        events.filter(pl.col("occurred_at") < validation_end), search.max_customers, seed
     )
+    n_customers = events["customer_id"].n_unique()
+    data = _ValidationData(events, validation_start, validation_end)
     trials: list[dict] = []
 
     def score(recipe: Recipe, knob: str, value) -> float:
@@ -154,7 +173,7 @@ def search_als(
     best_score = score(best, "start", "configured")
     if best_score != best_score:  # NaN: nothing to validate on (tiny or degenerate data)
         log.warning("validation window has no evaluable customer: search skipped")
-        return SearchResult(best, best_score, trials, time.perf_counter() - started)
+        return SearchResult(best, best_score, trials, time.perf_counter() - started, n_customers)
     for knob, section in KNOB_ORDER:
         current = knob_value(best, knob, section)
         for value in getattr(search.space, knob):
@@ -173,4 +192,4 @@ def search_als(
     log.info(
         "search done: %d fits in %.1fs, best val ndcg@10 %.4f", len(trials), seconds, best_score
     )
-    return SearchResult(best, best_score, trials, seconds)
+    return SearchResult(best, best_score, trials, seconds, n_customers)
