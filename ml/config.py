@@ -17,6 +17,7 @@ Layout::
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +103,21 @@ def affinity_home() -> Path:
 def paths() -> Paths:
     """Return the :class:`Paths` of the current Affinity home (read from the environment)."""
     return Paths(affinity_home())
+
+
+DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
+_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory limit for every warehouse connection (``AFFINITY_DUCKDB_MEMORY_LIMIT``).
+
+    DuckDB's default is 80% of the RAM; one Airflow process runs every task, so without a
+    cap a large join could take the whole machine. Past the cap DuckDB spills to disk.
+    """
+    limit = os.environ.get("AFFINITY_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
+    if not _MEMORY_LIMIT.match(limit):
+        raise ValueError(
+            f"AFFINITY_DUCKDB_MEMORY_LIMIT={limit!r} is not a size: use e.g. '3GB' or '512MB'"
+        )
+    return limit

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from ml.config import paths
+from ml.config import duckdb_memory_limit, paths
 
 
 @contextmanager
@@ -42,6 +42,7 @@ def connect(
     try:
         # Naive timestamps in the contract are UTC; make casts from TIMESTAMPTZ agree.
         con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
         yield con
     finally:
         con.close()
