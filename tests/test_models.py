@@ -291,3 +291,63 @@ def test_bundle_round_trip_keeps_ids_and_recipe(bundle, training, tmp_path):
 def test_loading_a_directory_that_is_not_a_bundle_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a recommender bundle"):
         TrainedRecommender.load(tmp_path)
+
+
+def test_warm_start_carries_factors_by_id_and_refits_in_fewer_iterations(events):
+    from ml.train.models import warm_start_factors
+
+    weighting = InteractionWeighting(purchase_quantity="one")
+    # So early that the later history adds customers and products.
+    first_day = events["occurred_at"].min()
+    earlier = build_training_data(events, first_day + timedelta(days=4), weighting)
+    later = build_training_data(events, datetime(2026, 6, 1), weighting)
+    recipe = Recipe(als=ALSParams(factors=8, regularization=0.1, iterations=10))
+    cold_start = fit_recipe(recipe, earlier, seed=1)
+
+    users, items = warm_start_factors(cold_start, earlier.maps, later.maps, seed=1)
+    assert users.shape == (later.maps.shape[0], 8) and items.shape == (later.maps.shape[1], 8)
+    rows = earlier.maps.customer_rows(later.maps.customer_ids)
+    assert (rows >= 0).any() and (rows < 0).any(), "the later history must add customers"
+    np.testing.assert_array_equal(users[rows >= 0], cold_start.user_factors[rows[rows >= 0]])
+    assert np.abs(users[rows < 0]).max() <= 0.01  # new customers start like a cold fit
+    again, _ = warm_start_factors(cold_start, earlier.maps, later.maps, seed=1)
+    np.testing.assert_array_equal(users, again)
+
+    warm = fit_recipe(recipe, later, seed=1, warm_start=(cold_start, earlier.maps), iterations=2)
+    cold = fit_recipe(recipe, later, seed=1)
+    assert warm.n_products == later.maps.shape[1]
+    # Two warm iterations land near the ten-iteration cold fit: same top products mostly.
+    rows_all = np.arange(later.maps.shape[0])
+    warm_top, _ = warm._score_topk(rows_all, None, 5)
+    cold_top, _ = cold._score_topk(rows_all, None, 5)
+    overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(warm_top, cold_top, strict=True)])
+    assert overlap > 0.6
+
+    with pytest.raises(ValueError, match="do not match"):
+        ALSRecommender(ALSParams(factors=4), seed=1).fit(
+            confidence_matrix(later.strength, recipe.confidence), initial_factors=(users, items)
+        )
+
+
+def test_popularity_top_k_matches_scoring_every_product():
+    from implicit.cpu.topk import topk
+
+    from ml.train.models import popular_topk
+
+    rng = np.random.default_rng(5)
+    n_rows, n_items = 300, 80
+    scores = rng.permutation(n_items).astype(np.float32)  # distinct: no tie ambiguity
+    exclude = sp.random(n_rows, n_items, density=0.3, format="csr", random_state=5)
+    exclude.data[:] = 1
+    exclude[7] = 1  # a customer who bought everything gets an empty list
+    exclude = sp.csr_matrix(exclude)
+    for n in (1, 10, 75):
+        ours_ids, ours_scores = popular_topk(scores, n_rows, exclude, n, chunk=64)
+        ref_ids, ref_scores = topk(
+            scores[:, None], np.ones((n_rows, 1), np.float32), n, filter_query_items=exclude
+        )
+        np.testing.assert_array_equal(ours_ids, np.where(ref_scores <= -3.4e38, -1, ref_ids))
+        np.testing.assert_array_equal(ours_scores, ref_scores)
+    assert (ours_ids[7] == -1).all()
+    no_exclusions, _ = popular_topk(scores, 3, None, 5)
+    np.testing.assert_array_equal(no_exclusions, np.tile(np.argsort(-scores)[:5], (3, 1)))

@@ -218,11 +218,18 @@ class TrainConfig:
         The bounded ALS search.
     promotion_margin : float
         Relative NDCG@10 margin a candidate must beat the champion by (0.02 = 2 %).
+    max_eval_customers : int
+        The test window scores a seeded sample of at most this many of its customers,
+        the same for every candidate and the champion (0: all).
     min_eval_customers : int
         Fewer evaluated customers than this and no model is promoted (too little evidence).
     refit_on_full_history : bool
         Register a model re-fit on everything up to ``as_of`` (what scoring serves) besides
         the evaluated one; the evaluated one is stored too and is what the gate compares.
+    refit_iterations : int
+        Iterations of that serving re-fit, which starts from the evaluated model's factors
+        (its history is the evaluated one plus the test window). 0: a cold re-fit with
+        the recipe's iterations.
     experiment_name, registered_model_name : str
         MLflow experiment and registry name.
     log_plots : bool
@@ -238,8 +245,10 @@ class TrainConfig:
     seed: int = 42
     search: SearchConfig = field(default_factory=SearchConfig)
     promotion_margin: float = 0.02
+    max_eval_customers: int = 50_000
     min_eval_customers: int = 20
     refit_on_full_history: bool = True
+    refit_iterations: int = 5
     experiment_name: str = "affinity-recommenders"
     registered_model_name: str = "affinity-recommender"
     log_plots: bool = True
@@ -252,6 +261,8 @@ class TrainConfig:
             problems.append("ks must list positive cut-offs, e.g. (10, 20)")
         if 10 not in self.ks:
             problems.append("ks must include 10: the gate compares NDCG@10")
+        if self.refit_iterations < 0:
+            problems.append("refit_iterations must be >= 0 (0: a cold re-fit)")
         if self.search.max_customers < 0 or self.search.reuse_days < 0:
             problems.append("search.max_customers and search.reuse_days must be >= 0")
         if self.search.budget < 0:

@@ -17,12 +17,13 @@ import scipy.sparse as sp
 
 from ml.train import metrics
 from ml.train.config import Recipe
-from ml.train.interactions import EvaluationWindow, TrainingData, confidence_matrix
+from ml.train.interactions import EvaluationWindow, IndexMaps, TrainingData, confidence_matrix
 from ml.train.models import (
     ALSRecommender,
     BPRRecommender,
     PopularityRecommender,
     Recommender,
+    warm_start_factors,
 )
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,14 @@ log = logging.getLogger(__name__)
 CURVE_DEPTH = 50
 
 
-def fit_recipe(recipe: Recipe, training: TrainingData, seed: int) -> Recommender:
+def fit_recipe(
+    recipe: Recipe,
+    training: TrainingData,
+    seed: int,
+    *,
+    warm_start: tuple[Recommender, IndexMaps] | None = None,
+    iterations: int | None = None,
+) -> Recommender:
     """Build the recipe's model and fit it on ``training``.
 
     Parameters
@@ -43,6 +51,10 @@ def fit_recipe(recipe: Recipe, training: TrainingData, seed: int) -> Recommender
         Matrices of the history.
     seed : int
         Model seed.
+    warm_start : (ALSRecommender, IndexMaps), optional
+        ALS only: start from this fitted model's factors (mapped by id onto ``training``).
+    iterations : int, optional
+        ALS only: iterations instead of the recipe's (for a warm start).
     """
     if recipe.family == "popularity":
         return PopularityRecommender().fit(training.bought)
@@ -51,7 +63,13 @@ def fit_recipe(recipe: Recipe, training: TrainingData, seed: int) -> Recommender
         return BPRRecommender(recipe.bpr, seed=seed).fit(training.strength)
     if recipe.family == "als":
         confidences = confidence_matrix(training.strength, recipe.confidence)
-        return ALSRecommender(recipe.als, seed=seed).fit(confidences)
+        initial = None
+        if warm_start is not None:
+            source_model, source_maps = warm_start
+            initial = warm_start_factors(source_model, source_maps, training.maps, seed)
+        return ALSRecommender(recipe.als, seed=seed).fit(
+            confidences, initial_factors=initial, iterations=iterations
+        )
     raise ValueError(f"unknown model family {recipe.family!r}: use als, bpr or popularity")
 
 

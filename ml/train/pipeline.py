@@ -178,8 +178,10 @@ def _train(split: TimeSplit, config: TrainConfig, home, started: float) -> Train
                 "seed": config.seed,
                 "promotion_margin": config.promotion_margin,
                 "min_eval_customers": config.min_eval_customers,
+                "max_eval_customers": config.max_eval_customers,
                 "search.budget": config.search.budget,
                 "refit_on_full_history": config.refit_on_full_history,
+                "refit_iterations": config.refit_iterations,
             }
         )
         _log_inputs(events, split, home)
@@ -256,7 +258,9 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
 
     # 2. One training history and test window shared by every candidate.
     training = build_training_data(events, split.test_start, recipe.weighting)
-    window = build_evaluation_window(events, training, split.as_of)
+    window = build_evaluation_window(events, training, split.as_of).sample(
+        config.max_eval_customers, config.seed
+    )
     n_customers, n_products = training.maps.shape
     mlflow.log_metrics(
         {
@@ -349,8 +353,16 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
     serving_bundle = evaluated_bundle
     if config.refit_on_full_history:
         full = build_training_data(events, split.history_end, recipe.weighting)
+        # Warm start: the evaluated model already fits all but the last eval_days days.
+        warm = (fitted["als"], training.maps) if config.refit_iterations else None
         serving_bundle = TrainedRecommender.from_training(
-            fit_recipe(dataclasses.replace(recipe, family="als"), full, config.seed),
+            fit_recipe(
+                dataclasses.replace(recipe, family="als"),
+                full,
+                config.seed,
+                warm_start=warm,
+                iterations=config.refit_iterations or None,
+            ),
             full,
             dataclasses.replace(recipe, family="als"),
             as_of=as_of_date.isoformat(),
