@@ -332,7 +332,13 @@ def test_nightly_run_reuses_a_recently_tuned_recipe_and_weekly_run_searches(shop
     assert "search_fits" not in parent.data.metrics
     assert parent.data.params["recipe_tuned_as_of"] == AS_OF
     assert nightly.recipe == first.recipe
-    assert set(child_runs(nightly)) == {"als", "popularity"}
+    nightly_children = child_runs(nightly)
+    assert set(nightly_children) == {"als", "popularity"}
+    # Same recipe, champion fit on an earlier history: the candidate starts from it.
+    assert nightly_children["als"].data.tags["warm_start"] == (
+        f"champion v{first.model_version} (evaluated model)"
+    )
+    assert "warm_start" not in child_runs(first)["als"].data.tags
     assert "reuses the champion's recipe" in parent.data.tags["bpr.skipped"]
 
     # reuse_days=0 (or a recipe tuned too long ago) searches again, with BPR.

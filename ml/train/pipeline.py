@@ -295,6 +295,15 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
             tracking.tag_run({"bpr.skipped": skipped})
         else:
             families.insert(1, "bpr")
+    champion_version = tracking.alias_version(name, tracking.CHAMPION)
+    champion, champion_error = None, None
+    if champion_version is not None:
+        try:
+            champion = tracking.load_registered(name, tracking.CHAMPION)
+        except Exception as error:  # a broken champion must block promotion, not the run
+            log.exception("the champion v%s could not be loaded", champion_version)
+            champion_error = f"{type(error).__name__}: {error}"[:300]
+    warm = _candidate_warm_start(champion, recipe, training, config)
     evaluations: dict[str, Evaluation] = {}
     fitted: dict[str, Any] = {}
     child_runs: dict[str, str] = {}
@@ -305,7 +314,17 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
             tracking.tag_run({"model_family": family, "as_of": as_of_date.isoformat()})
             mlflow.log_params(tracking.flatten(_recipe_params(family_recipe)))
             fit_started = time.perf_counter()
-            model = fit_recipe(family_recipe, training, config.seed)
+            if family == "als" and warm is not None:
+                tracking.tag_run({"warm_start": f"champion v{champion_version} (evaluated model)"})
+                model = fit_recipe(
+                    family_recipe,
+                    training,
+                    config.seed,
+                    warm_start=warm,
+                    iterations=config.refit_iterations,
+                )
+            else:
+                model = fit_recipe(family_recipe, training, config.seed)
             fit_seconds = time.perf_counter() - fit_started
             evaluation = evaluate_model(model, training, window, config.ks, eval_segments)
             _log_evaluation(evaluation)
@@ -315,18 +334,23 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
     als, popularity = evaluations["als"], evaluations["popularity"]
 
     # 4. The current champion on the same window.
-    champion_eval, champion_error = None, None
-    champion_version = tracking.alias_version(name, tracking.CHAMPION)
+    champion_eval = None
     if champion_version is not None:
-        try:
-            champion = tracking.load_registered(name, tracking.CHAMPION)
-            champion_eval, method = evaluate_champion(
-                champion.evaluated, events, training, window, config.ks, config.seed, eval_segments
-            )
-        except Exception as error:  # a broken champion must block promotion, not the run
-            log.exception("the champion v%s could not be evaluated", champion_version)
-            champion_error = f"{type(error).__name__}: {error}"[:300]
-            method = "failed"
+        method = "failed"
+        if champion is not None:
+            try:
+                champion_eval, method = evaluate_champion(
+                    champion.evaluated,
+                    events,
+                    training,
+                    window,
+                    config.ks,
+                    config.seed,
+                    eval_segments,
+                )
+            except Exception as error:  # a broken champion must block promotion, not the run
+                log.exception("the champion v%s could not be evaluated", champion_version)
+                champion_error = f"{type(error).__name__}: {error}"[:300]
         tracking.tag_run({"gate.champion_evaluation": method})
         if champion_eval is not None:
             evaluations["champion"] = champion_eval
@@ -424,6 +448,24 @@ def _recent_champion_recipe(
     if not 0 <= (as_of - tuned_as_of).days <= config.search.reuse_days:
         return None
     return recipe, tuned_as_of
+
+
+def _candidate_warm_start(champion, recipe: Recipe, training, config: TrainConfig):
+    """``(model, maps)`` to warm-start the ALS candidate from, or None for a cold fit.
+
+    The champion's *evaluated* model qualifies when it has the same recipe and was fit
+    on history that ends no later than this candidate's (so nothing of this test window
+    leaks in). It then needs ``refit_iterations`` iterations instead of the recipe's.
+    """
+    if champion is None or not config.refit_iterations:
+        return None
+    evaluated = champion.evaluated
+    same_recipe = dataclasses.replace(evaluated.recipe, family="als") == dataclasses.replace(
+        recipe, family="als"
+    )
+    if evaluated.family != "als" or not same_recipe or evaluated.trained_until > training.cutoff:
+        return None
+    return evaluated.model, evaluated.maps
 
 
 def _bpr_skipped_because(searched: bool, pairs: int, config: TrainConfig) -> str | None:
