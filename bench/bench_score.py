@@ -4,11 +4,15 @@ A 64-factor model over 50,000 products and 100,000 customers (defaults), each cu
 ~20 products in their history (half bought within the exclusion window), 50 categories, 3%
 inactive products. Times :func:`ml.score.recommend_all` end to end (index maps, sparse
 history matrices, top-N with exclusions and the category cap, reasons, the result frame)
-and writes ``bench/results/score.json``.
+and writes ``bench/results/score_10m.json`` (or ``--out``).
 
 Run::
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_score.py [--customers N] [--products M]
+    # the 10m shop's shape: 500k customers x 50k products
+    .venv/bin/python bench/bench_score.py --customers 500000 --products 50000
+    # the 1m shop's shape: 50k x 5k
+    .venv/bin/python bench/bench_score.py --customers 50000 --products 5000 \
+        --out bench/results/score_1m.json
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import polars as pl  # noqa: E402
 
 from ml.score import ScoreConfig, ScoringInputs, ScoringModel, recommend_all  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "score.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "score_10m.json"
 LOGICAL_DATE = date(2026, 10, 31)
 
 

@@ -78,6 +78,11 @@ class Paths:
         return self.home / "dbt" / "logs"
 
     @property
+    def cosmos_cache(self) -> Path:
+        """Cosmos's cache (partial parse files): one per home, not the shared /tmp/cosmos."""
+        return self.airflow_home / "cosmos_cache"
+
+    @property
     def dbt_manifest(self) -> Path:
         """The parsed dbt project the DAG renders its dbt task groups from."""
         return self.home / "dbt" / "manifest.json"

@@ -65,6 +65,7 @@ def airflow_env(extra: dict[str, str] | None = None, *, home: Path | None = None
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home.airflow_home / 'airflow.db'}",
             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "AIRFLOW__COSMOS__CACHE_DIR": str(home.cosmos_cache),
             # dbt inside Cosmos tasks: no usage tracking (it writes .user.yml into the repo).
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DO_NOT_TRACK": "1",
