@@ -494,8 +494,16 @@ def top_products(
     exclude: sp.csr_matrix,
     categories: np.ndarray,
     config: ScoreConfig,
+    *,
+    per_category_first: bool = False,
+    stats: dict[str, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``config.n`` per user with exclusions and the category cap.
+
+    One pass over the catalogue fetches each user's top ``2n``; users whose list the cap
+    leaves short get their exact capped list from :func:`capped_top_products` (one more
+    pass, category by category). When most users need that (tastes concentrated in a
+    few categories), ``per_category_first`` skips the first pass.
 
     Parameters
     ----------
@@ -508,6 +516,10 @@ def top_products(
     categories : numpy.ndarray
         Category code per item (``-1``: uncategorised).
     config : ScoreConfig
+    per_category_first : bool
+        Go straight to the per-category selection (same result, other cost).
+    stats : dict, optional
+        Incremented with ``rows`` and ``per_category_rows`` (rows that needed it).
 
     Returns
     -------
@@ -515,9 +527,14 @@ def top_products(
         ``(users, n)`` item indices (``-1`` padding) and scores.
     """
     n, n_items = config.n, item_factors.shape[0]
-    if config.max_per_category is not None and n_items:
+    capped = config.max_per_category is not None and n_items > 0
+    stats = stats if stats is not None else {}
+    stats["rows"] = stats.get("rows", 0) + len(user_vectors)
+    if capped and per_category_first:
+        stats["per_category_rows"] = stats.get("per_category_rows", 0) + len(user_vectors)
         return capped_top_products(user_vectors, item_factors, exclude, categories, config)
-    width = min(n_items, n)
+    # Over-fetch so the category cap rarely needs the second pass.
+    width = min(n_items, 2 * n if capped else n)
     ids = np.full((len(user_vectors), n), -1, dtype=np.int64)
     scores = np.full((len(user_vectors), n), np.nan, dtype=np.float32)
     pending = np.arange(len(user_vectors))
@@ -533,7 +550,14 @@ def top_products(
         retry = short & (cand[:, -1] >= 0)
         if width >= n_items or not retry.any():
             break
-        pending, width = pending[retry], min(n_items, width * 4)
+        pending = pending[retry]
+        if capped:
+            stats["per_category_rows"] = stats.get("per_category_rows", 0) + len(pending)
+            ids[pending], scores[pending] = capped_top_products(
+                user_vectors[pending], item_factors, exclude[pending], categories, config
+            )
+            break
+        width = min(n_items, width * 4)
     return ids, scores
 
 
@@ -847,10 +871,21 @@ def _collaborative(
     out_scores = np.empty((len(positions), n), dtype=np.float32)
     out_reasons = np.empty((len(positions), n), dtype=np.int64)
     started = time.perf_counter()
+    selection: dict[str, int] = {}
     for start in range(0, len(positions), config.chunk_size):
         stop = min(start + config.chunk_size, len(positions))
         users = model.user_factors[model_rows[positions[start:stop]]]
-        ids, scores = top_products(users, item_block, excluded[start:stop], cand_categories, config)
+        # Once most customers' top lists fail the category cap, skip the global pass.
+        per_category_first = selection.get("per_category_rows", 0) > selection.get("rows", 1) / 2
+        ids, scores = top_products(
+            users,
+            item_block,
+            excluded[start:stop],
+            cand_categories,
+            config,
+            per_category_first=per_category_first,
+            stats=selection,
+        )
         ids = np.where(ids >= 0, candidate[np.maximum(ids, 0)], -1)  # back to catalogue
         out_ids[start:stop], out_scores[start:stop] = ids, scores
         if model.has_item_similarity:

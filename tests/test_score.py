@@ -133,22 +133,38 @@ def test_cap_per_category_keeps_rank_order():
     assert short.all()
 
 
+@pytest.mark.parametrize("per_category_first", [False, True], ids=["global-first", "per-category"])
 @pytest.mark.parametrize("density", [0.05, 0.3], ids=["few-exclusions", "many-exclusions"])
-def test_top_products_is_the_exact_filtered_top_n(density):
-    # Few exclusions: over-fetch and drop; many: implicit's filtered topk.
+def test_top_products_is_the_exact_filtered_top_n(density, per_category_first):
+    # Few exclusions: over-fetch and drop; many: implicit's filtered topk. Lists the cap
+    # leaves short go category by category; both routes must give the same exact lists.
     rng = np.random.default_rng(0)
     users = rng.standard_normal((50, 8)).astype(np.float32)
     items = rng.standard_normal((300, 8)).astype(np.float32)
+    # Tastes concentrated in categories (item factors share a category direction), so
+    # many global top lists fail the cap; some products are uncategorised (-1).
+    categories = rng.integers(-1, 6, 300)
+    items[:, 0] += 8.0 * (categories == 2)
     exclude = sp.random(50, 300, density=density, format="csr", random_state=1, dtype=np.float32)
-    categories = rng.integers(0, 6, 300)
     config = ScoreConfig(n=15, max_per_category=3, num_threads=1)
-    ids, scores = top_products(users, items, exclude, categories, config)
+    stats: dict[str, int] = {}
+    ids, scores = top_products(
+        users,
+        items,
+        exclude,
+        categories,
+        config,
+        per_category_first=per_category_first,
+        stats=stats,
+    )
+    assert stats["rows"] == 50 and 0 < stats.get("per_category_rows", 0) <= 50
     full = users @ items.T
     full[exclude.toarray() > 0] = -np.inf
     for u in range(50):
         expected, per_category = [], {}
         for item in np.argsort(-full[u], kind="stable"):
-            if np.isinf(full[u, item]) or per_category.get(categories[item], 0) >= 3:
+            capped = categories[item] >= 0 and per_category.get(categories[item], 0) >= 3
+            if np.isinf(full[u, item]) or capped:
                 continue
             per_category[categories[item]] = per_category.get(categories[item], 0) + 1
             expected.append(item)
