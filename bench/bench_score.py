@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import sys
 import time
 from datetime import date, datetime, timedelta
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         "customers_with_full_lists": int((per_customer == args.n).sum()),
         "reasons_named": int(result["reason_product_id"].is_not_null().sum()),
         "input_build_seconds": round(build_seconds, 3),
+        # Kernel peak RSS of the whole process (inputs + scoring + the result frame).
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "topk_threads": args.threads,
         "machine": {
             "platform": platform.platform(),
