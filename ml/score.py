@@ -793,8 +793,8 @@ def recommend_all(
             _cold_start(np.flatnonzero(~warm), inputs, eligible, categories, excluded, config)
         )
     # Assemble the rows once, already in (customer_id, rank) order, gathering ids from
-    # polars string columns: numpy string/object arrays of every row, a concat and a
-    # sort of the frame cost ~2.5 GB more at 10M rows.
+    # polars string columns: numpy string/object arrays of every row, then a concat and a
+    # sort of the frame, took 9 s instead of 2.5 s at 10M rows, with extra full copies.
     if parts:
         customer_pos, ranks, product_pos, scores, codes, reason_pos, context = (
             np.concatenate(columns) for columns in zip(*parts, strict=True)
