@@ -11,7 +11,7 @@ products as (
 
 spend as (
 
-    select order_lines.customer_id, products.category, sum(order_lines.net_revenue) as spend
+    select order_lines.customer_id, products.category, {{ exact_sum('order_lines.net_revenue') }} as spend
     from {{ ref('fct_order_lines') }} as order_lines
     inner join products on order_lines.product_id = products.product_id
     where order_lines.customer_id is not null
@@ -48,7 +48,10 @@ shares as (
 
     select
         *,
-        spend / nullif(sum(spend) over (partition by customer_id), 0) as spend_share,
+        spend / nullif(
+            sum(spend order by spend) over (partition by customer_id),
+            0
+        ) as spend_share,
         views / nullif(sum(views) over (partition by customer_id), 0) as view_share
 
     from combined

@@ -29,7 +29,7 @@ purchases as (
     select
         customer_id,
         count(distinct order_id) filter (where net_quantity > 0) as frequency,
-        sum(net_revenue) as monetary,
+        {{ exact_sum('net_revenue') }} as monetary,
         min(ordered_at) filter (where net_quantity > 0) as first_order_at,
         max(ordered_at) filter (where net_quantity > 0) as last_order_at,
         count(distinct category) filter (where net_quantity > 0) as distinct_categories
@@ -41,7 +41,7 @@ purchases as (
 
 category_spend as (
 
-    select customer_id, category, sum(net_revenue) as spend
+    select customer_id, category, {{ exact_sum('net_revenue') }} as spend
     from purchase_lines
     group by customer_id, category
 

@@ -26,9 +26,9 @@ line_totals as (
         count(*) as line_count,
         cast(sum(order_lines.quantity) as bigint) as units,
         cast(sum(order_lines.net_quantity) as bigint) as net_units,
-        sum(order_lines.line_amount) as order_amount,
-        sum(order_lines.net_revenue) as net_revenue,
-        coalesce(sum(order_lines.net_revenue) filter (where products.is_product), 0)
+        {{ exact_sum('order_lines.line_amount') }} as order_amount,
+        {{ exact_sum('order_lines.net_revenue') }} as net_revenue,
+        coalesce({{ exact_sum('order_lines.net_revenue', 'products.is_product') }}, 0)
             as product_net_revenue,
         bool_and(order_lines.is_reversal) as is_reversal
 

@@ -59,7 +59,7 @@ aggregated as (
     select
         customer_id,
         product_id,
-        sum(contribution) as strength,
+        {{ exact_sum('contribution') }} as strength,
         count(*) filter (where event_kind = 'purchase') as purchases,
         coalesce(sum(quantity) filter (where event_kind = 'purchase'), 0) as purchased_units,
         count(*) filter (where event_kind = 'add_to_cart') as add_to_carts,

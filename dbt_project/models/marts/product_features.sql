@@ -23,7 +23,7 @@ sales as (
         product_id,
         count(distinct customer_id) filter (where net_quantity > 0) as unique_buyers,
         sum(net_quantity) as units_sold,
-        sum(net_revenue) as revenue,
+        {{ exact_sum('net_revenue') }} as revenue,
         sum(quantity) filter (where quantity > 0) as ordered_units,
         -- Units that did not stick: positive lines of cancelled/returned orders plus
         -- reversal (negative) lines.
