@@ -170,7 +170,7 @@ def _as_of(warehouse: Path, as_of: str | None):
 
     import duckdb
 
-    from ml.train.interactions import day_start
+    from ml.dates import day_start
 
     if as_of:
         return day_start(as_of)

@@ -34,7 +34,7 @@ ONLINE_RETAIL = (
 
 def prepare(scale: str, landing: Path) -> dict:
     if scale == "online_retail":
-        from ml.importers.online_retail import import_online_retail
+        from ml.ingest.importers.online_retail import import_online_retail
 
         return import_online_retail(ONLINE_RETAIL, landing)
     from ml.datagen import generate_shop

@@ -44,6 +44,9 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench._common import machine, now_utc, write_results  # noqa: E402
 from bench.bench_generate import SCALES  # noqa: E402
+from ml.pipeline import stage_names  # noqa: E402
+
+STAGES = tuple(stage_names())
 
 AFFINITY = str(Path(sys.executable).with_name("affinity"))
 ONLINE_RETAIL = (
@@ -212,11 +215,8 @@ def stage_runs(home: Path, logical_date: str) -> dict[str, dict]:
 
 
 def stage_of(task_id: str) -> str:
-    if task_id.startswith("dbt_features."):
-        return "dbt_features"
-    if task_id.startswith("dbt_outputs."):
-        return "dbt_outputs"
-    return task_id
+    """The declared stage (ml.pipeline.DAILY) a task belongs to: a dbt group's tasks too."""
+    return task_id.split(".", 1)[0]
 
 
 def dag_run(landing: Path, home: Path, logs: Path, name: str, as_of: str | None) -> dict:
@@ -245,15 +245,10 @@ def dag_run(landing: Path, home: Path, logs: Path, name: str, as_of: str | None)
             "tasks": figures["tasks"],
             "sampled_peak_rss_mb": sampler.peak_between(figures["start"], figures["end"]),
         }
-    # The score task also computes similar products and segments: their own timings.
-    for stage in ("score", "similar", "segments"):
-        if stage in recorded:
+    # Every declared stage records its own work; the score stage's parts too.
+    for stage in (*STAGES, *SCORE_PARTS):
+        if stage in recorded and (stage in per_stage or stage in SCORE_PARTS):
             per_stage.setdefault(stage, {}).update(
-                {"work_seconds": recorded[stage]["seconds"], "rows": recorded[stage]["rows"]}
-            )
-    for stage in ("ingest", "train", "campaigns"):
-        if stage in recorded and stage in per_stage:
-            per_stage[stage].update(
                 {"work_seconds": recorded[stage]["seconds"], "rows": recorded[stage]["rows"]}
             )
     dag_seconds = (max(t["end"] for t in tasks) - min(t["start"] for t in tasks)) if tasks else 0
@@ -277,18 +272,9 @@ def _logged_date(log_path: Path) -> str:
 
 # ------------------------------------------------------------------------------ report
 
-STAGE_ORDER = [
-    "generate",
-    "ingest",
-    "dbt_features",
-    "train",
-    "score",
-    "similar",
-    "segments",
-    "campaigns",
-    "dbt_outputs",
-    "publish",
-]
+# The score stage's parts, recorded by their own steps in ml.stage_runs.
+SCORE_PARTS = ("recommendations", "similar", "segments")
+STAGE_ORDER = ["generate", *STAGES[:4], *SCORE_PARTS, *STAGES[4:]]
 
 
 def stage_table(run: dict, prepare: dict | None) -> list[str]:

@@ -35,7 +35,10 @@ import implicit  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from ml.score import ScoreConfig, ScoringInputs, ScoringModel, recommend_all  # noqa: E402
+from ml.serving.config import ScoreConfig
+from ml.serving.inputs import ScoringInputs
+from ml.serving.model import ScoringModel
+from ml.serving.recommend import recommend_all  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "score_10m.json"
 LOGICAL_DATE = date(2026, 10, 31)

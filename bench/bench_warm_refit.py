@@ -48,7 +48,7 @@ def main() -> int:
         build_training_data,
         load_events,
     )
-    from ml.train.pipeline import _resolve_as_of
+    from ml.train.trainer import _resolve_as_of
 
     config = TrainConfig()
     recipe = dataclasses.replace(config.recipe, family="als")

@@ -29,12 +29,15 @@ from bench._common import RESULTS_DIR, peak_rss_mb  # noqa: E402
 def stage_function(stage: str, as_of: str):
     """Return a no-argument callable running ``stage`` for ``as_of``."""
     if stage == "train":
-        from ml.pipeline import train_stage
+        from ml.orchestration.runner import run_stage
+        from ml.pipeline import RunContext
 
-        return lambda: train_stage(as_of)
-    from ml.score import ScoreConfig, load_serving_model, score
-    from ml.segments import build_segments
-    from ml.similar import similar_products
+        return lambda: run_stage("train", RunContext(as_of))
+    from ml.serving.config import ScoreConfig
+    from ml.serving.model import load_serving_model
+    from ml.serving.recommend import score
+    from ml.serving.segments import build_segments
+    from ml.serving.similar import similar_products
 
     model = load_serving_model(as_of)  # loading the model is not part of the profile
     return {

@@ -7,33 +7,26 @@ output mart ``campaign_results`` and refreshes the analyst snapshot (unless a ne
 daily run has scored since: its own publish then carries the results). The publish here
 emits no Asset event, so this DAG never triggers itself.
 
-Thin configuration only: the task bodies are ``ml.campaigns.measure_stage`` and
-``ml.campaigns.publish_results``.
+Thin configuration only: the tasks run the stages ``ml.pipeline.CAMPAIGN_MEASUREMENT``
+declares (bodies in ``ml.orchestration.stages``).
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-from ml.orchestrate import (
-    DAG_START_DATE,
-    SNAPSHOT_ASSET_NAME,
-    SNAPSHOT_ASSET_URI,
-    WAREHOUSE_POOL,
-    dag_default_args,
-)
+from ml.orchestration.airflow import WAREHOUSE_POOL, common_dag_arguments, snapshot_asset
+from ml.pipeline import CAMPAIGN_MEASUREMENT as PIPELINE
+from ml.pipeline import stage
 
-# The Asset the daily DAG's publish task emits (same name and URI).
-SNAPSHOT = Asset(name=SNAPSHOT_ASSET_NAME, uri=SNAPSHOT_ASSET_URI)
+# The Asset the daily DAG's publish task emits.
+SNAPSHOT = snapshot_asset()
 
 
 @dag(
     dag_id="affinity_campaigns",
     schedule=SNAPSHOT,
-    start_date=DAG_START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=dag_default_args(),
+    **common_dag_arguments(),
     params={
         "as_of": Param(
             "",
@@ -45,17 +38,25 @@ SNAPSHOT = Asset(name=SNAPSHOT_ASSET_NAME, uri=SNAPSHOT_ASSET_URI)
     doc_md=__doc__,
 )
 def affinity_campaigns():
-    @task(pool=WAREHOUSE_POOL)
+    @task(task_id="measure", pool=WAREHOUSE_POOL, doc_md=stage("measure", PIPELINE).does)
     def measure(params: dict | None = None) -> dict:
-        from ml.campaigns import measure_stage
+        from ml.orchestration.runner import run_stage
+        from ml.pipeline import RunContext
 
-        return measure_stage((params or {}).get("as_of") or None)
+        as_of = (params or {}).get("as_of") or None
+        return run_stage("measure", RunContext(as_of), PIPELINE)
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(
+        task_id="publish_results",
+        pool=WAREHOUSE_POOL,
+        doc_md=stage("publish_results", PIPELINE).does,
+    )
     def publish_results(measured: dict, run_id: str | None = None) -> dict:
-        from ml.campaigns import publish_results as publish
+        from ml.orchestration.runner import run_stage
+        from ml.pipeline import RunContext
 
-        return publish(measured["as_of"], run_id=f"campaigns__{run_id}")
+        ctx = RunContext(measured["as_of"], run_id=f"campaigns__{run_id}")
+        return run_stage("publish_results", ctx, PIPELINE)
 
     publish_results(measure())
 

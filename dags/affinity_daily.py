@@ -1,30 +1,26 @@
-"""Affinity's daily pipeline: ingest -> dbt features -> train -> score -> campaigns -> dbt
-outputs -> publish.
+"""Affinity's daily pipeline, in the order ``ml.pipeline.DAILY`` declares: ingest -> dbt
+features -> train -> score -> campaigns -> dbt outputs -> publish.
 
-Thin configuration only: every task body lives in ``ml.pipeline`` and the dbt project;
-nothing here touches the warehouse at import time. The dbt task groups render from the
-manifest that ``affinity run`` / ``make airflow`` write with ``dbt parse`` beforehand, so
-parsing this file stays well under a second.
+Thin configuration only: every Python task runs its declared stage through
+``ml.orchestration.runner.run_stage``; every dbt stage is a Cosmos task group over its
+declared selection. Nothing here touches the warehouse at import time. The dbt task groups
+render from the manifest that ``affinity run`` / ``make airflow`` write with ``dbt parse``
+beforehand, so parsing this file stays well under a second.
 """
 
 from __future__ import annotations
 
 import os
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, chain, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from ml.config import DBT_PROJECT_DIR, paths
-from ml.orchestrate import (
-    DAG_START_DATE,
-    SNAPSHOT_ASSET_NAME,
-    SNAPSHOT_ASSET_URI,
-    WAREHOUSE_POOL,
-    dag_default_args,
-)
+from ml.orchestration.airflow import WAREHOUSE_POOL, common_dag_arguments, snapshot_asset
+from ml.pipeline import DAILY, Stage
 
-SNAPSHOT = Asset(name=SNAPSHOT_ASSET_NAME, uri=SNAPSHOT_ASSET_URI)
+SNAPSHOT = snapshot_asset()
 
 _project = ProjectConfig(
     dbt_project_path=DBT_PROJECT_DIR,
@@ -45,20 +41,20 @@ _dbt_operator_args = {
 }
 
 
-def _dbt_group(group_id: str, folders: list[str]) -> DbtTaskGroup:
+def _dbt_group(stage: Stage) -> DbtTaskGroup:
     if not paths().dbt_manifest.exists():
         raise FileNotFoundError(
             f"{paths().dbt_manifest} is missing: run `affinity parse` (or `affinity run`, "
             "`make airflow`) to parse the dbt project before loading this DAG."
         )
     return DbtTaskGroup(
-        group_id=group_id,
+        group_id=stage.name,
         project_config=_project,
         profile_config=_profile,
         execution_config=_execution,
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            select=[f"path:{folder}" for folder in folders],
+            select=list(stage.dbt_select),
             test_behavior=TestBehavior.BUILD,
             # A test reading several models (e.g. erased customers absent everywhere) runs
             # once all of them are built, not inside the first one's task.
@@ -68,13 +64,42 @@ def _dbt_group(group_id: str, folders: list[str]) -> DbtTaskGroup:
     )
 
 
+def _python_task(stage: Stage):
+    @task(
+        task_id=stage.name,
+        pool=WAREHOUSE_POOL,
+        outlets=[SNAPSHOT] if stage.emits_snapshot else [],
+        doc_md=stage.does,
+    )
+    def run(
+        params: dict | None = None, ds: str | None = None, run_id: str | None = None, **context
+    ):
+        from ml.orchestration.runner import run_stage
+        from ml.pipeline import RunContext
+
+        summary = run_stage(
+            stage.name,
+            RunContext(
+                logical_date=ds,
+                run_id=run_id,
+                input_path=params["input_path"],
+                retrain=params["retrain"],
+                top_n=params["top_n"],
+            ),
+        )
+        if summary.get("experiment_id") and summary.get("run_id"):
+            from affinity_plugin import push_mlflow_link
+
+            push_mlflow_link(context, summary["experiment_id"], summary["run_id"])
+        return summary
+
+    return run()
+
+
 @dag(
     dag_id="affinity_daily",
     schedule=os.environ.get("AFFINITY_SCHEDULE", "@daily"),
-    start_date=DAG_START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=dag_default_args(),
+    **common_dag_arguments(),
     params={
         "input_path": Param(
             "",
@@ -91,47 +116,7 @@ def _dbt_group(group_id: str, folders: list[str]) -> DbtTaskGroup:
     doc_md=__doc__,
 )
 def affinity_daily():
-    @task(pool=WAREHOUSE_POOL)
-    def ingest(params: dict | None = None, ds: str | None = None) -> dict:
-        from ml.pipeline import ingest_stage
-
-        return ingest_stage(params["input_path"], ds)
-
-    @task(pool=WAREHOUSE_POOL)
-    def train(params: dict | None = None, ds: str | None = None, **context) -> dict:
-        from affinity_plugin import push_mlflow_link
-
-        from ml.pipeline import train_stage
-
-        summary = train_stage(ds, retrain=params["retrain"])
-        if summary.get("run_id"):
-            push_mlflow_link(context, summary["experiment_id"], summary["run_id"])
-        return summary
-
-    @task(pool=WAREHOUSE_POOL)
-    def score(params: dict | None = None, ds: str | None = None) -> dict:
-        from ml.pipeline import score_stage
-
-        return score_stage(ds, top_n=params["top_n"])
-
-    @task(pool=WAREHOUSE_POOL)
-    def campaigns(ds: str | None = None) -> dict:
-        from ml.campaigns import campaigns_stage
-
-        return campaigns_stage(ds)
-
-    @task(pool=WAREHOUSE_POOL, outlets=[SNAPSHOT])
-    def publish(ds: str | None = None, run_id: str | None = None) -> dict:
-        from ml.pipeline import publish_stage
-
-        return publish_stage(ds, run_id)
-
-    features = _dbt_group(
-        "dbt_features", ["seeds", "models/staging", "models/intermediate", "models/marts"]
-    )
-    outputs = _dbt_group("dbt_outputs", ["models/outputs"])
-
-    ingest() >> features >> train() >> score() >> campaigns() >> outputs >> publish()
+    chain(*(_dbt_group(stage) if stage.is_dbt else _python_task(stage) for stage in DAILY))
 
 
 affinity_daily()

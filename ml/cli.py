@@ -1,7 +1,7 @@
 """The ``affinity`` command line.
 
-Each sub-command is a thin wrapper over one function of the ``ml`` package, the same
-function the Airflow DAG calls.
+Each pipeline sub-command runs stages declared in :mod:`ml.pipeline` through
+:func:`ml.orchestration.runner.run_stage`: the same bodies the Airflow DAG runs.
 """
 
 from __future__ import annotations
@@ -47,13 +47,40 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_online_retail(args: argparse.Namespace) -> int:
-    from ml.importers.online_retail import import_online_retail
+    from ml.ingest.importers.online_retail import import_online_retail
 
     counts = import_online_retail(args.path, args.out)
     for entity, rows in counts.items():
         print(f"{entity:>12}: {rows:,}")
     print(f"wrote {Path(args.out).resolve()}")
     return 0
+
+
+def _run(names: list[str], ctx, pipeline=None) -> dict:
+    """Run declared stages in order (the same bodies the DAG runs); return the last summary."""
+    from ml.orchestration.runner import run_stage
+    from ml.pipeline import DAILY
+
+    summary: dict = {}
+    for name in names:
+        summary = run_stage(name, ctx, pipeline or DAILY)
+    return summary
+
+
+def _context(args: argparse.Namespace, **overrides):
+    from ml.pipeline import RunContext
+
+    values = {"logical_date": getattr(args, "as_of", None), **overrides}
+    return RunContext(**values)
+
+
+def _latest_logical_date() -> str:
+    """The last day with an interaction in the marts: the default logical date."""
+    from ml.serving.inputs import latest_logical_date
+    from ml.warehouse import connect
+
+    with connect(read_only=True) as con:
+        return latest_logical_date(con).isoformat()
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -65,7 +92,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ml.pipeline import run_pipeline
+    from ml.orchestration.run import run_pipeline
 
     summary = run_pipeline(
         data=args.data,
@@ -82,43 +109,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_features(args: argparse.Namespace) -> int:
-    from ml.transform import build_features
-
-    report = build_features(args.as_of, full_refresh=args.full_refresh)
-    print(f"dbt features built as of {report.as_of} in {report.seconds:.1f}s")
+    summary = _run(["dbt_features"], _context(args, full_refresh=args.full_refresh))
+    print(f"dbt features built as of {args.as_of}: {summary['nodes']}")
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ml.train import train
-
-    result = train(args.as_of)
-    print(f"decision: {result.decision} ({result.reason})")
-    print(f"model:    {result.model_name} version {result.model_version}")
-    for family, figures in sorted(result.metrics.items()):
-        print(f"  {family:>10}: ndcg_at_10 {figures.get('ndcg_at_10', float('nan')):.4f}")
+    summary = _run(["train"], _context(args, logical_date=args.as_of or _latest_logical_date()))
+    print(f"decision: {summary['decision']} ({summary['reason']})")
+    print(f"model:    {summary['model_name']} version {summary['model_version']}")
+    for family, ndcg in sorted(summary["ndcg_at_10"].items()):
+        print(f"  {family:>10}: ndcg_at_10 {ndcg if ndcg is not None else float('nan'):.4f}")
     print(
-        f"mlflow run {result.run_id} (experiment {result.experiment_id}); `make mlflow` to review"
+        f"mlflow run {summary['run_id']} (experiment {summary['experiment_id']}); "
+        "`make mlflow` to review"
     )
     return 0
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from ml.pipeline import score_stage
-    from ml.publish import build_outputs
-
-    summary = score_stage(args.as_of, top_n=args.top_n)
-    build_outputs(args.as_of)
+    summary = _run(
+        ["score", "dbt_outputs"][: 1 if args.no_outputs else 2], _context(args, top_n=args.top_n)
+    )
     for key, value in summary.items():
         print(f"{key:>22}: {value}")
     return 0
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from ml.publish import publish
-
-    report = publish(args.as_of, run_id=args.run_id, keep=args.keep)
-    print(report.summary())
+    summary = _run(["publish"], _context(args, run_id=args.run_id, keep_snapshots=args.keep))
+    counts = ", ".join(f"{table} {rows:,}" for table, rows in sorted(summary["row_counts"].items()))
+    print(f"published {summary['logical_date']} to {summary['snapshot']}: {counts}")
     return 0
 
 
@@ -133,41 +154,46 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_airflow(args: argparse.Namespace) -> int:
-    from ml.orchestrate import serve_airflow
+    from ml.orchestration.airflow import serve_airflow
 
     serve_airflow(args.port)  # replaces this process; returns only on failure to start
     return 1
 
 
 def _cmd_mlflow(args: argparse.Namespace) -> int:
-    from ml.orchestrate import serve_mlflow
+    from ml.orchestration.airflow import serve_mlflow
 
     serve_mlflow(args.port)  # replaces this process; returns only on failure to start
     return 1
 
 
 def _cmd_campaigns(args: argparse.Namespace) -> int:
-    from ml.campaigns import build_audiences
-    from ml.publish import build_outputs
-
-    report = build_audiences(args.as_of)
-    build_outputs(args.as_of)
-    print(report.summary())
+    summary = _run(["campaigns"], _context(args))
+    _run(["dbt_outputs"], _context(args))
+    print(f"campaigns launched after {args.as_of}: {summary['launched'] or 'none'}")
+    for campaign, sizes in summary["sizes"].items():
+        print(f"  {campaign}: {sizes}")
     return 0
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
-    from ml.campaigns import measure_campaigns, publish_results
+    from ml.pipeline import CAMPAIGN_MEASUREMENT
 
-    report = measure_campaigns(args.as_of)
-    print(report.summary())
+    summary = _run(["measure"], _context(args), CAMPAIGN_MEASUREMENT)
+    print(f"measured as of {summary['as_of']}: {summary['measured'] or 'nothing'}")
+    for result in summary["results"]:
+        print(f"  {result}")
     if args.publish:
-        publish_results(args.as_of, f"measure-{args.as_of}")
+        _run(
+            ["publish_results"],
+            _context(args, run_id=f"measure-{args.as_of}"),
+            CAMPAIGN_MEASUREMENT,
+        )
     return 0
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
-    from ml.pipeline import parse_dbt_project
+    from ml.warehouse.dbt import parse_dbt_project
 
     print(f"wrote {parse_dbt_project()}")
     return 0
@@ -235,12 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
     feat.set_defaults(func=_cmd_build_features)
 
     tr = sub.add_parser("train", help="train, review in MLflow and gate the recommenders")
-    tr.add_argument("--as-of", help="run date YYYY-MM-DD: the test window ends at its start")
+    tr.add_argument(
+        "--as-of",
+        help="logical date YYYY-MM-DD: train on data up to and including it "
+        "(default: the last day with data)",
+    )
     tr.set_defaults(func=_cmd_train)
 
     sc = sub.add_parser("score", help="recommendations, similar products, segments + output marts")
     sc.add_argument("--as-of", required=True, help="logical date YYYY-MM-DD")
     sc.add_argument("--top-n", type=int, default=20)
+    sc.add_argument(
+        "--no-outputs", action="store_true", help="skip the dbt output marts (dbt_outputs)"
+    )
     sc.set_defaults(func=_cmd_score)
 
     pub = sub.add_parser("publish", help="swap in a new analyst snapshot atomically")

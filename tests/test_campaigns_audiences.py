@@ -19,9 +19,9 @@ from scipy.stats import binom
 from test_campaigns_support import copy_home, prepare_day
 
 from ml.campaigns import CampaignConfig, CampaignError, build_audiences, measure_campaigns
-from ml.contract import ENTITIES
-from ml.publish import read_frame
+from ml.ingest.contract import ENTITIES
 from ml.warehouse import connect
+from ml.warehouse.tables import read_frame
 
 SHOP = {"customers": 2_000, "products": 120, "days": 60, "seed": 21, "end_date": "2026-06-30"}
 DAY = date(2026, 6, 20)  # launches T01..T05 (they start on the 21st)
@@ -264,6 +264,7 @@ def test_assignment_and_rows_are_identical_when_a_date_is_rerun(copy: dict) -> N
 
 def test_erased_after_launch_leave_every_audience_on_the_next_run(copy: dict) -> None:
     from ml.ingest import ingest
+    from ml.warehouse.dbt import build_features
 
     member = audiences().filter(pl.col("campaign_id") == "T01")["customer_id"][0]
     erased = [*copy["erased"], member]
@@ -271,6 +272,10 @@ def test_erased_after_launch_leave_every_audience_on_the_next_run(copy: dict) ->
         {"customer_id": erased, "requested_at": [datetime(2026, 6, 22)] * len(erased)}
     ).write_parquet(copy["landing"] / "erasure_requests.parquet")
     ingest(copy["landing"])
+    # The ingest that loads the request removes the customer from every stored audience.
+    assert member not in set(audiences()["customer_id"])
+    # The next run's marts no longer hold them, so no new audience brings them back.
+    build_features(DAY)
     build_audiences(LATER, model=copy["model"])
     assert member not in set(audiences()["customer_id"])
 
@@ -316,14 +321,22 @@ def test_measurement_counts_purchases_in_the_window(use: dict) -> None:
 
 
 def test_task_bodies_publish_the_contract_without_pii(copy: dict) -> None:
-    from ml.campaigns import measure_stage, publish_results
+    from ml.orchestration.runner import run_stage
+    from ml.pipeline import CAMPAIGN_MEASUREMENT, RunContext
     from ml.publish import query
 
-    measured = measure_stage(DAY)
+    def measure(day: str | None) -> dict:
+        return run_stage("measure", RunContext(day), CAMPAIGN_MEASUREMENT)
+
+    measured = measure(DAY.isoformat())
     assert measured["measured"] == ["T07"]
     # Builds the campaign output marts, then publishes: verification refuses PII columns
     # and e-mail-like values.
-    outcome = publish_results(DAY, run_id="campaigns__test")
+    outcome = run_stage(
+        "publish_results",
+        RunContext(DAY.isoformat(), run_id="campaigns__test"),
+        CAMPAIGN_MEASUREMENT,
+    )
     assert outcome["published"] is True
     assert json.dumps([measured, outcome])  # plain data: fit for XComs
     columns = [r[0] for r in query("DESCRIBE campaign_audiences")]
@@ -346,13 +359,14 @@ def test_task_bodies_publish_the_contract_without_pii(copy: dict) -> None:
     result = query("SELECT campaign_id, treatment_size, lift_ci_low, p_value FROM campaign_results")
     assert [r[0] for r in result] == ["T07"]
     # Without a date, the measurement follows the published snapshot.
-    assert measure_stage()["as_of"] == DAY.isoformat()
+    assert measure(None)["as_of"] == DAY.isoformat()
 
 
 def test_daily_task_body_returns_plain_data_without_a_champion(copy: dict) -> None:
-    from ml.campaigns import campaigns_stage
+    from ml.orchestration.runner import run_stage
+    from ml.pipeline import RunContext
 
     # No MLflow champion in this home: ranked by frequency and spend, still launched.
-    summary = campaigns_stage(LATER)
+    summary = run_stage("campaigns", RunContext(LATER.isoformat()))
     assert summary["launched"] == ["T06"] and summary["model_version"] is None
     assert json.loads(json.dumps(summary))["sizes"]["T06"]["treatment"] > 0

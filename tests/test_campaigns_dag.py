@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from ml.config import DAGS_DIR
-from ml.orchestrate import WAREHOUSE_POOL, airflow_env
+from ml.orchestration.airflow import WAREHOUSE_POOL, airflow_env
 
 INSPECT = textwrap.dedent(
     """

@@ -15,9 +15,10 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from ml.publish import read_frame
-from ml.score import ScoreConfig, ScoringModel
+from ml.serving.config import ScoreConfig
+from ml.serving.model import ScoringModel
 from ml.warehouse import connect
+from ml.warehouse.tables import read_frame
 
 
 def fit_als(factors: int = 16, iterations: int = 6) -> ScoringModel:
@@ -48,9 +49,10 @@ def fit_als(factors: int = 16, iterations: int = 6) -> ScoringModel:
 
 def prepare_day(day: date | str) -> ScoringModel:
     """dbt marts as of ``day``, then a model, recommendations and segments for it."""
-    from ml.score import score
-    from ml.segments import SegmentConfig, build_segments
-    from ml.transform import build_features
+    from ml.serving.config import SegmentConfig
+    from ml.serving.recommend import score
+    from ml.serving.segments import build_segments
+    from ml.warehouse.dbt import build_features
 
     build_features(day)
     model = fit_als()

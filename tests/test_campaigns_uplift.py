@@ -17,9 +17,9 @@ from test_campaigns_support import generate_and_ingest, prepare_day
 from ml.campaigns import build_audiences, measure_campaigns
 from ml.config import paths
 from ml.datagen.uplift import true_lift
-from ml.publish import read_frame
-from ml.transform import build_features
 from ml.warehouse import connect
+from ml.warehouse.dbt import build_features
+from ml.warehouse.tables import read_frame
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 from ml.config import DAGS_DIR
-from ml.orchestrate import WAREHOUSE_POOL, airflow_env
-from ml.pipeline import parse_dbt_project
+from ml.orchestration.airflow import WAREHOUSE_POOL, airflow_env
+from ml.warehouse.dbt import parse_dbt_project
 
 AFFINITY = str(Path(sys.executable).with_name("affinity"))
 
@@ -104,6 +104,34 @@ def test_task_graph_retries_and_pool(dag_info: dict) -> None:
     assert all(t["retries"] >= 1 for t in tasks.values())
     assert all(t["pool"] == WAREHOUSE_POOL for t in tasks.values())
     assert tasks["publish"]["outlets"] == ["affinity_snapshot"]
+
+
+def _stage_of(task_id: str) -> str:
+    """The declared stage a task belongs to (a dbt group's tasks belong to the group)."""
+    return task_id.split(".", 1)[0]
+
+
+def test_dag_task_order_is_the_declared_pipeline(dag_info: dict) -> None:
+    from ml.pipeline import DAILY
+
+    tasks = dag_info["tasks"]
+    declared = [stage.name for stage in DAILY]
+    # Every task belongs to a declared stage, and every declared stage has tasks.
+    assert {_stage_of(t) for t in tasks} == set(declared)
+    # Each stage's entry tasks wait only on the stage declared just before it (and tasks of
+    # the same dbt group); nothing reaches back further or skips a stage.
+    for position, stage in enumerate(declared):
+        previous = declared[position - 1] if position else None
+        upstream_stages = {
+            _stage_of(u)
+            for t, info in tasks.items()
+            if _stage_of(t) == stage
+            for u in info["upstream"]
+        } - {stage}
+        assert upstream_stages == ({previous} if previous else set()), (stage, upstream_stages)
+    snapshot_writers = [s.name for s in DAILY if s.emits_snapshot]
+    emitting = [t for t, info in tasks.items() if "affinity_snapshot" in info["outlets"]]
+    assert emitting == snapshot_writers
 
 
 # --------------------------------------------------------------------------- real runs

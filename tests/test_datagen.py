@@ -11,12 +11,12 @@ import polars as pl
 import pytest
 
 from ml.config import DEFAULT_SHOP_END
-from ml.contract import CAMPAIGN_TARGET_TYPES, ENTITIES, EVENT_TYPES, ORDER_STATUSES
 from ml.datagen import EXPECTED_DEFECTS_FILE, GENERATED_ENTITIES, generate_shop
 from ml.datagen.common import id_expr, numbered_ids
 from ml.datagen.defects import RULES, as_text
 from ml.datagen.shop import POLARS_TYPES
 from ml.datagen.vocab import REVIEW_TITLES
+from ml.ingest.contract import CAMPAIGN_TARGET_TYPES, ENTITIES, EVENT_TYPES, ORDER_STATUSES
 
 SMALL = {"customers": 2000, "products": 500, "days": 90, "seed": 7}
 TINY = {"customers": 300, "products": 80, "days": 30, "seed": 11}

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from dbt_helpers import MART_TABLES, SHOP, ingest_files, scalar, table_differences
 
-from ml.transform import run_dbt
+from ml.warehouse.dbt import run_dbt
 
 MODELS = ["--select", "path:models/staging", "path:models/intermediate", "path:models/marts"]
 CUT = datetime(2026, 6, 12)

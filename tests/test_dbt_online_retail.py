@@ -12,23 +12,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dbt_helpers import MART_TABLES, ONLINE_RETAIL_CSV, query, scalar, warehouse
-
-from ml.transform import build_features
+from conftest import ONLINE_RETAIL_AS_OF as AS_OF
+from dbt_helpers import MART_TABLES, query, scalar
 
 pytestmark = pytest.mark.slow
 
-AS_OF = "2010-12-09"  # the last day of the export
-
 
 @pytest.fixture(scope="module")
-def retail_csv() -> pl.DataFrame:
-    if not ONLINE_RETAIL_CSV.exists():
-        pytest.skip(
-            f"real data not found at {ONLINE_RETAIL_CSV} (CI has ../shared beside the repo)"
-        )
+def retail_csv(online_retail_csv: Path) -> pl.DataFrame:
     frame = pl.read_csv(
-        ONLINE_RETAIL_CSV,
+        online_retail_csv,
         schema_overrides={"Invoice": pl.String, "StockCode": pl.String, "Customer ID": pl.String},
     )
     return frame.with_columns(
@@ -39,18 +32,9 @@ def retail_csv() -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def retail_home(retail_csv: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ml.importers.online_retail import import_online_retail
-    from ml.ingest import ingest
-
-    home = tmp_path_factory.mktemp("dbt_online_retail")
-    landing = home / "landing" / "online_retail"
-    import_online_retail(ONLINE_RETAIL_CSV, landing)
-    ingest(landing, warehouse=warehouse(home))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("AFFINITY_PII_SALT", raising=False)
-        build_features(AS_OF, home=home)
-    return home
+def retail_home(online_retail_home: Path) -> Path:
+    """The export through the pipeline's own ingest and dbt_features stages."""
+    return online_retail_home
 
 
 def test_build_is_green_and_degrades_gracefully(retail_home: Path) -> None:

@@ -26,14 +26,9 @@ from dbt_helpers import (
     scalar,
 )
 
-from ml.transform import (
-    FEATURE_SELECTION,
-    DbtError,
-    _with_vars,
-    build_features,
-    normalize_as_of,
-    run_dbt,
-)
+from ml.dates import normalize_as_of
+from ml.pipeline import FEATURE_SELECTION
+from ml.warehouse.dbt import DbtError, _with_vars, build_features, run_dbt
 
 DEV_SALT = "affinity-dev-salt-not-secret"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 
 from ml.config import paths
-from ml.importers.online_retail import import_online_retail
 from ml.ingest import ingest
+from ml.ingest.importers.online_retail import import_online_retail
 
 
 def count_source_lines(path: Path) -> tuple[int, Counter]:

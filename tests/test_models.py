@@ -34,6 +34,7 @@ from ml.train.models import (
     BPRRecommender,
     PopularityRecommender,
     Recommender,
+    load_recommender,
 )
 
 
@@ -215,7 +216,7 @@ def test_similar_items_exclude_the_item_itself(training, family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_save_and_load_round_trip(training, family, tmp_path):
     model = make_model(family).fit(training.strength)
-    loaded = Recommender.load(model.save(tmp_path / family))
+    loaded = load_recommender(model.save(tmp_path / family))
     assert type(loaded) is type(model)
     assert loaded.params() == model.params()
     rows = np.arange(20)
@@ -242,7 +243,7 @@ def test_loading_an_unknown_family_is_refused(tmp_path, training):
     directory = PopularityRecommender().fit(training.bought).save(tmp_path / "model")
     (directory / "params.json").write_text('{"family": "magic", "params": {}}')
     with pytest.raises(ValueError, match="known families"):
-        Recommender.load(directory)
+        load_recommender(directory)
 
 
 # --- bundle ----------------------------------------------------------------------------

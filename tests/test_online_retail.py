@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from ml.contract import ENTITIES
-from ml.importers import import_online_retail
-from ml.importers.online_retail import POLARS_TYPES, is_product_code
+from ml.ingest.contract import ENTITIES
+from ml.ingest.importers import import_online_retail
+from ml.ingest.importers.online_retail import POLARS_TYPES, is_product_code
 
 REAL_FILE = (
     Path(__file__).resolve().parents[1].parent
@@ -139,7 +139,7 @@ def test_synthetic_export_maps_exactly(tmp_path, caplog, filename, text, encodin
     source = write_export(tmp_path / filename, text, encoding)
     out_dir = tmp_path / "landing"
 
-    with caplog.at_level(logging.INFO, logger="ml.importers.online_retail"):
+    with caplog.at_level(logging.INFO, logger="ml.ingest.importers.online_retail"):
         counts = import_online_retail(source, out_dir)
 
     assert counts == {
@@ -172,7 +172,7 @@ def test_untypeable_values_pass_through_as_null(tmp_path, caplog):
     text = f"{V2_HEADER}\n1,85123A,HEART,six,not a date,2.55,13085,United Kingdom\n"
     source = write_export(tmp_path / "bad_values.csv", text)
 
-    with caplog.at_level(logging.WARNING, logger="ml.importers.online_retail"):
+    with caplog.at_level(logging.WARNING, logger="ml.ingest.importers.online_retail"):
         counts = import_online_retail(source, tmp_path / "out")
 
     assert counts["order_lines"] == counts["source_lines"] == 1
@@ -239,11 +239,7 @@ def _count_independently(path: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def real_import(tmp_path_factory):
-    if not REAL_FILE.exists():
-        pytest.skip(
-            f"real Online Retail II file not found at {REAL_FILE} (../shared/data beside the repo)"
-        )
+def real_import(tmp_path_factory, online_retail_csv):
     out_dir = tmp_path_factory.mktemp("online_retail_ii")
     counts = import_online_retail(REAL_FILE, out_dir)
     tables = {e: pl.read_parquet(out_dir / f"{e}.parquet") for e in OUTPUTS}

@@ -13,15 +13,8 @@ from pathlib import Path
 import pytest
 
 from ml.config import paths
-from ml.publish import (
-    PIPELINE_RUNS,
-    PublishError,
-    list_snapshots,
-    publish,
-    query,
-    rollback,
-    snapshot_checksums,
-)
+from ml.publish import PublishError, list_snapshots, publish, query, rollback, snapshot_checksums
+from ml.publish.runs import PIPELINE_RUNS
 from ml.warehouse import connect
 
 DAY = date(2026, 10, 31)

@@ -1,5 +1,5 @@
-"""End to end: generated shop -> ingest -> dbt -> train (MLflow champion) -> score, similar,
-segments -> dbt output marts -> publish. Checks the published contract, PII, determinism."""
+"""End to end through the declared pipeline (ingest -> dbt features -> train -> score ->
+campaigns -> dbt outputs -> publish). Checks the published contract, PII, determinism."""
 
 from __future__ import annotations
 
@@ -29,35 +29,30 @@ PUBLISHED_COLUMNS = {
 }
 
 
-def _run_ml_and_publish(run_id: str):
-    from ml.publish import build_outputs, publish
-    from ml.score import ScoreConfig, load_scoring_model, score
-    from ml.segments import SegmentConfig, build_segments
-    from ml.similar import similar_products
+def _run_stages(run_id: str, first: str, last: str = "publish") -> dict:
+    """The declared pipeline from ``first`` to ``last`` (what the DAG's tasks run)."""
+    from ml.orchestration.runner import run_stages
+    from ml.pipeline import RunContext
 
-    model = load_scoring_model()
-    score(AS_OF, model=model, config=ScoreConfig(n=10))
-    similar_products(AS_OF, model=model)
-    build_segments(AS_OF, model=model, config=SegmentConfig(k_max=5, audience_size=50))
-    build_outputs(AS_OF)
-    return publish(AS_OF, run_id=run_id)
+    ctx = RunContext(AS_OF, run_id=run_id, input_path=str(paths().landing / "shop"), top_n=10)
+    return run_stages(ctx, first, last)
 
 
-def test_generated_shop_end_to_end_publishes_the_analyst_contract():
+def test_generated_shop_end_to_end_publishes_the_analyst_contract(monkeypatch):
+    import functools
+
+    import ml.train
     from ml.datagen import generate_shop
-    from ml.ingest import ingest
     from ml.publish import query, snapshot_checksums
     from ml.train.config import TrainConfig
-    from ml.train.pipeline import train
-    from ml.transform import build_features
 
+    # The pipeline's own train stage, without BPR and plots (this test is about publishing).
+    fast = functools.partial(ml.train.train, config=TrainConfig(bpr_enabled=False, log_plots=False))
+    monkeypatch.setattr(ml.train, "train", fast)
     landing = paths().ensure().landing / "shop"
     generate_shop(landing, customers=300, products=120, days=120, seed=5)
-    ingest(landing)
-    build_features(AS_OF)
-    train(AS_OF, config=TrainConfig(bpr_enabled=False, log_plots=False))
-
-    report = _run_ml_and_publish("e2e-1")
+    summaries = _run_stages("e2e-1", "ingest")
+    row_counts = summaries["publish"]["row_counts"]
     for table, columns in PUBLISHED_COLUMNS.items():
         names = [row[0] for row in query(f"DESCRIBE {table}")]
         assert names[: len(columns)] == columns, table
@@ -69,7 +64,9 @@ def test_generated_shop_end_to_end_publishes_the_analyst_contract():
         (0,)
     ]
     run = query("SELECT run_id, model_version, recommendations_rows FROM pipeline_runs")
-    assert run == [("e2e-1", report_version(report), report.row_counts["recommendations"])]
+    version = summaries["score"]["model_version"]
+    assert run == [("e2e-1", version, row_counts["recommendations"])]
+    assert row_counts["campaign_audiences"] > 0  # the campaigns stage ran too
 
     # No raw PII: no input e-mail or first name anywhere in any published table.
     customers = pl.read_parquet(landing / "customers.parquet")
@@ -90,13 +87,7 @@ def test_generated_shop_end_to_end_publishes_the_analyst_contract():
 
     # Re-running the ML steps and publishing the same date gives identical tables.
     first = snapshot_checksums()
-    _run_ml_and_publish("e2e-2")
+    _run_stages("e2e-2", "score")
     second = snapshot_checksums()
     first.pop("pipeline_runs"), second.pop("pipeline_runs")
     assert first == second
-
-
-def report_version(report) -> str:
-    from ml.publish import query
-
-    return query("SELECT model_version FROM pipeline_runs WHERE run_id = ?", [report.run_id])[0][0]

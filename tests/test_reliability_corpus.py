@@ -25,8 +25,8 @@ from corpus.build import (
     write_case,
 )
 
-from ml.contract import ENTITIES
 from ml.ingest import ingest
+from ml.ingest.contract import ENTITIES
 
 # The defect kinds issue 8 names; the corpus must cover each of them.
 REQUIRED_KINDS = {

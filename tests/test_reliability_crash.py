@@ -31,11 +31,12 @@ from test_reliability_support import (
 # previous one died in or after, so every kill point is also a recovery point.
 KILL_SEQUENCE = (
     ("ingest", "after:ingest"),
-    ("ingest", "after:features"),
-    ("features", "after:train"),
+    ("ingest", "after:dbt_features"),
+    ("dbt_features", "after:train"),
     ("train", "after:score"),
-    ("score", "after:outputs"),
-    ("outputs", "publish:mid_copy"),
+    ("score", "after:campaigns"),
+    ("campaigns", "after:dbt_outputs"),
+    ("dbt_outputs", "publish:mid_copy"),
     ("publish", "publish:before_swap"),
     ("publish", "publish:after_swap"),
 )
@@ -72,9 +73,10 @@ def test_publish_removes_what_a_killed_publish_left_and_records_its_live_run(
     """The publish-side repairs the slow test relies on, on a small staged warehouse."""
     from test_publish import DAY, stage_outputs
 
-    import ml.publish
+    import ml.publish.snapshot
     from ml.config import paths
-    from ml.publish import PIPELINE_RUNS, publish, query
+    from ml.publish import publish, query
+    from ml.publish.runs import PIPELINE_RUNS
 
     stage_outputs("one", 10)
     publish(DAY, run_id="one")
@@ -87,7 +89,7 @@ def test_publish_removes_what_a_killed_publish_left_and_records_its_live_run(
         raise KeyboardInterrupt("killed after the swap")
 
     with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
-        patched.setattr(ml.publish, "_append_run", crash)
+        patched.setattr(ml.publish.snapshot, "append_run", crash)
         publish(DAY, run_id="two")
     assert query(f"SELECT max_by(run_id, finished_at) FROM {PIPELINE_RUNS}") == [("two",)]
 
@@ -171,7 +173,12 @@ def test_sigkill_at_every_stage_boundary_and_mid_publish(tmp_path: Path) -> None
         runs = con.execute("select run_id from pipeline_runs order by finished_at").fetchall()
     finally:
         con.close()
-    assert [r for (r,) in runs] == ["uninterrupted", "killed-8", "resumed", "rerun"]
+    assert [r for (r,) in runs] == [
+        "uninterrupted",
+        f"killed-{len(KILL_SEQUENCE)}",
+        "resumed",
+        "rerun",
+    ]
     figures.append(f"{len(KILL_SEQUENCE)} kills, resume and full re-run identical; as of {AS_OF}")
     figures.append(f"total {time.perf_counter() - started:.0f}s")
     print("\n" + "\n".join(figures))

@@ -13,16 +13,9 @@ import pytest
 from test_publish import stage_outputs
 
 from ml.ingest import ensure_raw_schema
-from ml.publish import (
-    PublishError,
-    erase_customers,
-    erased_rows,
-    list_snapshots,
-    publish,
-    query,
-    rollback,
-)
+from ml.publish import PublishError, list_snapshots, publish, query, rollback
 from ml.warehouse import connect
+from ml.warehouse.erasure import erase_customers, erased_rows
 
 DAY = date(2026, 10, 31)
 ERASED = "C000003"

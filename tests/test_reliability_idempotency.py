@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from test_reliability_support import make_shop, published_fingerprint, run_stages
 
-from ml.publish import table_checksum
+from ml.publish.query import table_checksum
 
 # Run logs, not results: they hold timings and run ids by nature.
 RUN_LOGS = {"ml.stage_runs", "ml.pipeline_runs"}

@@ -17,11 +17,13 @@ from test_score_support import LOGICAL_DATE, build_marts
 from test_train_support import fast_config
 
 from ml.config import paths
-from ml.publish import read_frame
-from ml.score import ScoreConfig, load_serving_model, score
+from ml.serving.config import ScoreConfig
+from ml.serving.model import load_serving_model
+from ml.serving.recommend import score
 from ml.train import train
 from ml.train.tracking import CHAMPION, DEFAULT_MODEL_NAME, alias_version
 from ml.warehouse import connect
+from ml.warehouse.tables import read_frame
 
 TRAIN_AS_OF = LOGICAL_DATE + timedelta(days=1)  # the test window ends with the logical date
 

@@ -3,9 +3,9 @@
 * :func:`make_shop` -- a small generated shop whose customers carry *canary* PII: every
   first name starts with ``Zqfn`` and every e-mail ends in ``@pii-canary.test``, so a leak
   is found by a plain substring search in any table, file or artifact, with no false hit.
-* :func:`run_stages` -- the pipeline's task bodies (what the Airflow tasks call:
-  ``ingest_stage``, the dbt features build, ``train_stage``, ``score_stage``, the dbt output
-  build, ``publish_stage``) in a child process that can SIGKILL itself at a named point.
+* :func:`run_stages` -- the declared pipeline (:data:`ml.pipeline.DAILY`, every stage the
+  Airflow DAG runs, through the same runner) in a child process that can SIGKILL itself at
+  a named point.
   Killing from inside at an exact place is the same event for the warehouse as a SIGKILL
   from outside at that moment, and it is deterministic.
 * fingerprints of the published snapshot and PII scanners.
@@ -27,7 +27,6 @@ import polars as pl
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-10-31"
-STAGES = ("ingest", "features", "train", "score", "outputs", "publish")
 CANARY_NAME_PREFIX = "Zqfn"
 CANARY_EMAIL_DOMAIN = "pii-canary.test"
 # What a leak looks like, lower-cased (the scanners lower-case what they read).
@@ -67,56 +66,38 @@ def kill_on_call(module_name, name, calls=1, after=True):
 
 
 if kill == "ingest:mid_batch":  # inside the batch transaction, after 3 files were loaded
-    kill_on_call("ml.ingest", "_reconcile", calls=3)
+    kill_on_call("ml.ingest.loader", "_reconcile", calls=3)
 elif kill == "publish:mid_copy":  # 2 tables copied into the new snapshot file
-    kill_on_call("ml.publish", "table_checksum", calls=2)
+    kill_on_call("ml.publish.snapshot", "table_checksum", calls=2)
 elif kill == "publish:before_swap":  # new file complete and verified, not yet swapped in
-    kill_on_call("ml.publish", "_swap_in", after=False)
+    kill_on_call("ml.publish.snapshot", "_swap_in", after=False)
 elif kill == "publish:after_swap":  # renamed into place, run not yet recorded
-    kill_on_call("ml.publish", "_fsync_dir", after=False)
+    kill_on_call("ml.publish.snapshot", "_fsync_dir", after=False)
 
 
-def train():
+if spec.get("fast_train"):  # ALS with its search (it must beat popularity), no BPR, plots
     import ml.train
+    from ml.train.config import TrainConfig
 
-    if spec.get("fast_train"):  # ALS with its search (it must beat popularity), no BPR, plots
-        from ml.train.config import TrainConfig
-
-        fast = TrainConfig(bpr_enabled=False, log_plots=False)
-        ml.train.train = functools.partial(ml.train.train, config=fast)
-    return pipeline.train_stage(as_of)
-
-
-def features():
-    from ml.transform import build_features
-
-    return build_features(as_of)
-
-
-def outputs():
-    from ml.publish import build_outputs
-
-    return build_outputs(as_of)
-
+    fast = TrainConfig(bpr_enabled=False, log_plots=False)
+    ml.train.train = functools.partial(ml.train.train, config=fast)
 
 # Imported lazily: an ingest-only run must not pay for dbt, MLflow and implicit.
-from ml import pipeline
+from ml.orchestration.runner import run_stages
+from ml.pipeline import RunContext
 
-stages = {
-    "ingest": lambda: pipeline.ingest_stage(spec["landing"], as_of),
-    "features": features,
-    "train": train,
-    "score": lambda: pipeline.score_stage(as_of, top_n=spec.get("top_n", 10)),
-    "outputs": outputs,
-    "publish": lambda: pipeline.publish_stage(as_of, spec["run_id"]),
-}
-order = list(stages)
-last = spec.get("stop_after") or order[-1]
-for name in order[order.index(spec.get("start", "ingest")) : order.index(last) + 1]:
-    stages[name]()
+ctx = RunContext(
+    as_of, run_id=spec["run_id"], input_path=spec["landing"], top_n=spec.get("top_n", 10)
+)
+
+
+def after_each(name, summary):
     print(f"STAGE-DONE {name}", flush=True)
     if kill == f"after:{name}":
         die(kill)
+
+
+run_stages(ctx, spec.get("start"), spec.get("stop_after"), after_each=after_each)
 print("RUN-DONE", flush=True)
 """
 
@@ -290,7 +271,7 @@ def snapshot_opens_and_reads(home: Path) -> dict[str, int]:
 
 def scan_duckdb(path: Path, *, skip_schemas: tuple[str, ...] = ()) -> list[str]:
     """Every text column of every table or view holding a canary, and every PII-named column."""
-    from ml.publish import PII_COLUMNS
+    from ml.publish.privacy import PII_COLUMNS
 
     found = []
     con = duckdb.connect(str(path), read_only=True)

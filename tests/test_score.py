@@ -10,17 +10,13 @@ import pytest
 import scipy.sparse as sp
 from test_score_support import LOGICAL_DATE, build_marts, fit_model
 
-from ml.publish import read_frame, table_checksum
-from ml.score import (
-    BOUGHT_BEFORE,
-    BOUGHT_SIMILAR,
-    ScoreConfig,
-    cap_per_category,
-    reason_products,
-    score,
-    top_products,
-)
+from ml.publish.query import table_checksum
+from ml.serving.config import ScoreConfig
+from ml.serving.reasons import BOUGHT_BEFORE, BOUGHT_SIMILAR, reason_products
+from ml.serving.recommend import score
+from ml.serving.topk import cap_per_category, top_products
 from ml.warehouse import connect
+from ml.warehouse.tables import read_frame
 
 CONFIG = ScoreConfig(n=10, exclusion_days=60, max_per_category=3, min_history_products=2)
 END = datetime.combine(LOGICAL_DATE + timedelta(days=1), datetime.min.time())

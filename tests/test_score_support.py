@@ -2,7 +2,7 @@
 
 Shared by the scoring, similar-products, segment and publish tests. The marts have the
 columns of ``dbt_project/models/marts`` that the ml steps read; the model is a real
-``implicit`` ALS wrapped as :class:`ml.score.ScoringModel`.
+``implicit`` ALS wrapped as :class:`ml.serving.model.ScoringModel`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import polars as pl
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
-from ml.score import ScoringModel
+from ml.serving.model import ScoringModel
 from ml.warehouse import connect
 
 LOGICAL_DATE = date(2026, 10, 31)

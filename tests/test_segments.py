@@ -9,16 +9,12 @@ import polars as pl
 import pytest
 from test_score_support import LOGICAL_DATE, build_marts, fit_model
 
-from ml.publish import read_frame
-from ml.segments import (
-    NO_PURCHASE_NAME,
-    SegmentConfig,
-    build_segments,
-    category_affinity,
-    cluster_customers,
-    cluster_name,
-)
+from ml.serving.affinity import category_affinity
+from ml.serving.clusters import NO_PURCHASE_NAME, cluster_customers, cluster_name
+from ml.serving.config import SegmentConfig
+from ml.serving.segments import build_segments
 from ml.warehouse import connect
+from ml.warehouse.tables import read_frame
 
 CONFIG = SegmentConfig(k_min=2, k_max=5, seed=11, audience_size=25)
 NAME = re.compile(

@@ -7,8 +7,7 @@ import polars as pl
 import pytest
 from test_score_support import LOGICAL_DATE, build_marts, fit_model
 
-from ml.publish import read_frame
-from ml.similar import (
+from ml.serving.similar import (
     COLLABORATIVE_REASON,
     CONTENT_REASON,
     SimilarConfig,
@@ -16,6 +15,7 @@ from ml.similar import (
     similar_products,
 )
 from ml.warehouse import connect
+from ml.warehouse.tables import read_frame
 
 M = 8
 
@@ -52,6 +52,33 @@ def test_known_products_by_item_factor_cosine(similar):
     candidates = model.product_cols(rows["similar_product_id"].to_list())
     np.testing.assert_allclose(rows["score"].to_numpy(), cosine[candidates], atol=1e-5)
     assert (np.diff(rows["score"].to_numpy()) <= 1e-9).all()
+
+
+def test_collaborative_neighbours_are_the_true_top_m(similar):
+    """Every collaborative list equals a brute-force top M over all eligible candidates."""
+    frames, model, _, table = similar
+    eligible = frames["dim_products"].filter(pl.col("is_active") & pl.col("is_product"))
+    candidate_ids = np.array(sorted(eligible["product_id"].to_list()))
+    candidate_cols = model.product_cols(candidate_ids)
+    candidate_ids, candidate_cols = (
+        candidate_ids[candidate_cols >= 0],
+        candidate_cols[candidate_cols >= 0],
+    )
+    unit = model.unit_item_factors()
+    collaborative = table.filter(pl.col("reason") == COLLABORATIVE_REASON)
+    checked = 0
+    for (source,), rows in collaborative.group_by("product_id", maintain_order=True):
+        cosine = unit[candidate_cols] @ unit[model.product_cols([source])[0]]
+        others = candidate_ids != source
+        order = np.lexsort((candidate_ids[others], -cosine[others]))[:M]
+        expected_scores = cosine[others][order]
+        np.testing.assert_allclose(rows["score"].to_numpy(), expected_scores, atol=1e-5)
+        # The same products, up to the order of exact ties.
+        kth = expected_scores[-1]
+        clear = set(candidate_ids[others][order][expected_scores > kth + 1e-5])
+        assert clear <= set(rows["similar_product_id"].to_list()), source
+        checked += 1
+    assert checked >= 10
 
 
 def test_unseen_products_fall_back_to_description_similarity(similar):

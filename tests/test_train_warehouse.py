@@ -1,7 +1,4 @@
-"""Training on marts built by the real dbt project (generated shop -> ingest -> dbt).
-
-Skipped while the dbt project or the ingest is not there yet.
-"""
+"""Training on marts built by the real dbt project (generated shop -> ingest -> dbt)."""
 
 from __future__ import annotations
 
@@ -10,27 +7,21 @@ from pathlib import Path
 import pytest
 from test_train_support import fast_config
 
-from ml.config import REPO_ROOT
 from ml.train import load_champion, train
 from ml.train.config import DBT_WEIGHTING
 from ml.train.interactions import TimeSplit, aggregate, load_events
 from ml.warehouse import connect
 
 AS_OF = "2026-06-30"
-INTERACTIONS_MODEL = REPO_ROOT / "dbt_project" / "models" / "marts" / "interactions.sql"
 
 
 @pytest.fixture(scope="module")
 def dbt_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated shop built by dbt as of AS_OF (module-scoped: one build)."""
-    if not INTERACTIONS_MODEL.exists():
-        pytest.skip("the dbt project has no marts/interactions model yet")
-    try:
-        from ml.datagen import generate_shop
-        from ml.ingest import ingest
-        from ml.transform import build_features
-    except ImportError as error:  # another issue's module is not there yet
-        pytest.skip(f"ingest/transform not available: {error}")
+    from ml.datagen import generate_shop
+    from ml.ingest import ingest
+    from ml.warehouse.dbt import build_features
+
     home = tmp_path_factory.mktemp("train_dbt") / "home"
     landing = home / "landing" / "shop"
     generate_shop(landing, customers=300, products=120, days=120, seed=5, end_date=AS_OF)

@@ -8,11 +8,10 @@ Modules
 :mod:`.messages`     sandboxed Jinja templates, PII placeholders, validation
 :mod:`.audiences`    eligibility, targeting, ranking, frequency cap -> ``ml.campaign_audiences``
 :mod:`.measurement`  conversion lift, CI, p-value -> ``ml.campaign_results``
-:mod:`.stage`        task bodies for Airflow and the CLI
 
-Entry points: :func:`build_audiences` (daily, after scoring; task body
-:func:`campaigns_stage`) and :func:`measure_campaigns` (after each publish; task bodies
-:func:`measure_stage` and :func:`publish_results` of the ``affinity_campaigns`` DAG).
+Entry points: :func:`build_audiences` (the daily ``campaigns`` stage, after scoring) and
+:func:`measure_campaigns` (the ``measure`` stage of the ``affinity_campaigns`` DAG); the
+stage bodies are in :mod:`ml.orchestration.stages`.
 """
 
 from ml.campaigns.assignment import CONTROL, TREATMENT, assign_groups, is_control
@@ -27,7 +26,6 @@ from ml.campaigns.definitions import (
 from ml.campaigns.measurement import MeasurementReport, lift_statistics, measure_campaigns
 from ml.campaigns.messages import TemplateError, validate_template
 from ml.campaigns.rules import RuleError, parse_rule
-from ml.campaigns.stage import campaigns_stage, measure_stage, publish_results
 
 __all__ = [
     "CONTROL",
@@ -41,14 +39,11 @@ __all__ = [
     "TemplateError",
     "assign_groups",
     "build_audiences",
-    "campaigns_stage",
     "is_control",
     "lift_statistics",
     "load_campaigns",
     "measure_campaigns",
-    "measure_stage",
     "parse_rule",
-    "publish_results",
     "validate_campaigns",
     "validate_template",
 ]

@@ -5,8 +5,7 @@ For the run of logical date ``D`` (data up to the end of ``D``; messages go out 
 launched by an earlier run gets its audience, frozen from then on:
 
 1. **eligible**: customers of ``marts.dim_customers`` (erased customers are gone past
-   dbt staging; ``raw.erasure_requests`` is checked again here) with
-   ``marketing_opt_in``;
+   dbt staging) with ``marketing_opt_in``;
 2. **target**: RFM segment names, behavioural cluster name, category (customers the model
    knows or whose top spend category it is) or a rule over ``customer_features``;
 3. **ranked** by the model's predicted affinity: ``u . mean(v)`` over the category's
@@ -42,28 +41,30 @@ import numpy as np
 import polars as pl
 
 from ml.campaigns.assignment import CONTROL, TREATMENT, assign_groups
-from ml.campaigns.definitions import (
-    Campaign,
-    CampaignConfig,
-    CampaignError,
-    contact_start,
-    load_campaigns,
-    relation_exists,
-    validate_campaigns,
+from ml.campaigns.audience_inputs import (
+    AUDIENCE_TABLE,
+    known_segments,
+    launched_before,
+    load_bestsellers,
+    load_eligible,
+    load_products,
+    load_recommendations,
+    prior_contacts,
 )
+from ml.campaigns.definitions import Campaign, CampaignConfig, load_campaigns, validate_campaigns
 from ml.campaigns.messages import compile_template, message_context, render_message
-from ml.campaigns.rules import parse_rule
-from ml.publish import ML_SCHEMA, read_frame, record_stage, to_date, write_partition
+from ml.campaigns.targeting import campaign_affinity, predicted_affinity, select_audiences
+from ml.dates import to_date
 from ml.warehouse import connect
+from ml.warehouse.tables import write_partition
 
 if TYPE_CHECKING:
     import duckdb
 
-    from ml.score import ScoringModel
+    from ml.serving.model import ScoringModel
 
 log = logging.getLogger(__name__)
 
-AUDIENCE_TABLE = "campaign_audiences"
 AUDIENCE_COLUMNS = {
     "logical_date": "DATE",
     "campaign_id": "VARCHAR",
@@ -79,16 +80,6 @@ AUDIENCE_COLUMNS = {
     "message": "VARCHAR",
     "channel": "VARCHAR",
     "contact_date": "DATE",
-}
-
-# Reason codes of ml.recommendations in words (as the dbt mart `recommendations` says them).
-_REASONS = {
-    "bought_similar": "because you bought {product}",
-    "bought_before": "because you bought {product} before",
-    "viewed_similar": "because you viewed {product}",
-    "popular_in_segment": "popular with {context} customers",
-    "popular_in_country": "popular in {context}",
-    "popular_overall": "popular right now",
 }
 
 
@@ -116,391 +107,6 @@ class AudienceReport:
             f"campaign audiences for {self.logical_date}: {'; '.join(parts)} "
             f"({self.rows} rows in {self.seconds:.1f}s)"
         )
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def _latest_partition(con, table: str, day: date) -> date | None:
-    if not relation_exists(con, ML_SCHEMA, table):
-        return None
-    return con.execute(
-        f"SELECT max(logical_date) FROM {ML_SCHEMA}.{table} WHERE logical_date <= ?", [day]
-    ).fetchall()[0][0]
-
-
-def erased_customers_sql(con) -> str:
-    """SQL of the erased customer ids (empty when nothing was ever erased)."""
-    if relation_exists(con, "raw", "erasure_requests"):
-        return "SELECT trim(customer_id) FROM raw.erasure_requests WHERE customer_id IS NOT NULL"
-    return "SELECT NULL::VARCHAR WHERE false"
-
-
-def forget_erased(con) -> int:
-    """Delete erased customers from every stored audience (right to be forgotten)."""
-    if not relation_exists(con, ML_SCHEMA, AUDIENCE_TABLE):
-        return 0
-    erased = erased_customers_sql(con)
-    count = con.execute(
-        f"SELECT count(*) FROM {ML_SCHEMA}.{AUDIENCE_TABLE} WHERE customer_id IN ({erased})"
-    ).fetchall()[0][0]
-    if count:
-        con.execute(f"DELETE FROM {ML_SCHEMA}.{AUDIENCE_TABLE} WHERE customer_id IN ({erased})")
-        log.info("removed %d audience rows of erased customers", count)
-    return int(count)
-
-
-def load_eligible(con, day: date) -> pl.DataFrame:
-    """Opted-in, not erased customers with their features, RFM segment and cluster.
-
-    One row per customer, sorted by id; the feature columns are those of
-    ``marts.customer_features``.
-    """
-    customers = read_frame(
-        con,
-        f"""
-        SELECT customer_id FROM marts.dim_customers
-        WHERE coalesce(marketing_opt_in, false)
-          AND customer_id NOT IN ({erased_customers_sql(con)})
-        ORDER BY customer_id
-        """,
-    )
-    features = read_frame(con, "SELECT * FROM marts.customer_features")
-    features = features.drop([c for c in ("marketing_opt_in",) if c in features.columns])
-    segments = (
-        read_frame(con, "SELECT customer_id, segment FROM marts.customer_rfm_segments")
-        if relation_exists(con, "marts", "customer_rfm_segments")
-        else pl.DataFrame(schema={"customer_id": pl.String, "segment": pl.String})
-    )
-    cluster_date = _latest_partition(con, "customer_clusters", day)
-    clusters = (
-        read_frame(
-            con,
-            f"SELECT customer_id, cluster_name FROM {ML_SCHEMA}.customer_clusters "
-            "WHERE logical_date = ?",
-            [cluster_date],
-        )
-        if cluster_date is not None
-        else pl.DataFrame(schema={"customer_id": pl.String, "cluster_name": pl.String})
-    )
-    return (
-        customers.join(features, on="customer_id", how="left")
-        .join(segments, on="customer_id", how="left")
-        .join(clusters, on="customer_id", how="left")
-        .sort("customer_id")
-    )
-
-
-def load_products(con) -> pl.DataFrame:
-    """``product_id, product_name, category, price, eligible`` of the catalogue."""
-    return read_frame(
-        con,
-        """
-        SELECT product_id, coalesce(product_name, product_id) AS product_name, category, price,
-               coalesce(is_product, true) AND coalesce(is_active, true) AS eligible
-        FROM marts.dim_products ORDER BY product_id
-        """,
-    )
-
-
-def load_recommendations(
-    con, day: date, products: pl.DataFrame, customer_ids: list[str]
-) -> pl.DataFrame:
-    """The latest recommendations up to ``day`` of ``customer_ids``, with names and reasons."""
-    scored = _latest_partition(con, "recommendations", day)
-    if scored is None:
-        log.warning("no ml.recommendations up to %s: audiences feature bestsellers", day)
-        return pl.DataFrame(
-            schema={
-                "customer_id": pl.String,
-                "rank": pl.Int32,
-                "product_id": pl.String,
-                "product_name": pl.String,
-                "category": pl.String,
-                "price": pl.Float64,
-                "reason": pl.String,
-            }
-        )
-    # Only the audiences' customers: the full table is customers x N rows.
-    con.register("_audience_members", pl.DataFrame({"customer_id": customer_ids}).to_arrow())
-    try:
-        recs = read_frame(
-            con,
-            f"""
-            SELECT customer_id, rank, product_id, reason_code, reason_product_id, reason_context
-            FROM {ML_SCHEMA}.recommendations
-            WHERE logical_date = ?
-              AND customer_id IN (SELECT customer_id FROM _audience_members)
-            ORDER BY customer_id, rank
-            """,
-            [scored],
-        )
-    finally:
-        con.unregister("_audience_members")
-    names = products.select("product_id", "product_name", "category", "price")
-    recs = recs.join(names, on="product_id", how="left").join(
-        names.select(
-            pl.col("product_id").alias("reason_product_id"),
-            pl.col("product_name").alias("reason_product_name"),
-        ),
-        on="reason_product_id",
-        how="left",
-    )
-    return recs.with_columns(
-        pl.col("product_name").fill_null(pl.col("product_id")), reason_expr().alias("reason")
-    ).select("customer_id", "rank", "product_id", "product_name", "category", "price", "reason")
-
-
-def reason_expr() -> pl.Expr:
-    """A recommendation's reason in words, e.g. ``because you bought Oak mug``.
-
-    The same wording as the dbt mart ``recommendations`` gives its ``reason`` column.
-    """
-    code = pl.col("reason_code")
-    fields = {
-        "product": pl.coalesce("reason_product_name", "reason_product_id", pl.lit("it")),
-        "context": pl.col("reason_context").fill_null("our"),
-    }
-    expr = pl.when(False).then(pl.lit(None, pl.String))
-    for reason_code, template in _REASONS.items():
-        parts = [pl.lit(template)]
-        for name, value in fields.items():
-            marker = "{" + name + "}"
-            if marker in template:
-                before, after = template.split(marker)
-                parts = [pl.lit(before), value, pl.lit(after)]
-        expr = expr.when(code == reason_code).then(pl.concat_str(parts))
-    return expr.otherwise(pl.lit("recommended for you"))
-
-
-def load_bestsellers(con, day: date, products: pl.DataFrame, days: int) -> pl.DataFrame:
-    """Products by distinct buyers over the last ``days`` days (stand-ins for missing recs)."""
-    end = contact_start(day)
-    if relation_exists(con, "marts", "fct_order_lines"):
-        buyers = read_frame(
-            con,
-            """
-            SELECT product_id, count(DISTINCT customer_id) AS buyers
-            FROM marts.fct_order_lines
-            WHERE net_quantity > 0 AND ordered_at >= ? AND ordered_at < ?
-            GROUP BY product_id
-            """,
-            [end - timedelta(days=days), end],
-        )
-    else:
-        buyers = pl.DataFrame(schema={"product_id": pl.String, "buyers": pl.Int64})
-    return (
-        products.filter(pl.col("eligible"))
-        .join(buyers, on="product_id", how="left")
-        .with_columns(pl.col("buyers").fill_null(0))
-        .sort(["buyers", "product_id"], descending=[True, False])
-    )
-
-
-def prior_contacts(con, day: date, config: CampaignConfig) -> dict[str, int]:
-    """Audiences each customer is in whose contact day is within ``cap_days - 1`` days.
-
-    The run's own date is left out: its partition is being replaced.
-    """
-    if not relation_exists(con, ML_SCHEMA, AUDIENCE_TABLE):
-        return {}
-    reach = config.cap_days - 1
-    rows = con.execute(
-        f"""
-        SELECT customer_id, count(DISTINCT campaign_id) FROM {ML_SCHEMA}.{AUDIENCE_TABLE}
-        WHERE logical_date BETWEEN ? AND ? AND logical_date <> ?
-        GROUP BY customer_id
-        """,
-        [day - timedelta(days=reach), day + timedelta(days=reach), day],
-    ).fetchall()
-    return dict(rows)
-
-
-def launched_before(con, day: date) -> dict[str, date]:
-    """Campaigns whose audience an earlier run built: id -> first launch date."""
-    if not relation_exists(con, ML_SCHEMA, AUDIENCE_TABLE):
-        return {}
-    rows = con.execute(
-        f"SELECT campaign_id, min(logical_date) FROM {ML_SCHEMA}.{AUDIENCE_TABLE} "
-        "WHERE logical_date < ? GROUP BY campaign_id",
-        [day],
-    ).fetchall()
-    return dict(rows)
-
-
-def known_segments(con) -> set[str] | None:
-    """Segment names of the RFM rule seed (``None`` when the seed is not loaded)."""
-    if not relation_exists(con, "seeds", "rfm_segment_rules"):
-        return None
-    names = {r[0] for r in con.execute("SELECT segment FROM seeds.rfm_segment_rules").fetchall()}
-    return names | {"Unclassified"}
-
-
-# --------------------------------------------------------------------------- affinity
-
-
-def predicted_affinity(
-    model: ScoringModel | None, customer_ids: np.ndarray, products: pl.DataFrame
-) -> tuple[list[str], np.ndarray]:
-    """Predicted affinity of each customer for each category: ``u . mean(v)``.
-
-    Returns
-    -------
-    categories : list of str
-        Column labels, sorted.
-    affinity : numpy.ndarray
-        ``(customers, categories)``; NaN rows for customers the model does not know (all
-        NaN without a model with item factors).
-    """
-    categories = sorted(
-        products.filter(pl.col("eligible") & pl.col("category").is_not_null())["category"]
-        .unique()
-        .to_list()
-    )
-    affinity = np.full((len(customer_ids), len(categories)), np.nan)
-    if model is None or not model.has_item_similarity or not categories:
-        return categories, affinity
-    rows = model.customer_rows(customer_ids)
-    cols = model.product_cols(products["product_id"].cast(pl.String).to_numpy())
-    usable = products.with_columns(pl.Series("col", cols)).filter(
-        (pl.col("col") >= 0) & pl.col("eligible") & pl.col("category").is_not_null()
-    )
-    centroids = np.zeros((len(categories), model.item_factors.shape[1]), dtype=np.float64)
-    present = np.zeros(len(categories), dtype=bool)
-    for j, category in enumerate(categories):
-        members = usable.filter(pl.col("category") == category)["col"].to_numpy()
-        if len(members):
-            centroids[j] = model.item_factors[members].mean(axis=0)
-            present[j] = True
-    known = rows >= 0
-    scores = model.user_factors[rows[known]].astype(np.float64) @ centroids.T
-    scores[:, ~present] = np.nan
-    affinity[known] = np.round(scores, 6)
-    return categories, affinity
-
-
-def _campaign_affinity(
-    campaign: Campaign, categories: list[str], affinity: np.ndarray
-) -> np.ndarray:
-    if campaign.category is not None:
-        lookup = {c.lower(): j for j, c in enumerate(categories)}
-        j = lookup.get(campaign.category.lower())
-        return affinity[:, j] if j is not None else np.full(len(affinity), np.nan)
-    if affinity.shape[1] == 0:
-        return np.full(len(affinity), np.nan)
-    all_nan = np.isnan(affinity).all(axis=1)
-    best = np.nanmax(np.where(all_nan[:, None], 0.0, affinity), axis=1)
-    return np.where(all_nan, np.nan, best)
-
-
-# --------------------------------------------------------------------------- selection
-
-
-def target_mask(campaign: Campaign, eligible: pl.DataFrame, affinity: np.ndarray) -> np.ndarray:
-    """Which eligible customers a campaign targets (before cap and max audience).
-
-    Raises
-    ------
-    CampaignError
-        A rule names a column the features table does not have.
-    """
-    n = eligible.height
-    if campaign.target_type == "segment":
-        wanted = {s.lower() for s in campaign.segments}
-        return eligible["segment"].str.to_lowercase().is_in(wanted).fill_null(False).to_numpy()
-    if campaign.target_type == "cluster":
-        name = campaign.target_value.strip().lower()
-        mask = (eligible["cluster_name"].str.to_lowercase() == name).fill_null(False).to_numpy()
-        if not mask.any():
-            log.warning(
-                "%s: no eligible customer is in cluster %r (cluster names are regenerated "
-                "by each segmentation; see published cluster_profiles)",
-                campaign.label,
-                campaign.target_value,
-            )
-        return mask
-    if campaign.target_type == "category":
-        # Customers with a signal for the category: the model knows them, or it is the
-        # category they spend most on.
-        top = eligible["top_category"] if "top_category" in eligible.columns else None
-        spends = (
-            (top.str.to_lowercase() == campaign.category.lower()).fill_null(False).to_numpy()
-            if top is not None
-            else np.zeros(n, dtype=bool)
-        )
-        return ~np.isnan(affinity) | spends
-    if campaign.target_type == "rule":
-        rule = parse_rule(campaign.target_value)
-        missing = sorted(rule.columns - set(eligible.columns))
-        if missing:
-            raise CampaignError(
-                f"{campaign.label}: rule uses {', '.join(missing)}, which marts.customer_features "
-                "does not have: rebuild the marts (dbt) or change the rule"
-            )
-        return rule.select(eligible).to_numpy()
-    raise CampaignError(f"{campaign.label}: unknown target_type {campaign.target_type!r}")
-
-
-def rank_order(eligible: pl.DataFrame, affinity: np.ndarray) -> np.ndarray:
-    """Positions of ``eligible`` best first: affinity (known first), frequency, spend, id."""
-    n = eligible.height
-
-    def column(name: str) -> np.ndarray:
-        if name not in eligible.columns:
-            return np.zeros(n)
-        return eligible[name].cast(pl.Float64).fill_null(0.0).to_numpy()
-
-    unknown = np.isnan(affinity)
-    score = np.where(unknown, 0.0, affinity)
-    # eligible is sorted by customer_id, so the position is the final, unique tie-break.
-    return np.lexsort((np.arange(n), -column("monetary"), -column("frequency"), -score, unknown))
-
-
-def select_audiences(
-    campaigns: list[Campaign],
-    eligible: pl.DataFrame,
-    affinity_of: dict[str, np.ndarray],
-    contacts: dict[str, int],
-    config: CampaignConfig,
-) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """Pick each campaign's audience under the frequency cap and its max audience.
-
-    Parameters
-    ----------
-    campaigns : list of Campaign
-        Campaigns launching now (any order: they are processed by priority).
-    eligible : polars.DataFrame
-        Eligible customers (sorted by id) with features, segment and cluster.
-    affinity_of : dict
-        Campaign id -> predicted affinity per eligible customer (NaN: unknown).
-    contacts : dict
-        Customer id -> audiences already within the cap window.
-    config : CampaignConfig
-
-    Returns
-    -------
-    selected : dict
-        Campaign id -> positions in ``eligible``, best first.
-    capped : dict
-        Campaign id -> targeted customers left out by the frequency cap.
-    """
-    ids = eligible["customer_id"].to_list()
-    used = np.array([contacts.get(c, 0) for c in ids], dtype=np.int64)
-    selected: dict[str, np.ndarray] = {}
-    capped: dict[str, int] = {}
-    for campaign in sorted(campaigns, key=Campaign.sort_key):
-        affinity = affinity_of[campaign.campaign_id]
-        targeted = target_mask(campaign, eligible, affinity)
-        allowed = targeted & (used < config.frequency_cap)
-        order = rank_order(eligible, affinity)
-        chosen = order[allowed[order]][: max(0, campaign.max_audience)]
-        used[chosen] += 1
-        selected[campaign.campaign_id] = chosen
-        capped[campaign.campaign_id] = int((targeted & ~allowed).sum())
-    return selected, capped
-
-
-# --------------------------------------------------------------------------- products
 
 
 def featured_products(
@@ -546,9 +152,6 @@ def featured_products(
         for r in best.head(n).iter_rows(named=True)
     ]
     return {c: featured.get(c) or fallback for c in customer_ids}
-
-
-# --------------------------------------------------------------------------- stage
 
 
 def audience_rows(
@@ -658,7 +261,6 @@ def build_audiences(
     started = time.perf_counter()
     day = to_date(logical_date)
     with connect() as con:
-        forget_erased(con)
         campaigns = load_campaigns(con)
         earlier = launched_before(con, day)
         due = [c for c in campaigns if c.launch_due(day) and c.campaign_id not in earlier]
@@ -684,14 +286,6 @@ def build_audiences(
         report = AudienceReport(
             day, [c.campaign_id for c in due], rows, sizes, capped, version, seconds
         )
-        record_stage(
-            con,
-            day,
-            "campaigns",
-            rows=rows,
-            seconds=seconds,
-            detail={"launched": report.launched, "sizes": sizes, "capped": capped},
-        )
     log.info("%s", report.summary())
     return report
 
@@ -710,7 +304,7 @@ def _launch(
     categories, affinity = predicted_affinity(
         model, eligible["customer_id"].to_numpy().astype(str), products
     )
-    affinity_of = {c.campaign_id: _campaign_affinity(c, categories, affinity) for c in due}
+    affinity_of = {c.campaign_id: campaign_affinity(c, categories, affinity) for c in due}
     selected, capped = select_audiences(
         due, eligible, affinity_of, prior_contacts(con, day, config), config
     )
@@ -738,7 +332,7 @@ def _launch(
 
 
 def _champion_or_none() -> ScoringModel | None:
-    from ml.score import load_scoring_model
+    from ml.serving.model import load_scoring_model
 
     try:
         return load_scoring_model()

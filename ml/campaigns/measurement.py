@@ -32,15 +32,17 @@ from typing import Any
 import polars as pl
 
 from ml.campaigns.assignment import CONTROL, TREATMENT
-from ml.campaigns.audiences import AUDIENCE_TABLE, launched_before
+from ml.campaigns.audience_inputs import AUDIENCE_TABLE, launched_before
 from ml.campaigns.definitions import (
     Campaign,
     CampaignConfig,
     contact_start,
     load_campaigns,
 )
-from ml.publish import ML_SCHEMA, read_frame, record_stage, to_date, write_partition
+from ml.dates import to_date
 from ml.warehouse import connect
+from ml.warehouse.stage_log import record_stage
+from ml.warehouse.tables import ML_SCHEMA, read_frame, write_partition
 
 log = logging.getLogger(__name__)
 

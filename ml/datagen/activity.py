@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
-from ml.contract import EVENT_TYPES, ORDER_STATUSES
 from ml.datagen.catalog import Catalog
 from ml.datagen.common import (
     DAY,
@@ -31,6 +30,7 @@ from ml.datagen.common import (
 )
 from ml.datagen.people import Customers, country_shares, draw_taste_category
 from ml.datagen.vocab import CHANNELS, COUNTRIES, HOURLY_TRAFFIC
+from ml.ingest.contract import EVENT_TYPES, ORDER_STATUSES
 
 ANONYMOUS_SESSION_SHARE = 0.12  # of all sessions; their purchases are guest orders
 MEAN_VIEWS_PER_SESSION = 3.0

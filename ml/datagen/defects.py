@@ -14,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from ml.contract import Entity
 from ml.datagen.common import id_expr
+from ml.ingest.contract import Entity
 
 # Rules the ingest names, per entity, that the generator injects.
 RULES: dict[str, tuple[str, ...]] = {

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ml.contract import ORDER_STATUSES
 from ml.datagen.activity import Activity
 from ml.datagen.catalog import Catalog, product_nouns
 from ml.datagen.common import DAY, IdTables, Period, gather_ids, lookup, numbered_ids, timestamps
 from ml.datagen.vocab import REVIEW_BODIES, REVIEW_TITLES
+from ml.ingest.contract import ORDER_STATUSES
 
 REVIEW_RATE = 0.08  # of bought lines of known customers
 RETURNED_REVIEW_RATE = 0.30  # unhappy customers speak up more

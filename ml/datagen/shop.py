@@ -11,7 +11,6 @@ from pathlib import Path
 import polars as pl
 
 from ml.config import DEFAULT_SHOP_END
-from ml.contract import ENTITIES, Entity
 from ml.datagen.activity import events_frame, order_lines_frame, orders_frame, simulate_activity
 from ml.datagen.campaigns import CAMPAIGNS, campaigns_frame
 from ml.datagen.catalog import build_catalog, products_frame
@@ -28,6 +27,8 @@ from ml.datagen.uplift import (
     ground_truth_frame,
     write_truth,
 )
+from ml.ingest.contract import ENTITIES, Entity
+from ml.ingest.files import write_parquet_atomically
 
 log = logging.getLogger("ml.datagen")
 
@@ -54,13 +55,6 @@ POLARS_TYPES = {
 def conform(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:
     """Select the entity's columns in contract order, cast to their Parquet types."""
     return frame.select(pl.col(c.name).cast(POLARS_TYPES[c.dtype]) for c in entity.columns)
-
-
-def write_atomically(frame: pl.DataFrame, path: Path) -> None:
-    """Write Parquet next to ``path`` and rename, so readers never see half a file."""
-    partial = path.with_name(path.name + ".partial")
-    frame.write_parquet(partial)
-    os.replace(partial, path)
 
 
 def validate_arguments(
@@ -188,7 +182,7 @@ def generate_shop(
             rng = random_stream(seed, f"defects/{name}")
             frame, found = inject_defects(ENTITIES[name], frame, defect_rate, rng, products)
             expected.append(found)
-        write_atomically(frame, out / f"{name}.parquet")
+        write_parquet_atomically(frame, out / f"{name}.parquet")
         counts[name] = frame.height
         elapsed = time.perf_counter() - started
         log.info(
@@ -222,7 +216,7 @@ def write_expected_defects(out: Path, found: list[pl.DataFrame], defect_rate: fl
         path.unlink(missing_ok=True)
         return
     frame = pl.concat(found) if found else pl.DataFrame(schema=EXPECTED_DEFECTS_SCHEMA)
-    write_atomically(frame, path)
+    write_parquet_atomically(frame, path)
     log.info(
         "injected %s defect rows (%s)",
         f"{frame.height:,}",

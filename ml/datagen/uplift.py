@@ -36,7 +36,6 @@ import numpy as np
 import polars as pl
 
 from ml.campaigns.assignment import CONTROL, DEFAULT_SALT, TREATMENT, is_control
-from ml.contract import ORDER_STATUSES
 from ml.datagen.activity import (
     Activity,
     Orders,
@@ -48,6 +47,7 @@ from ml.datagen.catalog import Catalog
 from ml.datagen.common import DAY, IdTables, Period, rank_within_runs, timestamps
 from ml.datagen.people import Customers, draw_taste_category
 from ml.datagen.vocab import CHANNELS
+from ml.ingest.contract import ORDER_STATUSES
 
 CAMPAIGN_TRUTH_FILE = "_campaign_truth.parquet"
 # The ground-truth window: it starts this many days before the end of the shop ...
@@ -327,13 +327,13 @@ def _add_purchases(
 
 def write_truth(out, truth: pl.DataFrame | None) -> None:
     """Write ``_campaign_truth.parquet``, or remove a stale one when there is no truth."""
-    from ml.datagen.shop import write_atomically
+    from ml.ingest.files import write_parquet_atomically
 
     path = out / CAMPAIGN_TRUTH_FILE
     if truth is None:
         path.unlink(missing_ok=True)
         return
-    write_atomically(truth, path)
+    write_parquet_atomically(truth, path)
 
 
 def true_lift(truth: pl.DataFrame, campaign_id: str, customer_ids: list[str]) -> float:

@@ -17,7 +17,7 @@ matrices), ``models`` (ALS/BPR/popularity), ``metrics``, ``evaluate``, ``tuning`
 """
 
 from ml.train.config import TrainConfig
-from ml.train.pipeline import TrainResult, train
 from ml.train.tracking import load_champion
+from ml.train.trainer import TrainResult, train
 
 __all__ = ["TrainConfig", "TrainResult", "load_champion", "train"]

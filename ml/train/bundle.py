@@ -28,7 +28,8 @@ from implicit.cpu.topk import topk
 
 from ml.train.config import Recipe
 from ml.train.interactions import IndexMaps, TrainingData
-from ml.train.models import Recommender, _finish_topk
+from ml.train.models import load_recommender
+from ml.train.recommender import Recommender, finish_topk
 
 FORMAT_VERSION = 1
 RECOMMENDATION_SCHEMA = {
@@ -132,7 +133,7 @@ class TrainedRecommender:
                 filter_query_items=exclude[unknown],
                 num_threads=1,
             )
-            ids[unknown], scores[unknown] = _finish_topk(fallback_ids, fallback_scores, n)
+            ids[unknown], scores[unknown] = finish_topk(fallback_ids, fallback_scores, n)
         return ids, scores, known
 
     def recommend(self, customer_ids, n: int = 10) -> pl.DataFrame:
@@ -238,7 +239,7 @@ class TrainedRecommender:
             product_ids=np.load(directory / "product_ids.npy", allow_pickle=False),
         )
         return cls(
-            model=Recommender.load(directory / "model"),
+            model=load_recommender(directory / "model"),
             maps=maps,
             bought=sp.load_npz(directory / "bought.npz").tocsr(),
             item_popularity=np.load(directory / "item_popularity.npy", allow_pickle=False),

@@ -24,7 +24,10 @@ import polars as pl
 import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
+from ml.dates import day_start
 from ml.train.config import ConfidenceScaling, InteractionWeighting
+from ml.warehouse import connect
+from ml.warehouse.tables import table_exists
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +37,6 @@ SECONDS_PER_DAY = 86_400.0
 
 class MissingWarehouseTable(RuntimeError):
     """The warehouse lacks a table training needs."""
-
-
-def day_start(value: date | datetime | str) -> datetime:
-    """Return midnight at the start of a date (accepts ``date``, ``datetime`` or ISO text)."""
-    if isinstance(value, str):
-        value = date.fromisoformat(value[:10])
-    if isinstance(value, datetime):
-        value = value.date()
-    return datetime(value.year, value.month, value.day)
 
 
 def load_events(
@@ -69,16 +63,9 @@ def load_events(
     MissingWarehouseTable
         When the table does not exist yet (run the dbt build first).
     """
-    from ml.warehouse import connect
-
     columns = ", ".join(EVENT_COLUMNS)
     with connect(warehouse, read_only=True) as con:
-        schema, name = table.split(".")
-        exists = con.sql(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            params=[schema, name],
-        ).fetchall()[0][0]
-        if not exists:
+        if not table_exists(con, *table.split(".")):
             raise MissingWarehouseTable(
                 f"{table} is not in the warehouse: build the marts first "
                 "(`affinity run`, or `dbt build` in dbt_project/)."
@@ -377,15 +364,8 @@ def load_segments(
     warehouse: Path | str | None = None, *, table: str = "marts.customer_rfm_segments"
 ) -> pl.DataFrame | None:
     """Read ``customer_id, segment`` from the RFM segments mart, or None if it is absent."""
-    from ml.warehouse import connect
-
     with connect(warehouse, read_only=True) as con:
-        schema, name = table.split(".")
-        exists = con.sql(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            params=[schema, name],
-        ).fetchall()[0][0]
-        if not exists:
+        if not table_exists(con, *table.split(".")):
             log.warning("%s is not in the warehouse: no per-segment metrics", table)
             return None
         arrow = con.sql(

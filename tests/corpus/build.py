@@ -1016,7 +1016,7 @@ class CaseResult:
 
 def raw_state(warehouse: Path) -> dict[str, tuple[int, str]]:
     """``{raw table: (rows, order-independent checksum)}``: what 'unchanged' means."""
-    from ml.publish import table_checksum
+    from ml.publish.query import table_checksum
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -1130,7 +1130,7 @@ def run_case(case: Case, workdir: Path) -> CaseResult:
 
 
 def _first_key(entity: str) -> str:
-    from ml.contract import ENTITIES
+    from ml.ingest.contract import ENTITIES
 
     return ENTITIES[entity].primary_key[0]
 

@@ -1,31 +1,19 @@
-"""Behavioural clusters with readable profiles, and category affinity audiences.
+"""Behavioural clusters with readable profiles.
 
-Behavioural clusters
-    k-means on each buying customer's scaled features (``marts.customer_features``:
-    recency, frequency, monetary, ...; signed ``log1p`` then z-scores) plus the principal
-    components of their ALS factors (what they buy, weighted to carry
-    ``factor_weight`` of the features' variance). **k is chosen by the mean silhouette**
-    on a seeded sample, over ``k_min..k_max``; the smallest k wins a tie. Clusters are
-    numbered by descending mean spend, and each gets a profile (size, share, feature means,
-    top categories) and a generated name from how its recency, frequency and spend compare
-    with all buyers ("recent frequent high spenders"). Customers without a purchase form
-    one extra cluster, "no purchases yet".
-
-Affinity audiences
-    For each category, the customers with the highest predicted affinity: the mean model
-    score over the category's products, ``u . mean(v_i)`` (the batch segment of AWS
-    Personalize's Item-Attribute-Affinity). Each customer's best category is kept too.
-
-Outputs (one partition per logical date): ``ml.customer_clusters``, ``ml.cluster_profiles``,
-``ml.affinity_audiences``, ``ml.customer_affinity``.
+k-means on each buying customer's scaled features (``marts.customer_features``: recency,
+frequency, monetary, ...; signed ``log1p`` then z-scores) plus the principal components of
+their ALS factors (what they buy, weighted to carry ``factor_weight`` of the features'
+variance). **k is chosen by the mean silhouette** on a seeded sample, over
+``k_min..k_max``; the smallest k wins a tie. Clusters are numbered by descending mean
+spend, and each gets a profile (size, share, feature means, top categories) and a
+generated name from how its recency, frequency and spend compare with all buyers ("recent
+frequent high spenders"). Customers without a purchase form one extra cluster, "no
+purchases yet".
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 import polars as pl
@@ -33,13 +21,14 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
 
-from ml.publish import read_frame, record_stage, to_date, write_partition
-from ml.score import ScoringModel, latest_logical_date, load_scoring_model
-from ml.warehouse import connect
+from ml.serving.config import SegmentConfig
+from ml.serving.model import ScoringModel
 
 log = logging.getLogger(__name__)
 
 NO_PURCHASE_NAME = "no purchases yet"
+
+
 # Feature columns of marts.customer_features used when present (the first three must be).
 FEATURE_COLUMNS = (
     "recency_days",
@@ -49,12 +38,7 @@ FEATURE_COLUMNS = (
     "distinct_categories",
 )
 
-CLUSTER_COLUMNS = {
-    "logical_date": "DATE",
-    "customer_id": "VARCHAR",
-    "cluster_id": "INTEGER",
-    "cluster_name": "VARCHAR",
-}
+
 PROFILE_COLUMNS = {
     "logical_date": "DATE",
     "cluster_id": "INTEGER",
@@ -69,62 +53,6 @@ PROFILE_COLUMNS = {
     "k": "INTEGER",
     "silhouette": "DOUBLE",
 }
-AUDIENCE_COLUMNS = {
-    "logical_date": "DATE",
-    "category": "VARCHAR",
-    "rank": "INTEGER",
-    "customer_id": "VARCHAR",
-    "affinity": "DOUBLE",
-}
-CUSTOMER_AFFINITY_COLUMNS = {
-    "logical_date": "DATE",
-    "customer_id": "VARCHAR",
-    "top_category": "VARCHAR",
-    "affinity": "DOUBLE",
-}
-
-
-@dataclass(frozen=True)
-class SegmentConfig:
-    """Clustering and audience settings.
-
-    Parameters
-    ----------
-    k_min, k_max : int
-        Range of cluster counts tried.
-    seed : int
-        Seed of sampling, PCA and k-means (same data + seed = same clusters).
-    fit_sample : int
-        Customers the k-means fits use (all customers are then assigned).
-    silhouette_sample : int
-        Customers the silhouette of each k is measured on.
-    factor_components : int
-        Principal components of the ALS factors added to the features (0: none).
-    factor_weight : float
-        Variance of the factor block relative to the feature block.
-    audience_size : int
-        Customers per category audience (only customers who opted in to marketing).
-    keep_dates : int
-        Logical dates kept in the ``ml`` tables.
-    min_group_size : int
-        Clusters with fewer customers get their profile statistics (size, share, means,
-        top categories) suppressed in ``cluster_profiles``: a segment-level export must not
-        describe a handful of identifiable people.
-    """
-
-    k_min: int = 3
-    k_max: int = 8
-    seed: int = 42
-    fit_sample: int = 20_000
-    silhouette_sample: int = 4_000
-    factor_components: int = 8
-    factor_weight: float = 0.5
-    audience_size: int = 1_000
-    keep_dates: int = 3
-    min_group_size: int = 50
-
-
-# --------------------------------------------------------------------------- clusters
 
 
 def _signed_log(values: np.ndarray) -> np.ndarray:
@@ -406,221 +334,3 @@ def suppress_small_groups(profiles: pl.DataFrame, min_group_size: int) -> pl.Dat
     return profiles.with_columns(
         pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in statistics
     )
-
-
-# --------------------------------------------------------------------------- affinity
-
-
-def category_affinity(
-    customer_ids: np.ndarray,
-    products: pl.DataFrame,
-    model: ScoringModel,
-    audience_size: int,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Predicted affinity of each customer for each category, and the top audiences.
-
-    Parameters
-    ----------
-    customer_ids : numpy.ndarray
-        Customers eligible for audiences (the model scores those it knows).
-    products : polars.DataFrame
-        ``product_id, category, eligible``.
-    model : ScoringModel
-    audience_size : int
-        Customers per category audience.
-
-    Returns
-    -------
-    audiences : polars.DataFrame
-        ``category, rank, customer_id, affinity`` (highest affinity first; ties by id).
-    best : polars.DataFrame
-        ``customer_id, top_category, affinity`` for every customer the model knows.
-    """
-    empty_audiences = pl.DataFrame(
-        schema={
-            "category": pl.String,
-            "rank": pl.Int32,
-            "customer_id": pl.String,
-            "affinity": pl.Float64,
-        }
-    )
-    empty_best = pl.DataFrame(
-        schema={"customer_id": pl.String, "top_category": pl.String, "affinity": pl.Float64}
-    )
-    if not model.has_item_similarity:
-        log.warning("the %s model has no item factors: no affinity audiences", model.family)
-        return empty_audiences, empty_best
-    customer_ids = np.sort(np.asarray(customer_ids).astype(str))
-    rows = model.customer_rows(customer_ids)
-    customer_ids, rows = customer_ids[rows >= 0], rows[rows >= 0]
-    cols = model.product_cols(products["product_id"].cast(pl.String).to_numpy())
-    usable = products.with_columns(pl.Series("col", cols)).filter(
-        (pl.col("col") >= 0)
-        & pl.col("eligible").fill_null(False)
-        & pl.col("category").is_not_null()
-    )
-    if usable.is_empty() or len(rows) == 0:
-        return empty_audiences, empty_best
-    categories = sorted(usable["category"].unique().to_list())
-    centroids = np.vstack(
-        [
-            model.item_factors[usable.filter(pl.col("category") == c)["col"].to_numpy()].mean(
-                axis=0
-            )
-            for c in categories
-        ]
-    ).astype(np.float32)
-    # Mean score over a category's items = u . mean(v): one product per customer chunk.
-    affinity = model.user_factors[rows] @ centroids.T  # (customers, categories)
-    size = min(audience_size, len(rows))
-    frames = []
-    for j, category in enumerate(categories):
-        column = affinity[:, j]
-        top = (
-            np.argpartition(-column, size - 1)[:size]
-            if size < len(column)
-            else np.arange(len(column))
-        )
-        top = top[np.lexsort((top, -column[top]))]  # affinity desc, then customer id
-        frames.append(
-            pl.DataFrame(
-                {
-                    "category": category,
-                    "rank": np.arange(1, len(top) + 1, dtype=np.int32),
-                    "customer_id": customer_ids[top],
-                    "affinity": np.round(column[top].astype(np.float64), 6),
-                }
-            )
-        )
-    best_index = np.argmax(affinity, axis=1)
-    best = pl.DataFrame(
-        {
-            "customer_id": customer_ids,
-            "top_category": np.array(categories, dtype=object)[best_index],
-            "affinity": np.round(affinity[np.arange(len(rows)), best_index].astype(np.float64), 6),
-        },
-        schema_overrides={"top_category": pl.String},
-    )
-    return pl.concat(frames), best
-
-
-# --------------------------------------------------------------------------- stage
-
-
-@dataclass
-class SegmentReport:
-    """What one segmentation run produced."""
-
-    logical_date: date
-    customers: int
-    k: int
-    silhouette: float
-    cluster_names: list[str]
-    audience_rows: int
-    seconds: float
-
-
-def build_segments(
-    logical_date: date | str | None = None,
-    *,
-    config: SegmentConfig | None = None,
-    model: ScoringModel | None = None,
-) -> SegmentReport:
-    """Cluster customers, build affinity audiences, replace the date's ``ml`` rows.
-
-    Parameters
-    ----------
-    logical_date : date or str, optional
-        The run's logical date (default: the last day with an interaction).
-    config : SegmentConfig, optional
-    model : ScoringModel, optional
-        Default: the MLflow ``champion``.
-    """
-    config = config or SegmentConfig()
-    started = time.perf_counter()
-    model = model or load_scoring_model()
-    with connect() as con:
-        day = to_date(logical_date) if logical_date is not None else latest_logical_date(con)
-        features = read_frame(
-            con,
-            "SELECT f.* FROM marts.customer_features AS f "
-            "JOIN marts.dim_customers USING (customer_id) ORDER BY customer_id",
-        )
-        category_purchases = read_frame(
-            con,
-            """
-            SELECT e.customer_id, p.category, count(*) AS purchases
-            FROM marts.interaction_events AS e
-            JOIN marts.dim_products AS p USING (product_id)
-            WHERE e.event_kind = 'purchase' AND p.category IS NOT NULL
-              AND e.occurred_at < CAST(? AS DATE) + INTERVAL 1 DAY
-            GROUP BY ALL
-            """,
-            [day],
-        )
-        products = read_frame(
-            con,
-            "SELECT product_id, category, coalesce(is_product, true) AND coalesce(is_active, true) "
-            "AS eligible FROM marts.dim_products ORDER BY product_id",
-        )
-        opted_in = read_frame(
-            con,
-            "SELECT customer_id FROM marts.dim_customers "
-            "WHERE coalesce(marketing_opt_in, false) ORDER BY customer_id",
-        )
-        clusters, profiles = cluster_customers(features, model, category_purchases, config)
-        profiles = suppress_small_groups(profiles, config.min_group_size)
-        # Audiences are marketing lists: only customers who opted in. Everyone keeps a top
-        # category (analysis, not contact).
-        audiences, _ = category_affinity(
-            opted_in["customer_id"].to_numpy(), products, model, config.audience_size
-        )
-        _, best = category_affinity(
-            features["customer_id"].to_numpy(), products, model, config.audience_size
-        )
-        write = {
-            "customer_clusters": (clusters, CLUSTER_COLUMNS, "customer_id"),
-            "cluster_profiles": (profiles, PROFILE_COLUMNS, "cluster_id"),
-            "affinity_audiences": (audiences, AUDIENCE_COLUMNS, "category, rank"),
-            "customer_affinity": (best, CUSTOMER_AFFINITY_COLUMNS, "customer_id"),
-        }
-        for table, (frame, columns, order_by) in write.items():
-            write_partition(
-                con,
-                table,
-                frame,
-                day,
-                columns=columns,
-                order_by=order_by,
-                keep_dates=config.keep_dates,
-            )
-        seconds = time.perf_counter() - started
-        k = int(profiles["k"][0]) if profiles.height else 0
-        silhouette = float(profiles["silhouette"][0]) if profiles.height else float("nan")
-        record_stage(
-            con,
-            day,
-            "segments",
-            rows=clusters.height + audiences.height,
-            seconds=seconds,
-            detail={"k": k, "silhouette": silhouette, "audience_rows": audiences.height},
-        )
-    report = SegmentReport(
-        day,
-        clusters.height,
-        k,
-        silhouette,
-        profiles["cluster_name"].to_list(),
-        audiences.height,
-        seconds,
-    )
-    log.info(
-        "segments for %s: %d customers in %d clusters (%s), %d audience rows in %.1fs",
-        day,
-        report.customers,
-        k,
-        "; ".join(report.cluster_names),
-        report.audience_rows,
-        seconds,
-    )
-    return report

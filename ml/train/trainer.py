@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -30,21 +29,22 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from ml.config import paths
-from ml.train import plots, tracking
+from ml.dates import day_start
+from ml.train import tracking
 from ml.train.bundle import TrainedRecommender
 from ml.train.config import Recipe, TrainConfig
 from ml.train.evaluate import Evaluation, evaluate_model, fit_recipe
-from ml.train.gate import GateDecision, decide, evaluate_champion
+from ml.train.gate import decide, evaluate_champion
 from ml.train.interactions import (
     TimeSplit,
     build_evaluation_window,
     build_training_data,
-    day_start,
     load_events,
     load_segments,
     segments_of,
 )
-from ml.train.metrics import recommendation_frequency
+from ml.train.recipes import bpr_skipped_because, candidate_warm_start, recent_champion_recipe
+from ml.train.review import apply_decision, log_evaluation, log_plots, log_search, recipe_params
 from ml.train.tuning import SearchResult, search_als
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
     #    recipe was tuned recently enough to reuse.
     search: SearchResult | None = None
     tuned_as_of = as_of_date
-    reused = _recent_champion_recipe(name, as_of_date, config) if config.search.budget else None
+    reused = recent_champion_recipe(name, as_of_date, config) if config.search.budget else None
     if reused is not None:
         recipe, tuned_as_of = reused
         log.info(
@@ -252,8 +252,8 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
             events, recipe, split.validation_start, split.test_start, config.search, config.seed
         )
         recipe = search.best
-        _log_search(search)
-    mlflow.log_params(tracking.flatten({"chosen": _recipe_params(recipe)}))
+        log_search(search)
+    mlflow.log_params(tracking.flatten({"chosen": recipe_params(recipe)}))
     mlflow.log_param("recipe_tuned_as_of", tuned_as_of.isoformat())
 
     # 2. One training history and test window shared by every candidate.
@@ -289,7 +289,7 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
     # 3. Candidates, each in its own child run.
     families = ["als", "popularity"]
     if config.bpr_enabled:
-        skipped = _bpr_skipped_because(search is not None, training.strength.nnz, config)
+        skipped = bpr_skipped_because(search is not None, training.strength.nnz, config)
         if skipped:
             log.info("bpr skipped: %s", skipped)
             tracking.tag_run({"bpr.skipped": skipped})
@@ -303,7 +303,7 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
         except Exception as error:  # a broken champion must block promotion, not the run
             log.exception("the champion v%s could not be loaded", champion_version)
             champion_error = f"{type(error).__name__}: {error}"[:300]
-    warm = _candidate_warm_start(champion, recipe, training, config)
+    warm = candidate_warm_start(champion, recipe, training, config)
     evaluations: dict[str, Evaluation] = {}
     fitted: dict[str, Any] = {}
     child_runs: dict[str, str] = {}
@@ -312,7 +312,7 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
         with mlflow.start_run(run_name=family, nested=True) as child:
             child_runs[family] = child.info.run_id
             tracking.tag_run({"model_family": family, "as_of": as_of_date.isoformat()})
-            mlflow.log_params(tracking.flatten(_recipe_params(family_recipe)))
+            mlflow.log_params(tracking.flatten(recipe_params(family_recipe)))
             fit_started = time.perf_counter()
             if family == "als" and warm is not None:
                 tracking.tag_run({"warm_start": f"champion v{champion_version} (evaluated model)"})
@@ -327,7 +327,7 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
                 model = fit_recipe(family_recipe, training, config.seed)
             fit_seconds = time.perf_counter() - fit_started
             evaluation = evaluate_model(model, training, window, config.ks, eval_segments)
-            _log_evaluation(evaluation)
+            log_evaluation(evaluation)
             mlflow.log_metrics({"fit_seconds": fit_seconds, "eval_seconds": evaluation.seconds})
             evaluations[family] = evaluation
             fitted[family] = model
@@ -393,7 +393,7 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
         )
     with mlflow.start_run(run_id=child_runs["als"], nested=True):
         _, version = tracking.log_recommender(serving_bundle, evaluated_bundle, name)
-    _apply_decision(
+    apply_decision(
         name,
         version,
         decision,
@@ -411,7 +411,7 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
     ratio = als.ndcg_at_10 / popularity.ndcg_at_10 if popularity.ndcg_at_10 else float("nan")
     mlflow.log_metrics(tracking.finite_metrics({"ndcg_at_10_vs_popularity": ratio}))
     if config.log_plots:
-        _log_plots(evaluations, training)
+        log_plots(evaluations, training)
     return TrainResult(
         as_of=as_of_date,
         run_id=run_id,
@@ -423,166 +423,6 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
         metrics={family: evaluation.metrics for family, evaluation in evaluations.items()},
         recipe=recipe,
     )
-
-
-def _recent_champion_recipe(
-    name: str, as_of: date, config: TrainConfig
-) -> tuple[Recipe, date] | None:
-    """The champion's recipe and the date it was tuned, if recent enough to skip the search.
-
-    Only a recipe tuned on or before ``as_of`` counts (a backfill never reuses a recipe
-    tuned on later data), and at most ``config.search.reuse_days`` days before it.
-    """
-    if config.search.reuse_days <= 0:
-        return None
-    version = tracking.alias_version(name, tracking.CHAMPION)
-    if version is None:
-        return None
-    tags = mlflow.MlflowClient().get_model_version(name, version).tags
-    try:
-        tuned_as_of = date.fromisoformat(tags["recipe.tuned_as_of"])
-        recipe = Recipe.from_json(tags["recipe.json"])
-    except (KeyError, ValueError) as error:  # a champion from before these tags: search
-        log.info("champion v%s has no reusable recipe tags (%s): searching", version, error)
-        return None
-    if not 0 <= (as_of - tuned_as_of).days <= config.search.reuse_days:
-        return None
-    return recipe, tuned_as_of
-
-
-def _candidate_warm_start(champion, recipe: Recipe, training, config: TrainConfig):
-    """``(model, maps)`` to warm-start the ALS candidate from, or None for a cold fit.
-
-    The champion's *evaluated* model qualifies when it has the same recipe and was fit
-    on history that ends no later than this candidate's (so nothing of this test window
-    leaks in). It then needs ``refit_iterations`` iterations instead of the recipe's.
-    """
-    if champion is None or not config.refit_iterations:
-        return None
-    evaluated = champion.evaluated
-    same_recipe = dataclasses.replace(evaluated.recipe, family="als") == dataclasses.replace(
-        recipe, family="als"
-    )
-    if evaluated.family != "als" or not same_recipe or evaluated.trained_until > training.cutoff:
-        return None
-    return evaluated.model, evaluated.maps
-
-
-def _bpr_skipped_because(searched: bool, pairs: int, config: TrainConfig) -> str | None:
-    """Why the BPR candidate is left out of this run, or None to fit it."""
-    if not searched and config.search.budget > 0:
-        return "this run reuses the champion's recipe; BPR is compared in tuning runs"
-    if pairs > config.bpr_max_pairs:
-        return (
-            f"{pairs:,} training pairs > TrainConfig.bpr_max_pairs {config.bpr_max_pairs:,} "
-            "(single-threaded SGD)"
-        )
-    return None
-
-
-def _recipe_params(recipe: Recipe) -> dict[str, Any]:
-    """The parts of a recipe that matter for its family (what a reviewer needs to see)."""
-    params: dict[str, Any] = {"family": recipe.family}
-    if recipe.family == "popularity":
-        return params
-    params["weighting"] = dataclasses.asdict(recipe.weighting)
-    if recipe.family == "als":
-        params["confidence"] = dataclasses.asdict(recipe.confidence)
-        params["als"] = dataclasses.asdict(recipe.als)
-    else:
-        params["bpr"] = dataclasses.asdict(recipe.bpr)
-    return params
-
-
-def _log_search(search: SearchResult) -> None:
-    mlflow.log_metrics(
-        tracking.finite_metrics(
-            {
-                "search_fits": len(search.trials),
-                "search_customers": search.customers,
-                "search_seconds": search.seconds,
-                "validation_ndcg_at_10": search.best_ndcg_at_10,
-            }
-        )
-    )
-    if search.trials:
-        tracking.log_table(search.trials_frame(), "search/trials.csv")
-
-
-def _log_evaluation(evaluation: Evaluation) -> None:
-    mlflow.log_metrics(tracking.finite_metrics(evaluation.metrics))
-    for segment, figures in evaluation.segment_metrics.items():
-        mlflow.log_metrics(
-            tracking.finite_metrics(figures, suffix=f"__segment_{tracking.slug(segment)}")
-        )
-
-
-def _apply_decision(
-    name: str,
-    version: str,
-    decision: GateDecision,
-    run_id: str,
-    als_run_id: str,
-    recipe: Recipe,
-    tuned_as_of: date,
-) -> None:
-    """Set the alias and write the decision on the parent run, the ALS run and the version."""
-    client = mlflow.MlflowClient()
-    alias = tracking.CHAMPION if decision.promoted else tracking.CHALLENGER
-    client.set_registered_model_alias(name, alias, version)
-    tags = {**decision.tags(), "gate.model_version": version}
-    tracking.tag_run(tags)
-    for key, value in tags.items():
-        client.set_tag(als_run_id, key, value)
-    tracking.set_version_tags(
-        name,
-        version,
-        {
-            **decision.tags(),
-            "parent_run_id": run_id,
-            # What the next nightly run needs to reuse this recipe without a search.
-            "recipe.tuned_as_of": tuned_as_of.isoformat(),
-            "recipe.json": recipe.to_json(),
-        },
-    )
-    mlflow.log_metrics(
-        tracking.finite_metrics(
-            {
-                "gate_promoted": float(decision.promoted),
-                "gate_candidate_ndcg_at_10": decision.candidate_ndcg_at_10,
-                "gate_champion_ndcg_at_10": decision.champion_ndcg_at_10
-                if decision.champion_ndcg_at_10 is not None
-                else math.nan,
-                "gate_popularity_ndcg_at_10": decision.popularity_ndcg_at_10,
-            }
-        )
-    )
-    log.info("model %s version %s -> alias %s", name, version, alias)
-
-
-def _log_plots(evaluations: dict[str, Evaluation], training) -> None:
-    figures = {
-        "plots/metrics_by_model.png": plots.metrics_comparison(
-            {family: e.metrics for family, e in evaluations.items()}
-        ),
-        "plots/recall_at_k.png": plots.recall_curves(
-            {family: e.recall_curve for family, e in evaluations.items()}
-        ),
-        "plots/recommendation_frequency_vs_popularity.png": plots.frequency_vs_popularity(
-            {
-                family: recommendation_frequency(e.recommended, training.maps.shape[1])
-                for family, e in evaluations.items()
-                if e.recommended is not None and family != "champion"
-            },
-            training.item_popularity,
-        ),
-        "plots/ndcg_by_segment.png": plots.segment_ndcg(
-            {family: e.segment_metrics for family, e in evaluations.items() if e.segment_metrics}
-        ),
-    }
-    for artifact_file, figure in figures.items():
-        mlflow.log_figure(figure, artifact_file)
-        plots.close(figure)
 
 
 __all__ = ["TrainResult", "train"]

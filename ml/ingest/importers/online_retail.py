@@ -5,7 +5,7 @@ The export has one row per invoice line:
 Retail II) or ``InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,
 Country`` (the original Online Retail, "v1"). Both are accepted, plain or gzip-compressed,
 and become ``customers``, ``products``, ``orders`` and ``order_lines`` Parquet files whose
-columns and types are exactly those of :mod:`ml.contract`.
+columns and types are exactly those of :mod:`ml.ingest.contract`.
 
 Policies
 --------
@@ -65,7 +65,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ml.contract import ENTITIES, Entity
+from ml.ingest.contract import ENTITIES, Entity
 
 logger = logging.getLogger(__name__)
 

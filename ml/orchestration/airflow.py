@@ -46,6 +46,27 @@ def dag_default_args() -> dict[str, object]:
     }
 
 
+def snapshot_asset():
+    """The Airflow Asset the daily DAG's publish emits and the campaigns DAG runs on."""
+    from airflow.sdk import Asset
+
+    return Asset(name=SNAPSHOT_ASSET_NAME, uri=SNAPSHOT_ASSET_URI)
+
+
+def common_dag_arguments() -> dict[str, object]:
+    """``@dag`` arguments every Affinity DAG shares.
+
+    A static, early start date; no catchup; one run at a time (DuckDB has one writer);
+    the retries of :func:`dag_default_args`.
+    """
+    return {
+        "start_date": DAG_START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": dag_default_args(),
+    }
+
+
 def airflow_env(extra: dict[str, str] | None = None, *, home: Path | None = None) -> dict[str, str]:
     """Environment for an Airflow process using the project's DAGs and the Affinity home.
 
@@ -143,7 +164,7 @@ def serve_airflow(port: int = 8080) -> None:
     Parses the dbt project first (the DAG renders from its manifest). Stop it with
     SIGINT: SIGTERM leaves its child processes behind.
     """
-    from ml.pipeline import parse_dbt_project
+    from ml.warehouse.dbt import parse_dbt_project
 
     env = airflow_env({"AIRFLOW__API__PORT": str(port)})
     ensure_airflow(env)

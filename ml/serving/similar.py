@@ -24,9 +24,12 @@ import scipy.sparse as sp
 from implicit.cpu.topk import topk
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ml.publish import read_frame, record_stage, to_date, write_partition
-from ml.score import ScoringModel, latest_logical_date, load_scoring_model
+from ml.dates import to_date
+from ml.serving.inputs import latest_logical_date
+from ml.serving.model import ScoringModel, load_scoring_model
 from ml.warehouse import connect
+from ml.warehouse.stage_log import record_stage
+from ml.warehouse.tables import read_frame, write_partition
 
 log = logging.getLogger(__name__)
 

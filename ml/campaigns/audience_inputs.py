@@ -1,0 +1,210 @@
+"""What audience building reads: eligible customers, products, recommendations, contacts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+import polars as pl
+
+from ml.campaigns.definitions import CampaignConfig, contact_start
+from ml.warehouse.tables import ML_SCHEMA, latest_partition, read_frame, table_exists
+
+log = logging.getLogger(__name__)
+
+AUDIENCE_TABLE = "campaign_audiences"
+
+# Reason codes of ml.recommendations in words (as the dbt mart `recommendations` says them).
+_REASONS = {
+    "bought_similar": "because you bought {product}",
+    "bought_before": "because you bought {product} before",
+    "viewed_similar": "because you viewed {product}",
+    "popular_in_segment": "popular with {context} customers",
+    "popular_in_country": "popular in {context}",
+    "popular_overall": "popular right now",
+}
+
+
+def load_eligible(con, day: date) -> pl.DataFrame:
+    """Opted-in customers (erased ones are gone from the marts) with their features, RFM segment and cluster.
+
+    One row per customer, sorted by id; the feature columns are those of
+    ``marts.customer_features``.
+    """
+    customers = read_frame(
+        con,
+        """
+        SELECT customer_id FROM marts.dim_customers
+        WHERE coalesce(marketing_opt_in, false)
+        ORDER BY customer_id
+        """,
+    )
+    features = read_frame(con, "SELECT * FROM marts.customer_features")
+    features = features.drop([c for c in ("marketing_opt_in",) if c in features.columns])
+    segments = (
+        read_frame(con, "SELECT customer_id, segment FROM marts.customer_rfm_segments")
+        if table_exists(con, "marts", "customer_rfm_segments")
+        else pl.DataFrame(schema={"customer_id": pl.String, "segment": pl.String})
+    )
+    cluster_date = latest_partition(con, "customer_clusters", day)
+    clusters = (
+        read_frame(
+            con,
+            f"SELECT customer_id, cluster_name FROM {ML_SCHEMA}.customer_clusters "
+            "WHERE logical_date = ?",
+            [cluster_date],
+        )
+        if cluster_date is not None
+        else pl.DataFrame(schema={"customer_id": pl.String, "cluster_name": pl.String})
+    )
+    return (
+        customers.join(features, on="customer_id", how="left")
+        .join(segments, on="customer_id", how="left")
+        .join(clusters, on="customer_id", how="left")
+        .sort("customer_id")
+    )
+
+
+def load_products(con) -> pl.DataFrame:
+    """``product_id, product_name, category, price, eligible`` of the catalogue."""
+    return read_frame(
+        con,
+        """
+        SELECT product_id, coalesce(product_name, product_id) AS product_name, category, price,
+               coalesce(is_product, true) AND coalesce(is_active, true) AS eligible
+        FROM marts.dim_products ORDER BY product_id
+        """,
+    )
+
+
+def load_recommendations(
+    con, day: date, products: pl.DataFrame, customer_ids: list[str]
+) -> pl.DataFrame:
+    """The latest recommendations up to ``day`` of ``customer_ids``, with names and reasons."""
+    scored = latest_partition(con, "recommendations", day)
+    if scored is None:
+        log.warning("no ml.recommendations up to %s: audiences feature bestsellers", day)
+        return pl.DataFrame(
+            schema={
+                "customer_id": pl.String,
+                "rank": pl.Int32,
+                "product_id": pl.String,
+                "product_name": pl.String,
+                "category": pl.String,
+                "price": pl.Float64,
+                "reason": pl.String,
+            }
+        )
+    # Only the audiences' customers: the full table is customers x N rows.
+    con.register("_audience_members", pl.DataFrame({"customer_id": customer_ids}).to_arrow())
+    try:
+        recs = read_frame(
+            con,
+            f"""
+            SELECT customer_id, rank, product_id, reason_code, reason_product_id, reason_context
+            FROM {ML_SCHEMA}.recommendations
+            WHERE logical_date = ?
+              AND customer_id IN (SELECT customer_id FROM _audience_members)
+            ORDER BY customer_id, rank
+            """,
+            [scored],
+        )
+    finally:
+        con.unregister("_audience_members")
+    names = products.select("product_id", "product_name", "category", "price")
+    recs = recs.join(names, on="product_id", how="left").join(
+        names.select(
+            pl.col("product_id").alias("reason_product_id"),
+            pl.col("product_name").alias("reason_product_name"),
+        ),
+        on="reason_product_id",
+        how="left",
+    )
+    return recs.with_columns(
+        pl.col("product_name").fill_null(pl.col("product_id")), reason_expr().alias("reason")
+    ).select("customer_id", "rank", "product_id", "product_name", "category", "price", "reason")
+
+
+def reason_expr() -> pl.Expr:
+    """A recommendation's reason in words, e.g. ``because you bought Oak mug``.
+
+    The same wording as the dbt mart ``recommendations`` gives its ``reason`` column.
+    """
+    code = pl.col("reason_code")
+    fields = {
+        "product": pl.coalesce("reason_product_name", "reason_product_id", pl.lit("it")),
+        "context": pl.col("reason_context").fill_null("our"),
+    }
+    expr = pl.when(False).then(pl.lit(None, pl.String))
+    for reason_code, template in _REASONS.items():
+        parts = [pl.lit(template)]
+        for name, value in fields.items():
+            marker = "{" + name + "}"
+            if marker in template:
+                before, after = template.split(marker)
+                parts = [pl.lit(before), value, pl.lit(after)]
+        expr = expr.when(code == reason_code).then(pl.concat_str(parts))
+    return expr.otherwise(pl.lit("recommended for you"))
+
+
+def load_bestsellers(con, day: date, products: pl.DataFrame, days: int) -> pl.DataFrame:
+    """Products by distinct buyers over the last ``days`` days (stand-ins for missing recs)."""
+    end = contact_start(day)
+    if table_exists(con, "marts", "fct_order_lines"):
+        buyers = read_frame(
+            con,
+            """
+            SELECT product_id, count(DISTINCT customer_id) AS buyers
+            FROM marts.fct_order_lines
+            WHERE net_quantity > 0 AND ordered_at >= ? AND ordered_at < ?
+            GROUP BY product_id
+            """,
+            [end - timedelta(days=days), end],
+        )
+    else:
+        buyers = pl.DataFrame(schema={"product_id": pl.String, "buyers": pl.Int64})
+    return (
+        products.filter(pl.col("eligible"))
+        .join(buyers, on="product_id", how="left")
+        .with_columns(pl.col("buyers").fill_null(0))
+        .sort(["buyers", "product_id"], descending=[True, False])
+    )
+
+
+def prior_contacts(con, day: date, config: CampaignConfig) -> dict[str, int]:
+    """Audiences each customer is in whose contact day is within ``cap_days - 1`` days.
+
+    The run's own date is left out: its partition is being replaced.
+    """
+    if not table_exists(con, ML_SCHEMA, AUDIENCE_TABLE):
+        return {}
+    reach = config.cap_days - 1
+    rows = con.execute(
+        f"""
+        SELECT customer_id, count(DISTINCT campaign_id) FROM {ML_SCHEMA}.{AUDIENCE_TABLE}
+        WHERE logical_date BETWEEN ? AND ? AND logical_date <> ?
+        GROUP BY customer_id
+        """,
+        [day - timedelta(days=reach), day + timedelta(days=reach), day],
+    ).fetchall()
+    return dict(rows)
+
+
+def launched_before(con, day: date) -> dict[str, date]:
+    """Campaigns whose audience an earlier run built: id -> first launch date."""
+    if not table_exists(con, ML_SCHEMA, AUDIENCE_TABLE):
+        return {}
+    rows = con.execute(
+        f"SELECT campaign_id, min(logical_date) FROM {ML_SCHEMA}.{AUDIENCE_TABLE} "
+        "WHERE logical_date < ? GROUP BY campaign_id",
+        [day],
+    ).fetchall()
+    return dict(rows)
+
+
+def known_segments(con) -> set[str] | None:
+    """Segment names of the RFM rule seed (``None`` when the seed is not loaded)."""
+    if not table_exists(con, "seeds", "rfm_segment_rules"):
+        return None
+    names = {r[0] for r in con.execute("SELECT segment FROM seeds.rfm_segment_rules").fetchall()}
+    return names | {"Unclassified"}

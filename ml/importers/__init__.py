@@ -1,5 +1,0 @@
-"""Importers: map public data formats onto the input contract (:mod:`ml.contract`)."""
-
-from ml.importers.online_retail import import_online_retail
-
-__all__ = ["import_online_retail"]

@@ -1,0 +1,15 @@
+"""Ingest: the input contract, the typed load into ``raw`` with quarantine, importers.
+
+Modules
+-------
+:mod:`.contract`   the entities, columns, keys and rules of the landing zone
+:mod:`.files`      finding, fingerprinting and staging landing files
+:mod:`.rules`      validation rules: types, required values, business rules, keys
+:mod:`.loader`     :func:`ingest`: one transaction per batch, manifest, reconciliation
+:mod:`.importers`  public export formats converted into the contract
+"""
+
+from ml.ingest.files import IngestError
+from ml.ingest.loader import IngestReport, check_manifest, ensure_raw_schema, ingest
+
+__all__ = ["IngestError", "IngestReport", "check_manifest", "ensure_raw_schema", "ingest"]

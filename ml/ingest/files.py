@@ -1,0 +1,190 @@
+"""Landing files: finding them, fingerprinting them, and staging their rows untyped.
+
+A CSV is read as text columns with DuckDB's strict parser; rows it rejects are staged as
+quarantine records (``wrong_column_count``, ``invalid_utf8``, ``malformed_row``). Every
+staged row keeps ``_row``, its 1-based record number in the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from ml.ingest.contract import ENTITIES, Entity
+
+SUFFIXES = (".parquet", ".csv", ".csv.gz")
+_CSV_REJECT_RULES = {
+    "MISSING COLUMNS": "wrong_column_count",
+    "TOO MANY COLUMNS": "wrong_column_count",
+    "INVALID ENCODING": "invalid_utf8",
+}
+
+
+class IngestError(RuntimeError):
+    """A landing file cannot be loaded at all; the batch was rolled back."""
+
+
+def discover(landing_dir: Path) -> list[tuple[Entity, Path]]:
+    """Return ``(entity, file)`` pairs under ``landing_dir`` in load order.
+
+    Raises
+    ------
+    IngestError
+        If the directory does not exist or holds no contract file.
+    """
+    landing_dir = Path(landing_dir)
+    if not landing_dir.is_dir():
+        raise IngestError(
+            f"{landing_dir}: not a directory; point `affinity ingest` at a landing folder."
+        )
+    found: list[tuple[Entity, Path]] = []
+    for entity in ENTITIES.values():
+        candidates = [landing_dir / f"{entity.name}{s}" for s in SUFFIXES]
+        folder = landing_dir / entity.name
+        if folder.is_dir():
+            candidates += sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIXES))
+        found += [(entity, p) for p in candidates if p.is_file()]
+    if not found:
+        names = ", ".join(ENTITIES)
+        raise IngestError(
+            f"{landing_dir}: no landing files found; expected <entity>.parquet|.csv|.csv.gz "
+            f"or <entity>/ folders for entities: {names}."
+        )
+    return found
+
+
+def file_checksum(path: Path) -> str:
+    """SHA-256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_csv_header(path: Path) -> list[str]:
+    """Return the header fields of a CSV (plain or gzip), refusing unreadable files."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(64 * 1024)
+    except (OSError, EOFError) as exc:
+        raise IngestError(f"{path}: cannot be read ({exc}); is it a valid gzip file?") from exc
+    if not head.strip():
+        raise IngestError(f"{path}: the file is empty; expected a CSV header line.")
+    if b"\x00" in head:
+        raise IngestError(f"{path}: binary content (NUL bytes), not a CSV text file.")
+    first_line = head.splitlines()[0]
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{path}: the header line is not valid UTF-8 ({exc}).") from exc
+    return next(csv.reader(io.StringIO(text)))
+
+
+def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[list[str], int]:
+    """Load a CSV as VARCHAR columns into temp ``table`` with ``_row``; quarantine parser rejects.
+
+    Returns the header names and the number of rows the parser rejected (their
+    quarantine rows are staged in ``{table}_rejects``).
+    """
+    header = _read_csv_header(path)
+    if len(set(header)) != len(header):
+        raise IngestError(f"{path}: duplicate column names in the header: {header}")
+    columns = {name: "VARCHAR" for name in header}
+    # DuckDB appends to existing rejects tables: without this, the rejects of an earlier
+    # file of the same entity in this batch would be quarantined again under this file.
+    con.execute(f"drop table if exists {table}_rej")
+    con.execute(f"drop table if exists {table}_scan")
+    try:
+        con.execute(
+            f"""
+            create or replace temp table {table}_read as
+            select row_number() over () as _ordinal, *
+            from read_csv(?, header = true, auto_detect = false, columns = ?, delim = ',',
+                          quote = '"', escape = '"', all_varchar = true, strict_mode = true,
+                          store_rejects = true, rejects_table = '{table}_rej',
+                          rejects_scan = '{table}_scan', max_line_size = 20000000)
+            """,
+            [str(path), columns],
+        )
+    except duckdb.Error as exc:
+        raise IngestError(f"{path}: cannot be parsed as CSV ({str(exc).splitlines()[0]}).") from exc
+    rejects = con.execute(
+        # One reject per row: the parser reports each missing column of a short row.
+        f"select line, first(error_type::varchar order by column_idx), first(csv_line), "
+        f"first(error_message order by column_idx) from {table}_rej group by line order by line"
+    ).fetchall()
+    # Record numbers of rejected rows (header is line 1), then the k-th surviving record.
+    rejected_rows = np.array([line - 1 for line, *_ in rejects], dtype=np.int64)
+    good = con.execute(f"select count(*) from {table}_read").fetchall()[0][0]
+    ordinals = np.arange(1, good + 1, dtype=np.int64)
+    if len(rejected_rows):
+        shifted = rejected_rows - np.arange(len(rejected_rows))
+        row_numbers = ordinals + np.searchsorted(shifted, ordinals, side="right")
+    else:
+        row_numbers = ordinals
+    con.register("_row_map", {"_ordinal": ordinals, "_row": row_numbers})
+    con.execute(
+        f"""
+        create or replace temp table {table} as
+        select m._row, r.* exclude (_ordinal)
+        from {table}_read r join _row_map m using (_ordinal)
+        order by m._row
+        """
+    )
+    con.unregister("_row_map")
+    con.execute(f"drop table {table}_read")
+    con.execute(
+        f"create or replace temp table {table}_rejects "
+        "(source_row BIGINT, rule VARCHAR, detail VARCHAR, raw_values VARCHAR)"
+    )
+    if rejects:
+        con.executemany(
+            f"insert into {table}_rejects values (?, ?, ?, ?)",
+            [
+                (line - 1, _CSV_REJECT_RULES.get(kind, "malformed_row"), message, raw)
+                for line, kind, raw, message in rejects
+            ],
+        )
+    return header, len(rejects)
+
+
+def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[list[str], int]:
+    """Load a Parquet file into temp ``table`` with a 1-based ``_row``."""
+    try:
+        con.execute(
+            f"""
+            create or replace temp table {table} as
+            select file_row_number + 1 as _row, * exclude (file_row_number)
+            from read_parquet(?, file_row_number = true)
+            order by _row
+            """,
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        raise IngestError(
+            f"{path}: cannot be read as Parquet ({str(exc).splitlines()[0]})."
+        ) from exc
+    header = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] != "_row"]
+    con.execute(
+        f"create or replace temp table {table}_rejects "
+        "(source_row BIGINT, rule VARCHAR, detail VARCHAR, raw_values VARCHAR)"
+    )
+    return header, 0
+
+
+def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
+    """Write a landing file beside ``path`` and rename it, so readers never see half a file."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    frame.write_parquet(partial)
+    os.replace(partial, path)

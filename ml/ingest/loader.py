@@ -1,0 +1,338 @@
+"""Typed load of landing files into the warehouse ``raw`` schema, with quarantine.
+
+Every row of every file ends in exactly one place: its ``raw.<entity>`` table, or
+``raw.quarantine`` with the rule it broke. ``raw.load_manifest`` records each file
+(checksum, received / loaded / quarantined rows), and the ingest re-counts the tables
+after loading: ``received = loaded + quarantined`` or the batch fails.
+
+Landing layout: ``DIR/<entity>.{parquet,csv,csv.gz}`` or ``DIR/<entity>/*.{...}`` for the
+entities of :mod:`ml.ingest.contract`. A file is identified by its path relative to ``DIR``:
+
+* same path, same checksum as the current manifest entry -> skipped (no-op re-run);
+* same path, new checksum -> a new version: its old rows (loaded and quarantined) are
+  replaced, never duplicated;
+* a file that cannot be read at all (empty, binary, truncated gzip, missing required
+  column) raises :class:`IngestError` naming the file and the problem, and the whole
+  batch is rolled back: the warehouse stays as it was.
+
+Rules (first failing rule wins, in this order): ``malformed_row`` / ``wrong_column_count``
+/ ``invalid_utf8`` (CSV rows the parser rejects), ``missing_value``, ``bad_integer`` /
+``bad_number`` / ``bad_boolean`` / ``unparseable_timestamp``, ``text_too_long``,
+``future_timestamp``, entity rules (``negative_price``, ``zero_quantity``,
+``unknown_event_type``, ``unknown_order_status``, ``rating_out_of_range``,
+``bad_control_share``, ``bad_time_window``, ``unknown_target_type``,
+``negative_max_audience``), ``duplicate_key`` (the first occurrence loads), then
+``orphan_reference`` (a reference to a row that is not loaded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from ml.ingest.contract import ENTITIES, LOAD_MANIFEST_DDL, QUARANTINE_DDL, Entity, raw_table_ddl
+from ml.ingest.files import IngestError, discover, file_checksum, stage_csv, stage_parquet
+from ml.ingest.rules import quote_identifier, validate
+from ml.warehouse import connect
+from ml.warehouse.erasure import apply_erasure
+
+log = logging.getLogger(__name__)
+
+# Tolerance for clocks of source systems slightly ahead of ours.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+@dataclass
+class FileReport:
+    """What happened to one landing file."""
+
+    source_file: str
+    entity: str
+    checksum: str
+    received_rows: int = 0
+    loaded_rows: int = 0
+    quarantined_rows: int = 0
+    skipped: bool = False
+    rules: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ingest batch."""
+
+    batch_id: str
+    files: list[FileReport]
+    seconds: float
+    erased_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def received_rows(self) -> int:
+        return sum(f.received_rows for f in self.files)
+
+    @property
+    def loaded_rows(self) -> int:
+        return sum(f.loaded_rows for f in self.files)
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(f.quarantined_rows for f in self.files)
+
+    def summary(self) -> str:
+        lines = [
+            f"batch {self.batch_id}: {len(self.files)} file(s), {self.received_rows:,} received, "
+            f"{self.loaded_rows:,} loaded, {self.quarantined_rows:,} quarantined "
+            f"in {self.seconds:.1f}s"
+        ]
+        for f in self.files:
+            state = (
+                "unchanged, skipped"
+                if f.skipped
+                else (
+                    f"{f.received_rows:,} received = {f.loaded_rows:,} loaded + "
+                    f"{f.quarantined_rows:,} quarantined"
+                )
+            )
+            rules = ", ".join(f"{k}: {v:,}" for k, v in sorted(f.rules.items()))
+            lines.append(
+                f"  {f.source_file} [{f.entity}]: {state}" + (f" ({rules})" if rules else "")
+            )
+        if self.erased_rows:
+            removed = ", ".join(f"{t} {n:,}" for t, n in sorted(self.erased_rows.items()))
+            lines.append(f"  erasure requests applied to stored outputs: {removed}")
+        return "\n".join(lines)
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    path: Path,
+    report: FileReport,
+    batch_id: str,
+    future_cutoff: datetime,
+) -> None:
+    """Stage, validate and load one file inside the caller's transaction."""
+    stage = f"stage_{entity.name}"
+    if path.name.endswith(".parquet"):
+        header, rejected = stage_parquet(con, path, stage)
+    else:
+        header, rejected = stage_csv(con, path, stage)
+    present = {h.strip().lower() for h in header}
+    missing = [c for c in entity.required_columns if c not in present]
+    if missing:
+        raise IngestError(
+            f"{path}: missing required column(s) {', '.join(missing)} for entity "
+            f"'{entity.name}'; the header has: {', '.join(header)}."
+        )
+    # Columns outside the contract are not loaded: say so, never drop data silently.
+    ignored = [h for h in header if h.strip().lower() not in entity.column_names]
+    if ignored:
+        log.warning(
+            "%s: column(s) not in the %s contract ignored: %s",
+            report.source_file,
+            entity.name,
+            ", ".join(ignored),
+        )
+    validate(con, entity, stage, header, report.source_file, future_cutoff)
+    # The row as received (original column names and values), for the quarantine record.
+    raw_struct = (
+        "struct_pack("
+        + ", ".join(f"{quote_identifier(h)} := s.{quote_identifier(h)}" for h in header)
+        + ")"
+    )
+
+    # A new version of a file replaces everything the previous version produced.
+    con.execute(f"delete from raw.{entity.name} where _source_file = ?", [report.source_file])
+    con.execute("delete from raw.quarantine where source_file = ?", [report.source_file])
+
+    cols = ", ".join(entity.column_names)
+    con.execute(
+        f"""
+        insert into raw.{entity.name}
+        select {cols}, ? as _source_file, _row as _source_row, ? as _batch_id
+        from {stage}_typed where _rule is null order by _row
+        """,
+        [report.source_file, batch_id],
+    )
+    con.execute(
+        f"""
+        insert into raw.quarantine
+        select '{entity.name}', ?, t._row, t._rule, t._detail, to_json({raw_struct})::varchar, ?
+        from {stage}_typed t join {stage} s using (_row)
+        where t._rule is not null
+        union all
+        select '{entity.name}', ?, source_row, rule, detail, raw_values, ? from {stage}_rejects
+        order by 3
+        """,
+        [report.source_file, batch_id, report.source_file, batch_id],
+    )
+    staged = con.execute(f"select count(*) from {stage}").fetchall()[0][0]
+    report.received_rows = staged + rejected
+    for rule, count in con.execute(
+        f"select _rule, count(*) from {stage}_typed where _rule is not null group by 1 "
+        f"union all select rule, count(*) from {stage}_rejects group by 1"
+    ).fetchall():
+        report.rules[rule] = report.rules.get(rule, 0) + count
+    for suffix in ("", "_typed", "_rejects"):
+        con.execute(f"drop table if exists {stage}{suffix}")
+
+
+def _reconcile(con: duckdb.DuckDBPyConnection, report: FileReport, batch_id: str) -> None:
+    """Re-count what landed and fail unless received = loaded + quarantined."""
+    report.loaded_rows = con.execute(
+        f"select count(*) from raw.{report.entity} where _source_file = ? and _batch_id = ?",
+        [report.source_file, batch_id],
+    ).fetchall()[0][0]
+    report.quarantined_rows = con.execute(
+        "select count(*) from raw.quarantine where source_file = ? and _batch_id = ?",
+        [report.source_file, batch_id],
+    ).fetchall()[0][0]
+    if report.received_rows != report.loaded_rows + report.quarantined_rows:
+        raise IngestError(
+            f"{report.source_file}: received {report.received_rows} rows but loaded "
+            f"{report.loaded_rows} + quarantined {report.quarantined_rows}; rows would be lost, "
+            "the batch was rolled back."
+        )
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``raw`` schema, its entity tables, quarantine and manifest if missing."""
+    con.execute("create schema if not exists raw")
+    for entity in ENTITIES.values():
+        con.execute(raw_table_ddl(entity))
+    con.execute(QUARANTINE_DDL)
+    con.execute(LOAD_MANIFEST_DDL)
+
+
+def ingest(
+    landing_dir: Path | str,
+    *,
+    warehouse: Path | str | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Load every contract file under ``landing_dir`` into the warehouse ``raw`` schema.
+
+    Parameters
+    ----------
+    landing_dir : path-like
+        Folder with ``<entity>.parquet|.csv|.csv.gz`` files or ``<entity>/`` folders.
+    warehouse : path-like, optional
+        DuckDB file; defaults to ``$AFFINITY_HOME/warehouse.duckdb``.
+    now : datetime, optional
+        Reference time for the ``future_timestamp`` rule (default: the wall clock, UTC).
+
+    Returns
+    -------
+    IngestReport
+        Per-file counts; ``received = loaded + quarantined`` holds for every file.
+
+    Raises
+    ------
+    IngestError
+        If a file cannot be read at all or the counts do not reconcile; nothing is
+        written in that case.
+    """
+    started = time.perf_counter()
+    landing_dir = Path(landing_dir).resolve()
+    files = discover(landing_dir)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    future_cutoff = now + FUTURE_TOLERANCE
+
+    sources = [
+        (entity, path, path.relative_to(landing_dir).as_posix(), file_checksum(path))
+        for entity, path in files
+    ]
+    batch_id = hashlib.sha256(
+        "".join(f"{name}:{checksum};" for _, _, name, checksum in sources).encode()
+    ).hexdigest()[:16]
+    reports: list[FileReport] = []
+
+    with connect(warehouse) as con:
+        ensure_raw_schema(con)
+        con.execute("begin transaction")
+        try:
+            for entity, path, source_file, checksum in sources:
+                report = FileReport(source_file, entity.name, checksum)
+                reports.append(report)
+                current = con.execute(
+                    "select received_rows, loaded_rows, quarantined_rows from raw.load_manifest "
+                    "where source_file = ? and checksum = ? and is_current",
+                    [source_file, checksum],
+                ).fetchall()
+                if current:
+                    report.skipped = True
+                    report.received_rows, report.loaded_rows, report.quarantined_rows = current[0]
+                    log.info("%s unchanged (checksum %s), skipped", source_file, checksum[:12])
+                    continue
+                file_started = time.perf_counter()
+                _load_file(con, entity, path, report, batch_id, future_cutoff)
+                _reconcile(con, report, batch_id)
+                con.execute(
+                    "update raw.load_manifest set is_current = false where source_file = ?",
+                    [source_file],
+                )
+                con.execute(
+                    "insert into raw.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
+                    [
+                        source_file,
+                        entity.name,
+                        str(path),
+                        checksum,
+                        report.received_rows,
+                        report.loaded_rows,
+                        report.quarantined_rows,
+                        now,
+                        batch_id,
+                    ],
+                )
+                seconds = time.perf_counter() - file_started
+                log.info(
+                    "%s: %d received, %d loaded, %d quarantined in %.1fs (%.0f rows/s)",
+                    source_file,
+                    report.received_rows,
+                    report.loaded_rows,
+                    report.quarantined_rows,
+                    seconds,
+                    report.received_rows / max(seconds, 1e-9),
+                )
+            check_manifest(con)
+            erased = apply_erasure(con)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return IngestReport(batch_id, reports, time.perf_counter() - started, erased)
+
+
+def check_manifest(con: duckdb.DuckDBPyConnection) -> None:
+    """Verify ``received = loaded + quarantined`` for every current file against the tables.
+
+    Raises
+    ------
+    IngestError
+        Naming each file whose rows in ``raw`` do not match its manifest entry.
+    """
+    problems = []
+    rows = con.execute(
+        "select source_file, entity, received_rows, loaded_rows, quarantined_rows "
+        "from raw.load_manifest where is_current order by source_file"
+    ).fetchall()
+    for source_file, entity, received, loaded, quarantined in rows:
+        in_table = con.execute(
+            f"select count(*) from raw.{entity} where _source_file = ?", [source_file]
+        ).fetchall()[0][0]
+        in_quarantine = con.execute(
+            "select count(*) from raw.quarantine where source_file = ?", [source_file]
+        ).fetchall()[0][0]
+        if received != loaded + quarantined or in_table != loaded or in_quarantine != quarantined:
+            problems.append(
+                f"{source_file}: manifest says received {received} = loaded {loaded} + "
+                f"quarantined {quarantined}; tables hold {in_table} loaded, {in_quarantine} quarantined"
+            )
+    if problems:
+        raise IngestError("load manifest does not reconcile:\n" + "\n".join(problems))

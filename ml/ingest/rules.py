@@ -1,0 +1,183 @@
+"""Validation rules over a staged file: types, required values, business rules, keys.
+
+:func:`validate` types every contract column in one projection and names, per row, the
+first rule it breaks (``_rule``) with the column or condition (``_detail``); then
+duplicate keys and orphan references are marked against what is already loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import duckdb
+
+from ml.ingest.contract import (
+    CAMPAIGN_TARGET_TYPES,
+    EVENT_TYPES,
+    MAX_TEXT_CHARS,
+    ORDER_STATUSES,
+    Entity,
+)
+
+_TYPE_RULES = {
+    "INTEGER": "bad_integer",
+    "BIGINT": "bad_integer",
+    "DOUBLE": "bad_number",
+    "BOOLEAN": "bad_boolean",
+    "TIMESTAMP": "unparseable_timestamp",
+}
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def _typed_expr(dtype: str, source: str) -> str:
+    """SQL turning a staged value (any type) into the contract type, NULL if unparseable."""
+    text = f"nullif(trim({source}::varchar), '')"
+    if dtype == "VARCHAR":
+        return f"nullif({source}::varchar, '')"
+    if dtype == "BOOLEAN":
+        return (
+            f"case lower({text}) when 'yes' then true when 'y' then true when 'no' then false "
+            f"when 'n' then false else try_cast({text} as boolean) end"
+        )
+    if dtype in ("INTEGER", "BIGINT"):
+        # Accept '3.0' (spreadsheet exports) but not '3.5': DuckDB's own cast would round
+        # '2.5' to 3, silently changing a quantity, so integrality is checked first.
+        number = f"try_cast({text} as double)"
+        return (
+            f"case when {number} = floor({number}) then coalesce(try_cast({text} as {dtype}), "
+            f"try_cast({number} as {dtype})) end"
+        )
+    return f"try_cast({text} as {dtype})"
+
+
+def _entity_rules(entity: Entity) -> list[tuple[str, str]]:
+    """Business rules as ``(rule, SQL condition true when broken)`` over typed columns."""
+    rules = {
+        "products": [("negative_price", "price < 0")],
+        "orders": [("unknown_order_status", f"status not in ({_sql_list(ORDER_STATUSES)})")],
+        "order_lines": [("negative_price", "unit_price < 0"), ("zero_quantity", "quantity = 0")],
+        "events": [("unknown_event_type", f"event_type not in ({_sql_list(EVENT_TYPES)})")],
+        "reviews": [("rating_out_of_range", "rating not between 1 and 5")],
+        "campaigns": [
+            ("unknown_target_type", f"target_type not in ({_sql_list(CAMPAIGN_TARGET_TYPES)})"),
+            ("bad_control_share", "control_share not between 0 and 1"),
+            ("negative_max_audience", "max_audience < 0"),
+            ("bad_time_window", "ends_at < starts_at"),
+        ],
+    }
+    return rules.get(entity.name, [])
+
+
+# Columns normalised on load: enumerations compare lower-case and trimmed.
+_NORMALISED = {("orders", "status"), ("events", "event_type"), ("campaigns", "target_type")}
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    stage: str,
+    header: list[str],
+    source_file: str,
+    future_cutoff: datetime,
+) -> None:
+    """Create temp ``{stage}_typed``: typed contract columns plus ``_rule`` and ``_detail``.
+
+    One projection computes the typed value of every column and, beside it, whether the
+    source value was present (``_p_<col>``) and its length (``_len_<col>``), so every rule
+    is a condition over that projection.
+    """
+    by_lower = {h.strip().lower(): h for h in header}
+    select, flags, checks = [], [], []
+    for col in entity.columns:
+        source_name = by_lower.get(col.name)
+        if source_name is None:
+            default = col.default if col.default is not None else "null"
+            select.append(f"cast({default} as {col.dtype}) as {col.name}")
+            continue
+        source = f"s.{quote_identifier(source_name)}"
+        typed = _typed_expr(col.dtype, source)
+        if (entity.name, col.name) in _NORMALISED:
+            typed = f"lower(trim({typed}))"
+        select.append(f"{typed} as {col.name}")
+        flags.append(f"nullif(trim({source}::varchar), '') is not null as _p_{col.name}")
+        if not col.nullable:
+            checks.append(("missing_value", f"not _p_{col.name}", col.name))
+        if col.dtype in _TYPE_RULES:
+            checks.append(
+                (_TYPE_RULES[col.dtype], f"_p_{col.name} and {col.name} is null", col.name)
+            )
+        if col.dtype == "VARCHAR":
+            flags.append(f"length({source}::varchar) as _len_{col.name}")
+            checks.append(("text_too_long", f"_len_{col.name} > {MAX_TEXT_CHARS}", col.name))
+    cutoff = f"TIMESTAMP '{future_cutoff:%Y-%m-%d %H:%M:%S}'"
+    for col_name in entity.time_columns:
+        if col_name in by_lower:
+            checks.append(("future_timestamp", f"{col_name} > {cutoff}", col_name))
+    for rule, broken in _entity_rules(entity):
+        checks.append((rule, f"coalesce({broken}, false)", broken))
+
+    rule_expr = "case " + " ".join(f"when {c} then '{r}'" for r, c, _ in checks) + " end"
+    detail_expr = (
+        "case " + " ".join(f"when {c} then {_sql_list([d])}" for _, c, d in checks) + " end"
+    )
+    con.execute(
+        f"create or replace temp table {stage}_cast as "
+        f"select s._row, {', '.join(select + flags)} from {stage} s"
+    )
+    con.execute(
+        f"""
+        create or replace temp table {stage}_typed as
+        select _row, {", ".join(entity.column_names)}, {rule_expr} as _rule,
+               {detail_expr} as _detail
+        from {stage}_cast
+        """
+    )
+    con.execute(f"drop table {stage}_cast")
+    _mark_duplicates(con, entity, stage, source_file)
+    _mark_orphans(con, entity, stage)
+
+
+def _mark_duplicates(
+    con: duckdb.DuckDBPyConnection, entity: Entity, stage: str, source_file: str
+) -> None:
+    """Flag repeats of a primary key: within the file (after the first) and across files."""
+    key = ", ".join(entity.primary_key)
+    join_on = " and ".join(f"t.{k} = r.{k}" for k in entity.primary_key)
+    con.execute(
+        f"""
+        update {stage}_typed set _rule = 'duplicate_key', _detail = '{key}'
+        where _rule is null and _row in (
+            select _row from (
+                select _row, row_number() over (partition by {key} order by _row) as copy_no
+                from {stage}_typed where _rule is null
+            ) where copy_no > 1
+            union all
+            select t._row from {stage}_typed t
+            join raw.{entity.name} r on {join_on}
+            where t._rule is null and r._source_file <> ?
+        )
+        """,
+        [source_file],
+    )
+
+
+def _mark_orphans(con: duckdb.DuckDBPyConnection, entity: Entity, stage: str) -> None:
+    """Flag references to rows not loaded in the parent table."""
+    for fk in entity.foreign_keys:
+        con.execute(
+            f"""
+            update {stage}_typed set _rule = 'orphan_reference',
+                _detail = '{fk.column} -> {fk.parent}.{fk.parent_column}'
+            where _rule is null and {fk.column} is not null
+              and {fk.column} not in (select {fk.parent_column} from raw.{fk.parent}
+                                      where {fk.parent_column} is not null)
+            """
+        )

@@ -1,0 +1,109 @@
+"""Run stages of the declared pipeline (:mod:`ml.pipeline`) in this process.
+
+The Airflow tasks, ``affinity run``'s DAG, every ``affinity`` sub-command, the reliability
+tests and the benchmarks all go through :func:`run_stage`, so a stage does the same thing
+wherever it runs: it lets go of dbt's DuckDB handle, runs (a Python function or a dbt
+build), and records its rows and seconds in ``ml.stage_runs`` under its declared name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ml.dates import normalize_as_of, to_date
+from ml.pipeline import DAILY, RunContext, Stage, stage, stages_between
+
+log = logging.getLogger(__name__)
+
+
+def stage_function(declared: Stage) -> Callable[[RunContext], dict[str, Any]]:
+    """Import the ``module:function`` of a Python stage."""
+    module, _, name = declared.run.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _run_dbt_stage(declared: Stage, ctx: RunContext) -> dict[str, Any]:
+    from ml.warehouse.dbt import run_dbt
+
+    if not ctx.logical_date:
+        raise ValueError(f"stage {declared.name} needs a logical date (--as-of YYYY-MM-DD)")
+    args = ["build", "--select", *declared.dbt_select]
+    if ctx.full_refresh:
+        args.append("--full-refresh")
+    result = run_dbt(args, as_of=normalize_as_of(ctx.logical_date))
+    statuses: dict[str, int] = {}
+    for node in getattr(getattr(result, "result", None), "results", None) or []:
+        status = str(getattr(node.status, "value", node.status))
+        statuses[status] = statuses.get(status, 0) + 1
+    return {"rows": sum(statuses.values()), "nodes": statuses}
+
+
+def _record(declared: Stage, ctx: RunContext, seconds: float, summary: dict[str, Any]) -> None:
+    from ml.warehouse import connect
+    from ml.warehouse.stage_log import record_stage
+
+    rows = summary.get("rows", summary.get("loaded_rows", 0))
+    with connect() as con:
+        record_stage(
+            con,
+            to_date(ctx.logical_date),
+            declared.name,
+            rows=int(rows) if isinstance(rows, int | float) else 0,
+            seconds=seconds,
+            detail=summary,
+        )
+
+
+def run_stage(name: str, ctx: RunContext, pipeline: tuple[Stage, ...] = DAILY) -> dict[str, Any]:
+    """Run one declared stage for ``ctx`` and return its summary (plain data).
+
+    Every stage is idempotent for its logical date: running it again replaces its
+    outputs. The stage's seconds land in ``ml.stage_runs`` (not for ``publish``, whose own
+    timing is part of the snapshot it publishes, nor without a logical date).
+
+    Raises
+    ------
+    LookupError
+        For an unknown stage name.
+    """
+    from ml.warehouse.dbt import release_dbt_warehouse
+
+    declared = stage(name, pipeline)
+    # dbt-duckdb keeps its DuckDB handle open in this process (in `airflow dags test`
+    # every task shares one process); DuckDB refuses a second, differently configured one.
+    release_dbt_warehouse()
+    started = time.perf_counter()
+    log.info("stage %s: %s", declared.name, declared.does)
+    run = (lambda c: _run_dbt_stage(declared, c)) if declared.is_dbt else stage_function(declared)
+    summary = run(ctx)
+    seconds = time.perf_counter() - started
+    release_dbt_warehouse()
+    if ctx.logical_date and not declared.emits_snapshot:
+        _record(declared, ctx, seconds, summary)
+    log.info("stage %s done in %.1fs", declared.name, seconds)
+    return summary
+
+
+def run_stages(
+    ctx: RunContext,
+    first: str | None = None,
+    last: str | None = None,
+    pipeline: tuple[Stage, ...] = DAILY,
+    *,
+    after_each: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run the stages from ``first`` to ``last`` (inclusive, in declared order).
+
+    ``after_each(name, summary)`` is called after every stage (tests use it to stop a
+    run at a chosen point).
+    """
+    summaries: dict[str, dict[str, Any]] = {}
+    for declared in stages_between(first, last, pipeline):
+        summaries[declared.name] = run_stage(declared.name, ctx, pipeline)
+        if after_each is not None:
+            after_each(declared.name, summaries[declared.name])
+    return summaries

@@ -1,0 +1,81 @@
+"""Settings of the serving steps: recommendation rules and batch sizes, segmentation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Business rules and batch sizes of the recommendation scoring.
+
+    Parameters
+    ----------
+    n : int
+        Recommendations per customer.
+    exclusion_days : int or None
+        Never recommend a product the customer bought in the last ``exclusion_days`` days
+        (up to the end of the logical date); ``None`` excludes everything ever bought.
+    max_per_category : int or None
+        At most this many products of one category per list (uncategorised products are
+        not capped); ``None`` switches the cap off.
+    min_history_products : int
+        Customers with fewer distinct products in their history get cold-start lists.
+    popularity_days : int
+        Window of the cold-start popularity (distinct buyers per product).
+    chunk_size : int
+        Customers scored per batch (memory ~ chunk_size x candidates).
+    num_threads : int
+        Threads of implicit's topk (0: all cores).
+    keep_dates : int
+        Logical dates kept in ``ml.recommendations``.
+    """
+
+    n: int = 20
+    exclusion_days: int | None = 365
+    max_per_category: int | None = 5
+    min_history_products: int = 2
+    popularity_days: int = 90
+    chunk_size: int = 4096
+    num_threads: int = 0
+    keep_dates: int = 3
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """Clustering and audience settings.
+
+    Parameters
+    ----------
+    k_min, k_max : int
+        Range of cluster counts tried.
+    seed : int
+        Seed of sampling, PCA and k-means (same data + seed = same clusters).
+    fit_sample : int
+        Customers the k-means fits use (all customers are then assigned).
+    silhouette_sample : int
+        Customers the silhouette of each k is measured on.
+    factor_components : int
+        Principal components of the ALS factors added to the features (0: none).
+    factor_weight : float
+        Variance of the factor block relative to the feature block.
+    audience_size : int
+        Customers per category audience (only customers who opted in to marketing).
+    keep_dates : int
+        Logical dates kept in the ``ml`` tables.
+    min_group_size : int
+        Clusters with fewer customers get their profile statistics (size, share, means,
+        top categories) suppressed in ``cluster_profiles``: a segment-level export must not
+        describe a handful of identifiable people.
+    """
+
+    k_min: int = 3
+    k_max: int = 8
+    seed: int = 42
+    fit_sample: int = 20_000
+    silhouette_sample: int = 4_000
+    factor_components: int = 8
+    factor_weight: float = 0.5
+    audience_size: int = 1_000
+    keep_dates: int = 3
+    min_group_size: int = 50

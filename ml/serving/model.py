@@ -1,0 +1,173 @@
+"""The model scoring serves: the MLflow champion, or the popularity baseline before one.
+
+:class:`ScoringModel` is what every serving step (recommendations, similar products,
+segments, campaign audiences) sees of a fitted recommender: factors plus id maps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from ml.dates import to_date
+from ml.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+BASELINE_MODEL_NAME = "popularity-baseline"
+
+
+@dataclass
+class ScoringModel:
+    """A fitted recommender as scoring sees it: factors plus id maps.
+
+    Attributes
+    ----------
+    name, version, family : str
+        Registered model name, version, and family (``als``, ``bpr``, ``popularity``).
+    customer_ids, product_ids : numpy.ndarray
+        Ids of the factor rows (customers) and columns (products).
+    user_factors, item_factors : numpy.ndarray
+        float32 factors; the popularity baseline is the rank-1 model
+        ``user = 1, item = popularity``.
+    """
+
+    name: str
+    version: str
+    family: str
+    customer_ids: np.ndarray
+    product_ids: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.customer_ids = np.asarray(self.customer_ids).astype(str)
+        self.product_ids = np.asarray(self.product_ids).astype(str)
+        self.user_factors = np.ascontiguousarray(self.user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(self.item_factors, dtype=np.float32)
+        if self.user_factors.shape[0] != len(self.customer_ids):
+            raise ValueError("user_factors needs one row per customer id")
+        if self.item_factors.shape[0] != len(self.product_ids):
+            raise ValueError("item_factors needs one row per product id")
+        self._customer_index = IdIndex(self.customer_ids)
+        self._product_index = IdIndex(self.product_ids)
+
+    @property
+    def has_item_similarity(self) -> bool:
+        """Whether item factors carry similarity (not the rank-1 popularity model)."""
+        return self.family != "popularity" and self.item_factors.shape[1] > 1
+
+    def customer_rows(self, ids) -> np.ndarray:
+        """Row of each customer id, ``-1`` when the model does not know it."""
+        return self._customer_index.lookup(ids)
+
+    def product_cols(self, ids) -> np.ndarray:
+        """Column of each product id, ``-1`` when the model does not know it."""
+        return self._product_index.lookup(ids)
+
+    def unit_item_factors(self) -> np.ndarray:
+        """Item factors scaled to unit length (zero vectors stay zero)."""
+        norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
+        return (self.item_factors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+    @classmethod
+    def from_recommender(cls, recommender, maps, *, name: str, version: str) -> ScoringModel:
+        """Wrap an :mod:`ml.train.models` recommender and its ``IndexMaps``."""
+        family = getattr(recommender, "family", "als")
+        if family == "popularity":
+            item = np.asarray(recommender.item_scores, dtype=np.float32)[:, None]
+            user = np.ones((len(maps.customer_ids), 1), dtype=np.float32)
+        else:
+            user, item = recommender.user_factors, recommender.item_factors
+        return cls(name, str(version), family, maps.customer_ids, maps.product_ids, user, item)
+
+
+class IdIndex:
+    """Vectorised id -> position lookup (``-1`` for unknown ids)."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted = ids[self._order]
+
+    def lookup(self, wanted) -> np.ndarray:
+        wanted = np.asarray(wanted).astype(str)
+        if len(self._sorted) == 0:
+            return np.full(len(wanted), -1, dtype=np.int64)
+        pos = np.clip(np.searchsorted(self._sorted, wanted), 0, len(self._sorted) - 1)
+        found = self._sorted[pos] == wanted
+        return np.where(found, self._order[pos], -1).astype(np.int64)
+
+
+def load_scoring_model(name: str | None = None) -> ScoringModel:
+    """Load the MLflow ``champion`` (:func:`ml.train.tracking.load_champion`) for scoring.
+
+    Parameters
+    ----------
+    name : str, optional
+        Registered model name (default: the training package's default name).
+
+    Raises
+    ------
+    LookupError
+        No version carries the ``champion`` alias yet (run ``affinity train``).
+    """
+    from ml.train.tracking import DEFAULT_MODEL_NAME, load_champion
+
+    name = name or DEFAULT_MODEL_NAME
+    champion = load_champion(name)
+    model = ScoringModel.from_recommender(
+        champion.model, champion.maps, name=name, version=str(champion.version)
+    )
+    log.info(
+        "champion %s v%s (%s): %d customers x %d products, %d factors",
+        name,
+        model.version,
+        model.family,
+        len(model.customer_ids),
+        len(model.product_ids),
+        model.item_factors.shape[1],
+    )
+    return model
+
+
+def popularity_scoring_model(con, logical_date: date) -> ScoringModel:
+    """The popularity baseline as a rank-1 model: what serves until a model passes the gate.
+
+    Item score = distinct buyers of the product up to the end of ``logical_date``; every
+    customer with a purchase gets the same (unit) user vector, so scoring ranks products
+    by popularity and the business filters still apply.
+    """
+    purchases = """
+        from marts.interaction_events
+        where event_kind = 'purchase' and occurred_at < ?::date + interval 1 day
+    """
+    popularity = con.execute(
+        f"select product_id, count(distinct customer_id) as buyers {purchases} group by 1 order by 1",
+        [logical_date],
+    ).fetchnumpy()
+    customers = con.execute(
+        f"select distinct customer_id {purchases} order by 1", [logical_date]
+    ).fetchnumpy()["customer_id"]
+    products, buyers = popularity["product_id"], popularity["buyers"]
+    return ScoringModel(
+        BASELINE_MODEL_NAME,
+        "baseline",
+        "popularity",
+        customers,
+        products,
+        np.ones((len(customers), 1), dtype=np.float32),
+        np.asarray(buyers, dtype=np.float32)[:, None],
+    )
+
+
+def load_serving_model(logical_date: date | str) -> ScoringModel:
+    """The MLflow champion, or the popularity baseline while no model has passed the gate."""
+    try:
+        return load_scoring_model()
+    except LookupError as exc:
+        log.warning("%s; serving the popularity baseline until a model passes the gate", exc)
+        with connect() as con:
+            return popularity_scoring_model(con, to_date(logical_date))

@@ -1,0 +1,383 @@
+"""Recommendations for every customer: the champion model, business filters, reasons, cold start.
+
+For each customer of ``marts.dim_customers`` the top ``n`` products:
+
+* **collaborative** (the customer is in the model and has at least
+  ``min_history_products`` products in their history): exact top-k of the model's scores
+  (implicit's ``topk``: one BLAS product per chunk of customers, selection in C), with the
+  business filters applied inside the selection (nothing bought within
+  ``exclusion_days``, no inactive product, no non-product code) and after it (at most
+  ``max_per_category`` per category). The **reason** is the product of the customer's
+  history whose item factors are closest (cosine) to the recommended product: "because you
+  bought X";
+* **cold start** (too little history, or not in the model): the products most bought in the
+  last ``popularity_days`` by customers of the same RFM segment, else of the same country,
+  else by everyone, with the same filters.
+
+Results land in ``ml.recommendations`` (one partition per logical date, replaced on re-run).
+The dbt output mart ``recommendations`` adds product names and the reason text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from ml.dates import to_date
+from ml.serving.cold_start import cold_start_lists
+from ml.serving.config import ScoreConfig
+from ml.serving.inputs import ScoringInputs, latest_logical_date, load_inputs
+from ml.serving.model import IdIndex, ScoringModel, load_scoring_model
+from ml.serving.reasons import (
+    BOUGHT_BEFORE,
+    BOUGHT_SIMILAR,
+    RECOMMENDED_FOR_YOU,
+    VIEWED_SIMILAR,
+    reason_products,
+)
+from ml.serving.topk import feasible_cap, top_products
+from ml.warehouse import connect
+from ml.warehouse.stage_log import record_stage
+from ml.warehouse.tables import write_partition
+
+log = logging.getLogger(__name__)
+
+
+RECOMMENDATION_COLUMNS = {
+    "logical_date": "DATE",
+    "customer_id": "VARCHAR",
+    "rank": "INTEGER",
+    "product_id": "VARCHAR",
+    "score": "DOUBLE",
+    "reason_code": "VARCHAR",
+    "reason_product_id": "VARCHAR",
+    "reason_context": "VARCHAR",
+    "model_name": "VARCHAR",
+    "model_version": "VARCHAR",
+}
+
+
+@dataclass
+class ScoreReport:
+    """What one scoring run produced."""
+
+    logical_date: date
+    customers: int
+    collaborative: int
+    cold_start: int
+    rows: int
+    seconds: float
+    catalog_coverage: float
+    model_name: str
+    model_version: str
+
+    @property
+    def customers_per_second(self) -> float:
+        return self.customers / self.seconds if self.seconds else float("nan")
+
+    def summary(self) -> str:
+        return (
+            f"scored {self.customers:,} customers for {self.logical_date} "
+            f"({self.collaborative:,} collaborative, {self.cold_start:,} cold start): "
+            f"{self.rows:,} recommendations in {self.seconds:.1f}s "
+            f"({self.customers_per_second:,.0f} customers/s), catalog coverage "
+            f"{self.catalog_coverage:.1%}, model {self.model_name} v{self.model_version}"
+        )
+
+
+def _pairs_csr(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    keep = (rows >= 0) & (cols >= 0)
+    matrix = sp.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], cols[keep])), shape=shape
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    matrix.sort_indices()
+    return matrix
+
+
+def _category_codes(categories: pl.Series) -> np.ndarray:
+    """Integer code per product; ``-1`` for a missing category (never capped)."""
+    values = categories.cast(pl.String)
+    known = sorted(v for v in values.unique().to_list() if v is not None)
+    lookup = {v: i for i, v in enumerate(known)}
+    return np.array([lookup.get(v, -1) for v in values.to_list()], dtype=np.int64)
+
+
+def recommend_all(
+    inputs: ScoringInputs, model: ScoringModel, config: ScoreConfig | None = None
+) -> pl.DataFrame:
+    """Compute the recommendations of every customer of ``inputs`` (no warehouse I/O).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns of ``ml.recommendations`` except ``logical_date``, sorted by customer and
+        rank.
+    """
+    config = config or ScoreConfig()
+    started = time.perf_counter()
+    customers, products, history = inputs.customers, inputs.products, inputs.history
+    customer_ids = customers["customer_id"].cast(pl.String).to_numpy().astype(str)
+    product_ids = products["product_id"].cast(pl.String).to_numpy().astype(str)
+    n_customers, n_products = len(customer_ids), len(product_ids)
+    customer_index, product_index = IdIndex(customer_ids), IdIndex(product_ids)
+    categories = _category_codes(products["category"])
+    eligible = products["eligible"].fill_null(False).to_numpy().astype(bool)
+
+    # Histories in catalogue space: everything interacted, what was bought, and what was
+    # bought inside the exclusion window.
+    h_rows = customer_index.lookup(history["customer_id"].to_numpy())
+    h_cols = product_index.lookup(history["product_id"].to_numpy())
+    bought_flag = history["bought"].fill_null(False).to_numpy().astype(bool)
+    shape = (n_customers, n_products)
+    interacted = _pairs_csr(h_rows, h_cols, shape)
+    bought = _pairs_csr(h_rows[bought_flag], h_cols[bought_flag], shape)
+    if config.exclusion_days is None:
+        recent = bought_flag
+    else:
+        window_start = inputs.history_end - timedelta(days=config.exclusion_days)
+        last = history["last_bought_at"].to_numpy()
+        recent = bought_flag & (last >= np.datetime64(window_start))
+    excluded = _pairs_csr(h_rows[recent], h_cols[recent], shape)
+    # Reasons come from purchases; customers who only browsed get their browsing history.
+    has_purchase = np.diff(bought.indptr) > 0
+    reason_history = (bought + sp.diags((~has_purchase).astype(np.float32)) @ interacted).tocsr()
+    reason_history.data[:] = 1.0
+    reason_history.sort_indices()
+
+    model_rows = model.customer_rows(customer_ids)
+    history_size = np.diff(interacted.indptr)
+    warm = (model_rows >= 0) & (history_size >= config.min_history_products)
+    if model.family == "popularity":
+        warm[:] = False  # the baseline is the cold-start list itself, with better context
+    parts = []
+    if warm.any():
+        parts.append(
+            _collaborative(
+                np.flatnonzero(warm),
+                model_rows,
+                model,
+                eligible,
+                categories,
+                excluded,
+                reason_history,
+                bought,
+                product_ids,
+                config,
+            )
+        )
+    if (~warm).any():
+        parts.append(
+            cold_start_lists(np.flatnonzero(~warm), inputs, eligible, categories, excluded, config)
+        )
+    # Assemble the rows once, already in (customer_id, rank) order, gathering ids from
+    # polars string columns: numpy string/object arrays of every row, then a concat and a
+    # sort of the frame, took 9 s instead of 2.5 s at 10M rows, with extra full copies.
+    if parts:
+        customer_pos, ranks, product_pos, scores, codes, reason_pos, context = (
+            np.concatenate(columns) for columns in zip(*parts, strict=True)
+        )
+    else:
+        customer_pos = ranks = product_pos = reason_pos = codes = np.empty(0, np.int64)
+        scores, context = np.empty(0, np.float32), np.empty(0, object)
+    del parts
+    id_order = np.empty(n_customers, dtype=np.int64)
+    id_order[np.argsort(customer_ids, kind="stable")] = np.arange(n_customers)
+    order = np.lexsort((ranks, id_order[customer_pos]))
+    customer_series = pl.Series("customer_id", customer_ids, dtype=pl.String)
+    product_series = pl.Series("product_id", product_ids, dtype=pl.String)
+    reason_pos = reason_pos[order]
+    result = pl.DataFrame(
+        {
+            "customer_id": customer_series.gather(customer_pos[order]),
+            "rank": ranks[order].astype(np.int32),
+            "product_id": product_series.gather(product_pos[order]),
+            "score": np.round(scores[order].astype(np.float64), 6),
+            "reason_code": codes[order],
+            "reason_product_id": product_series.gather(np.maximum(reason_pos, 0)),
+            "has_reason": reason_pos >= 0,
+            "reason_context": pl.Series(context[order].tolist(), dtype=pl.String),
+        }
+    )
+    result = result.with_columns(
+        pl.when(pl.col("has_reason")).then(pl.col("reason_product_id")),
+        pl.lit(model.name, dtype=pl.String).alias("model_name"),
+        pl.lit(model.version, dtype=pl.String).alias("model_version"),
+    ).drop("has_reason")
+    log.info(
+        "recommendations: %d customers (%d collaborative, %d cold start), %d rows in %.2fs",
+        n_customers,
+        int(warm.sum()),
+        int((~warm).sum()),
+        result.height,
+        time.perf_counter() - started,
+    )
+    return result
+
+
+def _collaborative(
+    positions: np.ndarray,
+    model_rows: np.ndarray,
+    model: ScoringModel,
+    eligible: np.ndarray,
+    categories: np.ndarray,
+    excluded: sp.csr_matrix,
+    reason_history: sp.csr_matrix,
+    bought: sp.csr_matrix,
+    product_ids: np.ndarray,
+    config: ScoreConfig,
+):
+    """Score warm customers in chunks; return flat index arrays of the rows."""
+    # Candidate items: eligible catalogue products the model knows, as one contiguous block.
+    model_cols = model.product_cols(product_ids)
+    candidate = np.flatnonzero(eligible & (model_cols >= 0))  # catalogue positions
+    item_block = model.item_factors[model_cols[candidate]]
+    # Map catalogue positions -> candidate positions for the exclusion matrix.
+    to_candidate = np.full(len(eligible), -1, dtype=np.int64)
+    to_candidate[candidate] = np.arange(len(candidate))
+    excluded = excluded[positions].tocoo()
+    ex_cols = to_candidate[excluded.col]
+    keep = ex_cols >= 0
+    excluded = sp.csr_matrix(
+        (excluded.data[keep], (excluded.row[keep], ex_cols[keep])),
+        shape=(len(positions), len(candidate)),
+    )
+    # Reasons are computed in catalogue space on the model's factors (zero if unknown).
+    known = model_cols >= 0
+    unit = np.zeros((len(eligible), model.item_factors.shape[1]), dtype=np.float32)
+    unit[known] = model.unit_item_factors()[model_cols[known]]
+    reason_history = reason_history[positions]
+    has_purchase = np.diff(bought[positions].indptr) > 0
+    cand_categories = categories[candidate]
+    config = feasible_cap(config, cand_categories)
+
+    n = config.n
+    out_ids = np.empty((len(positions), n), dtype=np.int64)
+    out_scores = np.empty((len(positions), n), dtype=np.float32)
+    out_reasons = np.empty((len(positions), n), dtype=np.int64)
+    started = time.perf_counter()
+    selection: dict[str, int] = {}
+    for start in range(0, len(positions), config.chunk_size):
+        stop = min(start + config.chunk_size, len(positions))
+        users = model.user_factors[model_rows[positions[start:stop]]]
+        # Once most customers' top lists fail the category cap, skip the global pass.
+        per_category_first = selection.get("per_category_rows", 0) > selection.get("rows", 1) / 2
+        ids, scores = top_products(
+            users,
+            item_block,
+            excluded[start:stop],
+            cand_categories,
+            config,
+            per_category_first=per_category_first,
+            stats=selection,
+        )
+        ids = np.where(ids >= 0, candidate[np.maximum(ids, 0)], -1)  # back to catalogue
+        out_ids[start:stop], out_scores[start:stop] = ids, scores
+        if model.has_item_similarity:
+            out_reasons[start:stop] = reason_products(ids, reason_history[start:stop], unit)
+        else:
+            out_reasons[start:stop] = -1
+        if (start // config.chunk_size) % 25 == 24:
+            elapsed = time.perf_counter() - started
+            log.info("scored %d/%d customers (%.0f/s)", stop, len(positions), stop / elapsed)
+
+    filled = out_ids >= 0
+    customer_pos = np.repeat(positions, n).reshape(-1, n)[filled]
+    ranks = np.broadcast_to(np.arange(1, n + 1), out_ids.shape)[filled]
+    reasons = out_reasons[filled]
+    same = reasons == out_ids[filled]
+    buyer = np.repeat(has_purchase, n).reshape(-1, n)[filled]
+    codes = np.where(
+        reasons < 0,
+        RECOMMENDED_FOR_YOU,
+        np.where(same, BOUGHT_BEFORE, np.where(buyer, BOUGHT_SIMILAR, VIEWED_SIMILAR)),
+    )
+    context = np.full(len(reasons), None, dtype=object)
+    return customer_pos, ranks, out_ids[filled], out_scores[filled], codes, reasons, context
+
+
+def score(
+    logical_date: date | str | None = None,
+    *,
+    config: ScoreConfig | None = None,
+    model: ScoringModel | None = None,
+) -> ScoreReport:
+    """Score every customer and replace the logical date's rows of ``ml.recommendations``.
+
+    Parameters
+    ----------
+    logical_date : date or str, optional
+        The run's logical date (default: the last day with an interaction). History up to
+        the end of that day counts.
+    config : ScoreConfig, optional
+        Business rules (defaults: top 20, a year's exclusion window, 5 per category).
+    model : ScoringModel, optional
+        The model to serve (default: the MLflow ``champion``, see
+        :func:`load_scoring_model`).
+
+    Returns
+    -------
+    ScoreReport
+    """
+    config = config or ScoreConfig()
+    started = time.perf_counter()
+    model = model or load_scoring_model()
+    with connect() as con:
+        day = to_date(logical_date) if logical_date is not None else latest_logical_date(con)
+        inputs = load_inputs(con, day, config)
+        recommendations = recommend_all(inputs, model, config)
+        written = write_partition(
+            con,
+            "recommendations",
+            recommendations,
+            day,
+            columns=RECOMMENDATION_COLUMNS,
+            order_by="customer_id, rank",
+            keep_dates=config.keep_dates,
+        )
+        coverage = (
+            recommendations["product_id"].n_unique()
+            / max(1, int(inputs.products["eligible"].sum()))
+            if written
+            else 0.0
+        )
+        cold = int(
+            recommendations.filter(pl.col("rank") == 1)["reason_code"]
+            .str.starts_with("popular")
+            .sum()
+        )
+        seconds = time.perf_counter() - started
+        report = ScoreReport(
+            day,
+            recommendations["customer_id"].n_unique(),
+            recommendations["customer_id"].n_unique() - cold,
+            cold,
+            written,
+            seconds,
+            coverage,
+            model.name,
+            model.version,
+        )
+        record_stage(
+            con,
+            day,
+            "recommendations",
+            rows=written,
+            seconds=seconds,
+            detail={**asdict(config), "catalog_coverage": round(coverage, 4)},
+        )
+    log.info("%s", report.summary())
+    return report
+
+
+def describe(report: ScoreReport) -> dict[str, Any]:
+    """Return the report as plain data (for logs, XComs and benchmark files)."""
+    return {**asdict(report), "customers_per_second": report.customers_per_second}

@@ -1,0 +1,164 @@
+"""Tables of the warehouse as the Python steps see them: existence, idempotent writes, reads.
+
+The Python steps write one schema, ``ml``: derived data only, one partition per logical
+date (:func:`write_partition`), rebuilt by the next run. Everything else they read comes
+from the dbt marts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import duckdb
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+ML_SCHEMA = "ml"
+# Dated ml.* tables keep this many logical dates (older ones are pruned on write).
+DEFAULT_KEEP_DATES = 3
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """``{column: type}`` of ``schema.table`` in the connected database (empty if absent)."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? AND table_catalog = current_database() "
+        "ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return dict(rows)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether a table or view ``schema.table`` exists in the connected database."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ? AND table_catalog = current_database()",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
+def require_table(con: duckdb.DuckDBPyConnection, relation: str, *, hint: str) -> None:
+    """Raise a :class:`LookupError` saying what to run when ``schema.table`` is missing."""
+    schema, table = relation.split(".")
+    if not table_exists(con, schema, table):
+        raise LookupError(f"{relation} is not in the warehouse: {hint}")
+
+
+def tables_with_column(con: duckdb.DuckDBPyConnection, schema: str, column: str) -> list[str]:
+    """Base tables of ``schema`` that have a column named ``column`` (sorted)."""
+    rows = con.execute(
+        "SELECT DISTINCT c.table_name FROM information_schema.columns AS c "
+        "JOIN information_schema.tables AS t USING (table_catalog, table_schema, table_name) "
+        "WHERE c.table_schema = ? AND c.column_name = ? AND t.table_type = 'BASE TABLE' "
+        "AND c.table_catalog = current_database() ORDER BY 1",
+        [schema, column],
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def latest_partition(
+    con: duckdb.DuckDBPyConnection, table: str, day: date, schema: str = ML_SCHEMA
+) -> date | None:
+    """The latest ``logical_date`` of ``schema.table`` on or before ``day`` (None if none)."""
+    if not table_exists(con, schema, table):
+        return None
+    return con.execute(
+        f"SELECT max(logical_date) FROM {schema}.{table} WHERE logical_date <= ?", [day]
+    ).fetchall()[0][0]
+
+
+def ensure_table(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, columns: Mapping[str, str]
+) -> None:
+    """Create ``schema.table`` with ``columns``; recreate it when its columns changed.
+
+    A table written by an older version of the code (other columns) is dropped: the ``ml``
+    schema holds derived data only, rebuilt by the next run.
+    """
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    existing = table_columns(con, schema, table)
+    if existing and list(existing) != list(columns):
+        log.warning("%s.%s has other columns than this code writes: recreating it", schema, table)
+        con.execute(f"DROP TABLE {schema}.{table}")
+        existing = {}
+    if not existing:
+        ddl = ", ".join(f"{name} {dtype}" for name, dtype in columns.items())
+        con.execute(f"CREATE TABLE {schema}.{table} ({ddl})")
+
+
+def write_partition(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    logical_date: date,
+    *,
+    columns: Mapping[str, str],
+    order_by: str,
+    keep_dates: int | None = DEFAULT_KEEP_DATES,
+) -> int:
+    """Replace the rows of one logical date in ``ml.<table>`` (idempotent).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Read-write warehouse connection (from :func:`ml.warehouse.connect`).
+    table : str
+        Table name in the ``ml`` schema.
+    frame : polars.DataFrame
+        The rows, with every column of ``columns`` except ``logical_date``.
+    logical_date : datetime.date
+        The run's logical date: rows of that date are replaced, never appended twice.
+    columns : mapping of str to str
+        Column name to DuckDB type, ``logical_date DATE`` first.
+    order_by : str
+        SQL ordering of the inserted rows (deterministic physical order).
+    keep_dates : int or None
+        Keep only this many most recent logical dates (``None`` keeps all).
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    ensure_table(con, ML_SCHEMA, table, columns)
+    names = [name for name in columns if name != "logical_date"]
+    casts = ", ".join(f"CAST({name} AS {columns[name]}) AS {name}" for name in names)
+    arrow = frame.select(names).to_arrow()
+    con.register("_partition_rows", arrow)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
+        con.execute(
+            f"INSERT INTO {ML_SCHEMA}.{table} SELECT CAST(? AS DATE) AS logical_date, {casts} "
+            f"FROM _partition_rows ORDER BY {order_by}",
+            [logical_date],
+        )
+        if keep_dates is not None:
+            con.execute(
+                f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date NOT IN ("
+                f"SELECT DISTINCT logical_date FROM {ML_SCHEMA}.{table} "
+                f"ORDER BY logical_date DESC LIMIT {int(keep_dates)})"
+            )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_partition_rows")
+    return frame.height
+
+
+def read_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> pl.DataFrame:
+    """Run a query and return its result as a polars DataFrame (through Arrow)."""
+    frame = pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
