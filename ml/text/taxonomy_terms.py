@@ -260,6 +260,12 @@ def product_terms(words: list[str], model: TypenessModel) -> ProductTerms:
     return ProductTerms(words[index], _theme(words), left)
 
 
+def heads_by_typeness(words: list[str], model: TypenessModel) -> list[str]:
+    """Candidate head nouns of a name, most type-like first (ties: rightmost first)."""
+    positions = sorted(candidates(words), key=lambda i: (model.score(words[i]), i), reverse=True)
+    return list(dict.fromkeys(words[i] for i in positions))
+
+
 def _theme(words: list[str]) -> str | None:
     for word in words:
         if word in THEMES:
