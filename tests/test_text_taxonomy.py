@@ -14,6 +14,7 @@ from ml.text.taxonomy import (
     INFERRED,
     METHOD_KEPT,
     TaxonomyConfig,
+    TaxonomyState,
     infer_categories,
 )
 from ml.text.taxonomy_terms import learn_typeness, product_terms, tokens
@@ -70,12 +71,13 @@ def test_same_inputs_give_the_same_categories(retail, built):  # noqa: F811
     )
 
 
-def test_a_day_of_new_products_changes_no_existing_category(retail):  # noqa: F811
+@pytest.mark.parametrize("days", [1, 7])
+def test_a_day_of_new_products_changes_no_existing_category(retail, days):  # noqa: F811
     products, vectors, factors = retail.products, retail.vectors, retail.factors.factors
     last_day = products["first_seen_at"].max().date()
-    # The products that were new in the last week arrive one night, on top of the rest.
-    week_before = last_day.toordinal() - 7
-    earlier = np.array([d.toordinal() < week_before for d in products["first_seen_at"].dt.date()])
+    # The products first sold in the last day (or week) arrive in one night's run.
+    first = last_day.toordinal() - days + 1
+    earlier = np.array([d.toordinal() < first for d in products["first_seen_at"].dt.date()])
     assert 0 < (~earlier).sum() < 200
     before, state = infer_categories(
         products.filter(pl.Series(earlier)), vectors[earlier], factors[earlier]
@@ -164,6 +166,21 @@ def test_given_categories_are_kept_and_used_for_the_rest():
     assert result.filter(pl.col("category") == "Mugs")["category_id"].n_unique() == 1
 
 
+def test_state_survives_a_round_trip_through_parquet(retail, built, tmp_path):  # noqa: F811
+    result, state = built
+    for name, frame in state.to_frames().items():
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+    names = ("categories", "assignments", "typeness", "meta")
+    restored = TaxonomyState.from_frames(
+        {n: pl.read_parquet(tmp_path / f"{n}.parquet") for n in names}
+    )
+    assert restored.config == state.config and restored.prior == state.prior
+    again, _ = infer_categories(
+        retail.products, retail.vectors, retail.factors.factors, previous=restored
+    )
+    assert (again["category_id"] == result["category_id"]).all()
+
+
 def test_state_of_another_embedding_model_needs_a_rebuild():
     products = pl.DataFrame({"product_id": ["a", "b"], "name": ["mug", "candle"]})
     vectors, _, _ = embed_products(products)
@@ -189,3 +206,23 @@ def test_head_noun_is_the_type_word_not_the_motif(retail):  # noqa: F811
         assert product_terms(tokens(name), model).head == head, name
     for motif in ("retrospot", "polkadot", "paisley"):
         assert model.score(motif) < model.score("bag") < model.score("holder")
+
+
+def test_products_missing_a_category_in_a_categorised_catalogue_get_a_given_one():
+    from ml.datagen.catalog import build_catalog, products_frame
+    from ml.datagen.common import IdTables, Period
+
+    catalog = build_catalog(1500, Period.ending("2026-10-31", 90), np.random.default_rng(3))
+    products = products_frame(catalog, IdTables.numbered(1, 1500))
+    blank = np.random.default_rng(4).random(products.height) < 0.3
+    truth = products["category"].filter(pl.Series(blank))
+    masked = products.with_columns(
+        pl.when(pl.Series(blank)).then(None).otherwise(pl.col("category")).alias("category")
+    )
+    vectors, _, _ = embed_products(masked)
+    result, state = infer_categories(masked, vectors)
+    assert set(result["category"]) == set(products["category"])  # no invented categories
+    assert set(state.categories["source"]) == {GIVEN}
+    recovered = result["category"].filter(pl.Series(blank))
+    assert (recovered == truth).mean() >= 0.9
+    assert (result["category_source"].filter(pl.Series(blank)) == INFERRED).all()

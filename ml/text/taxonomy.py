@@ -13,10 +13,12 @@ Building (no previous state)
       (:mod:`ml.text.taxonomy_terms`): by head noun, split into compounds where a seasonal
       theme or a bound qualifier gives at least ``min_group_size`` members ("Christmas
       decorations", "Lunch bags", "T-light holders"). Groups smaller than
-      ``min_group_size`` dissolve: their products (and products without a head noun) join
-      the nearest group by hybrid similarity: text embedding cosine, blended with the
-      co-purchase item-factor cosine (weight ``factor_weight``) where both sides have
-      factors.
+      ``min_group_size`` (or ``min_group_share`` of the catalogue) dissolve: their products
+      (and products without a head noun) join the nearest group by hybrid similarity
+      (text embedding cosine, blended with the co-purchase item-factor cosine, weight
+      ``factor_weight``, where both sides have factors) -- among the groups of another
+      type noun of their name when there are such ("KEY HOLDER" joins a holder group),
+      else among all groups.
     * No group may hold more than ``max_group_share`` of the active products: a larger one
       is split by k-means on the same vectors (seeded) and each part named after its most
       distinctive word.
@@ -24,18 +26,25 @@ Building (no previous state)
 Nightly update (previous state given)
     * A product whose text hash is unchanged keeps its category.
     * A new or changed product gets its given category, else the group of its own
-      head-noun key if that group exists and has room, else the nearest group with room.
+      head-noun key if that group exists and has room, else the nearest group with room
+      (among its other type nouns' groups first, as above).
       Typeness, names, ids and centroids come from the state, so existing products never
       move. A rebuild (``previous=None``) re-derives everything; ids of groups whose key
       is unchanged stay the same (``category_id`` is a hash of the key).
+
+The state persists as four plain tables (:meth:`TaxonomyState.to_frames`).
+``category_method`` is one of ``given``, ``kept``, ``head noun``, ``other head noun``,
+``nearest group``, ``size split``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -66,6 +75,7 @@ MISSING_CATEGORY = frozenset(
 METHOD_GIVEN = "given"
 METHOD_KEPT = "kept"  # unchanged text, category carried from the previous night
 METHOD_HEAD = "head noun"
+METHOD_OTHER_HEAD = "other head noun"  # its own head has no group; another noun's does
 METHOD_NEAREST = "nearest group"
 METHOD_SPLIT = "size split"
 
@@ -87,6 +97,9 @@ class TaxonomyConfig:
     min_group_size : int
         Smallest group a head noun or compound may form; smaller ones dissolve into the
         nearest group.
+    min_group_share : float
+        The same as a share of the products (the larger of the two applies), so a 50,000
+        product catalogue gets groups of 50 or more rather than thousands of small ones.
     max_group_share : float
         No group holds more than this share of the active products.
     min_binding : float
@@ -106,6 +119,7 @@ class TaxonomyConfig:
     """
 
     min_group_size: int = 8
+    min_group_share: float = 0.001
     max_group_share: float = 0.10
     min_binding: float = 0.4
     factor_weight: float = 0.1
@@ -144,6 +158,41 @@ class TaxonomyState:
 
     def typeness_model(self) -> TypenessModel:
         return TypenessModel(dict(self.typeness.iter_rows()), self.prior)
+
+    def to_frames(self) -> dict[str, pl.DataFrame]:
+        """The state as four plain tables (e.g. ``ml.taxonomy_<name>`` in the warehouse)."""
+        meta = pl.DataFrame(
+            {
+                "model_version": [self.model_version],
+                "prior": [self.prior],
+                "active_products": [self.active_products],
+                "config": [json.dumps(asdict(self.config), sort_keys=True)],
+            }
+        )
+        return {
+            "categories": self.categories,
+            "assignments": self.assignments,
+            "typeness": self.typeness,
+            "meta": meta,
+        }
+
+    @classmethod
+    def from_frames(cls, frames: dict[str, pl.DataFrame]) -> TaxonomyState:
+        """Rebuild a state from :meth:`to_frames` (read back from storage)."""
+        meta = frames["meta"].row(0, named=True)
+        categories = frames["categories"].with_columns(
+            pl.col("text_centroid").cast(pl.Array(pl.Float32, EMBEDDING_DIM)),
+            pl.col("factor_centroid").cast(pl.List(pl.Float32)),
+        )
+        return cls(
+            model_version=meta["model_version"],
+            categories=categories,
+            assignments=frames["assignments"],
+            typeness=frames["typeness"],
+            prior=float(meta["prior"]),
+            active_products=int(meta["active_products"]),
+            config=TaxonomyConfig(**json.loads(meta["config"])),
+        )
 
 
 def category_id(key: str, source: str = INFERRED) -> str:
@@ -331,8 +380,14 @@ def _build(inputs: _Inputs, config: TaxonomyConfig, model_version: str):
     typeness = learn_typeness(word_lists)
     missing = np.flatnonzero(~given_rows)
     classify_into_given = n and given_rows.mean() >= config.given_coverage
+    effective = replace(
+        config,
+        min_group_size=max(config.min_group_size, math.ceil(config.min_group_share * n)),
+    )
     if len(missing) and not classify_into_given:
-        _head_noun_groups(inputs, word_lists, typeness, missing, groups, assigned, method, config)
+        _head_noun_groups(
+            inputs, word_lists, typeness, missing, groups, assigned, method, effective
+        )
     # Everything still unassigned joins the nearest group (given or inferred) -- among
     # the groups of another head noun of its name when there are such groups.
     text_c, factor_c = _all_centroids(inputs, assigned, len(groups.keys))
@@ -343,10 +398,10 @@ def _build(inputs: _Inputs, config: TaxonomyConfig, model_version: str):
         for i, row in enumerate(orphans):
             related = _related_groups(word_lists[row], typeness, by_head, len(groups.keys))
             assigned[row] = _nearest(sim[i : i + 1], related)[0]
-            method[row] = METHOD_HEAD if related is not None else METHOD_NEAREST
+            method[row] = METHOD_OTHER_HEAD if related is not None else METHOD_NEAREST
     elif len(orphans):  # nothing to join: one group named after the catalogue
         assigned[orphans] = groups.add("products", "Products", INFERRED)
-    _split_oversized(inputs, groups, assigned, method, config, typeness)
+    _split_oversized(inputs, groups, assigned, method, effective, typeness)
     return _finish(inputs, groups, assigned, method, typeness, config, model_version, None)
 
 
@@ -548,7 +603,7 @@ def _update(inputs: _Inputs, previous: TaxonomyState):
                 allowed = inferred if has_inferred else ~inferred
             related = _related_groups(words, typeness, by_head, n_old, allowed)
             target = int(_nearest(sim, related if related is not None else allowed[None, :])[0])
-            method[row] = METHOD_HEAD if related is not None else METHOD_NEAREST
+            method[row] = METHOD_OTHER_HEAD if related is not None else METHOD_NEAREST
         if target < 0:  # no group to join at all
             if "products" not in key_index:
                 key_index["products"] = groups.add("products", "Products", INFERRED)
