@@ -1,0 +1,1 @@
+"""Product and review text: embeddings, inferred categories, content neighbours, cold start."""
