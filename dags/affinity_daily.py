@@ -127,9 +127,9 @@ def affinity_daily():
         return publish_stage(ds, run_id)
 
     features = _dbt_group(
-        "dbt_features", ["seeds", "models/staging", "models/intermediate", "models/marts"]
+        "dbt_features", ["seeds", "models/staging/raw", "models/intermediate", "models/marts"]
     )
-    outputs = _dbt_group("dbt_outputs", ["models/outputs"])
+    outputs = _dbt_group("dbt_outputs", ["models/staging/ml", "models/outputs"])
 
     ingest() >> features >> train() >> score() >> campaigns() >> outputs >> publish()
 

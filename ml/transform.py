@@ -34,11 +34,12 @@ from ml.config import DBT_PROJECT_DIR, Paths, affinity_home
 
 log = logging.getLogger(__name__)
 
-# What build_features builds: the rule seeds and the three layers of this issue. Later
-# folders (e.g. models/outputs, built after the ML step) are selected by their own callers.
+# What build_features builds: the rule seeds, the staging of raw and the intermediate and
+# marts layers. The staging of the ML outputs (models/staging/ml) and models/outputs are
+# built after the ML steps (tag outputs).
 FEATURE_SELECTION = (
     "path:seeds",
-    "path:models/staging",
+    "path:models/staging/raw",
     "path:models/intermediate",
     "path:models/marts",
 )

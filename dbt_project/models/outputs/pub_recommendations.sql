@@ -1,15 +1,10 @@
 -- Published recommendations: ml.recommendations of the run's logical date with product
 -- names and prices, and the reason as text ("because you bought <name>").
-{%- set as_of = var('as_of') %}
 with
 
 scored as (
 
-    select * from {{ source('ml', 'recommendations') }}
-    where logical_date = (
-        select max(logical_date) from {{ source('ml', 'recommendations') }}
-        where logical_date <= date '{{ as_of }}'
-    )
+    select * from {{ ref('stg_ml__recommendations') }}
 
 ),
 
