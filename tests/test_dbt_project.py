@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -316,13 +318,57 @@ def test_staging_keeps_only_a_salted_email_hash(shop_home: Path) -> None:
     assert email_hash == hashlib.sha256((DEV_SALT + email.strip().lower()).encode()).hexdigest()
 
 
-def test_prod_target_requires_the_salt(shop_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prod_target_requires_the_salt(
+    shop_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = copy_home(shop_home, tmp_path / "home")
+    args = ["run", "--select", "stg_raw__customers", "--target", "prod"]
     monkeypatch.delenv("AFFINITY_PII_SALT", raising=False)
-    args = ["compile", "--select", "stg_raw__customers", "--target", "prod"]
-    with pytest.raises(DbtError, match="AFFINITY_PII_SALT"):
-        run_dbt(args, as_of=SHOP_AS_OF, home=shop_home)
+    with pytest.raises(DbtError, match="AFFINITY_PII_SALT is not set"):
+        run_dbt(args, as_of=SHOP_AS_OF, home=home)
+    monkeypatch.setenv("AFFINITY_PII_SALT", "")  # empty is as good as unset
+    with pytest.raises(DbtError, match="AFFINITY_PII_SALT is not set"):
+        run_dbt(args, as_of=SHOP_AS_OF, home=home)
     monkeypatch.setenv("AFFINITY_PII_SALT", "s3cret-test-salt")
-    run_dbt(args, as_of=SHOP_AS_OF, home=shop_home)
+    run_dbt(args, as_of=SHOP_AS_OF, home=home)
+    email, email_hash = query(
+        home,
+        "select r.email, s.email_hash from raw.customers r "
+        "join staging.stg_raw__customers s using (customer_id) where r.email is not null limit 1",
+    )[0]
+    expected = hashlib.sha256(("s3cret-test-salt" + email.strip().lower()).encode()).hexdigest()
+    assert email_hash == expected
+
+
+def test_the_salt_is_used_but_written_to_no_file(
+    shop_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distinctive prod salt hashes the emails and appears in no file dbt or DuckDB wrote."""
+    home = copy_home(shop_home, tmp_path / "home")
+    shutil.rmtree(home / "dbt")  # only this test's target and logs
+    salt = f"zq-distinctive-salt-{uuid.uuid4().hex}"
+    monkeypatch.setenv("AFFINITY_PII_SALT", salt)
+    run_dbt(
+        ["build", "--select", *FEATURE_SELECTION, "--target", "prod"], as_of=SHOP_AS_OF, home=home
+    )
+    run_dbt(["docs", "generate", "--target", "prod"], as_of=SHOP_AS_OF, home=home)
+
+    email, email_hash = query(
+        home,
+        "select r.email, s.email_hash from raw.customers r "
+        "join staging.stg_raw__customers s using (customer_id) where r.email is not null limit 1",
+    )[0]
+    assert email_hash == hashlib.sha256((salt + email.strip().lower()).encode()).hexdigest()
+
+    written = [path for path in (home / "dbt").rglob("*") if path.is_file()]
+    names = {path.name for path in written}
+    # The scan covers what would leak: the model's executed SQL, the parse cache, the logs.
+    assert {"stg_raw__customers.sql", "partial_parse.msgpack", "manifest.json", "dbt.log"} <= names
+    executed = [p for p in written if p.name == "stg_raw__customers.sql" and "run" in p.parts]
+    assert executed and "getvariable('affinity_pii_salt')" in executed[0].read_text()
+    written += [path for path in home.glob("warehouse.duckdb*") if path.is_file()]
+    leaked = [str(path) for path in written if salt.encode() in path.read_bytes()]
+    assert leaked == []
 
 
 # --- erasure and point in time -------------------------------------------------------------
