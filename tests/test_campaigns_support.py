@@ -1,8 +1,8 @@
 """Helpers of the campaign tests: a real warehouse from a generated shop, a real ALS on it.
 
 Plain functions (no tests). Everything runs for real: the shop generator, ingest, dbt
-(``build_features``), an ``implicit`` ALS fitted on ``marts.interactions``, scoring and
-segments, then the campaign step.
+(``build_features``), an ``implicit`` ALS fitted on the interaction strengths training
+derives from ``marts.interaction_events``, scoring and segments, then the campaign step.
 """
 
 from __future__ import annotations
@@ -15,20 +15,25 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from ml.publish import read_frame
 from ml.score import ScoreConfig, ScoringModel
 from ml.warehouse import connect
 
 
 def fit_als(factors: int = 16, iterations: int = 6) -> ScoringModel:
-    """Fit a small implicit ALS on ``marts.interactions`` of the current warehouse."""
+    """Fit a small implicit ALS on the current warehouse's interactions.
+
+    Strengths as training computes them with its default weighting (``ml.train``'s
+    aggregation of ``marts.interaction_events``) as of the marts' date.
+    """
     from implicit.cpu.als import AlternatingLeastSquares
 
+    from ml.train.config import DBT_WEIGHTING
+    from ml.train.interactions import aggregate, day_start, load_events
+
     with connect() as con:
-        pairs = read_frame(
-            con,
-            "SELECT customer_id, product_id, strength FROM marts.interactions WHERE strength > 0",
-        )
+        as_of = con.execute("SELECT max(as_of_date) FROM marts.interactions").fetchall()[0][0]
+    cutoff = day_start(as_of) + timedelta(days=1)
+    pairs = aggregate(load_events(cutoff), cutoff, DBT_WEIGHTING)
     customer_ids = np.sort(pairs["customer_id"].unique().to_numpy().astype(str))
     product_ids = np.sort(pairs["product_id"].unique().to_numpy().astype(str))
     rows = np.searchsorted(customer_ids, pairs["customer_id"].to_numpy().astype(str))

@@ -327,6 +327,27 @@ def test_campaign_audiences_keep_the_first_launch_and_drop_erased_customers(
             assert hits == 0, view
 
 
+# --- products ------------------------------------------------------------------------------
+
+
+def test_products_publish_the_merchandise_catalogue(scored_home) -> None:
+    home, _, _ = scored_home
+    merchandise = scalar(home, "select count(*) from marts.dim_products where is_product")
+    assert scalar(home, "select count(*) from outputs.products") == merchandise > 0
+    assert (
+        scalar(
+            home,
+            "select count(*) from outputs.products p join marts.dim_products d using (product_id) "
+            "where p.is_recommendable <> d.is_recommendable or p.product_name is distinct from d.product_name",
+        )
+        == 0
+    )
+    # The popularity rank is the order of buyers (ties by id) over the whole catalogue.
+    ranked = query(home, "select buyers, product_id from outputs.products order by popularity_rank")
+    assert ranked == sorted(ranked, key=lambda r: (-r[0], r[1]))
+    assert ranked[0][0] == scalar(home, "select max(unique_buyers) from marts.product_features")
+
+
 # --- conventions ---------------------------------------------------------------------------
 
 
@@ -356,7 +377,7 @@ def test_published_models_use_the_validated_as_of_and_shared_config(scored_home)
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     published = [n for n in models if n["original_file_path"].startswith("models/outputs/")]
     ml_staging = [n for n in models if n["original_file_path"].startswith("models/staging/ml/")]
-    assert len(published) == 8 and len(ml_staging) == len(ML_VIEWS)
+    assert len(published) == 9 and len(ml_staging) == len(ML_VIEWS)
     for node in published:
         config = node["config"]
         assert (node["schema"], config["materialized"]) == ("outputs", "table"), node["name"]

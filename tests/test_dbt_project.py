@@ -11,7 +11,7 @@ import json
 import math
 import shutil
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -156,7 +156,11 @@ def test_names_later_steps_rely_on(shop_home: Path) -> None:
         assert column in names["customer_features"], column
     assert names["customer_rfm_segments"][:4] == ["customer_id", "r_score", "f_score", "m_score"]
     assert "segment" in names["customer_rfm_segments"]
-    assert names["interactions"][:4] == ["customer_id", "product_id", "strength", "last_at"]
+    assert names["interactions"][:2] == ["customer_id", "product_id"]
+    assert {"purchases", "last_bought_at", "last_viewed_at", "first_at", "last_at"} <= set(
+        names["interactions"]
+    )
+    assert "strength" not in names["interactions"]
     assert {
         "customer_id",
         "product_id",
@@ -165,7 +169,8 @@ def test_names_later_steps_rely_on(shop_home: Path) -> None:
         "quantity",
         "order_id",
     } <= set(names["interaction_events"])
-    assert "is_product" in names["dim_products"]
+    assert {"is_product", "is_recommendable"} <= set(names["dim_products"])
+    assert names["product_popularity"][:3] == ["group_kind", "group_value", "product_id"]
 
 
 # --- semantics -----------------------------------------------------------------------------
@@ -233,30 +238,49 @@ def test_rfm_inputs_match_an_independent_computation_on_raw(shop_home: Path) -> 
         assert math.isclose(got[2], monetary, rel_tol=1e-9), customer
 
 
-def test_interactions_equal_the_documented_formula(shop_home: Path) -> None:
-    """Recompute strength in Python from interaction_events with the default vars."""
-    as_of_end = datetime.fromisoformat(SHOP_AS_OF) + timedelta(days=1)
-    weights = {"purchase": 1.0, "add_to_cart": 0.3, "view": 0.05}
-    expected: dict[tuple[str, str], float] = {}
+def test_interactions_are_the_pair_history_of_interaction_events(shop_home: Path) -> None:
+    """Recompute every pair's counts and times in Python from interaction_events."""
+    expected: dict[tuple[str, str], dict] = {}
     for customer, product, occurred_at, kind, quantity in query(
         shop_home,
         "select customer_id, product_id, occurred_at, event_kind, quantity "
         "from marts.interaction_events",
     ):
-        age_days = (as_of_end - occurred_at).total_seconds() / 86_400
-        factor = math.log1p(quantity) if kind == "purchase" else 1.0
-        contribution = weights[kind] * factor * math.exp(-math.log(2) * age_days / 90)
-        expected[(customer, product)] = expected.get((customer, product), 0.0) + contribution
-    expected = {pair: s for pair, s in expected.items() if s > 0}
+        pair = expected.setdefault(
+            (customer, product),
+            {"purchase": 0, "units": 0, "add_to_cart": 0, "view": 0, "times": [], "bought": []},
+        )
+        pair[kind] += 1
+        pair["times"].append(occurred_at)
+        if kind == "purchase":
+            pair["units"] += quantity
+            pair["bought"].append(occurred_at)
+        elif kind == "view":
+            pair.setdefault("viewed", []).append(occurred_at)
     actual = {
-        (c, p): s
-        for c, p, s in query(
-            shop_home, "select customer_id, product_id, strength from marts.interactions"
+        (row[0], row[1]): row[2:]
+        for row in query(
+            shop_home,
+            "select customer_id, product_id, purchases, purchased_units, add_to_carts, views, "
+            "first_at, last_at, last_bought_at, last_viewed_at from marts.interactions",
         )
     }
     assert actual.keys() == expected.keys()
-    for pair, strength in expected.items():
-        assert math.isclose(actual[pair], strength, rel_tol=1e-9), pair
+    kinds = {"purchase": 0, "add_to_cart": 0, "view": 0}
+    for pair, e in expected.items():
+        assert actual[pair] == (
+            e["purchase"],
+            e["units"],
+            e["add_to_cart"],
+            e["view"],
+            min(e["times"]),
+            max(e["times"]),
+            max(e["bought"], default=None),
+            max(e.get("viewed", []), default=None),
+        ), pair
+        for kind in kinds:
+            kinds[kind] += e[kind] > 0
+    assert all(kinds.values()), kinds  # the shop exercises every kind
 
 
 # --- PII -----------------------------------------------------------------------------------
