@@ -94,11 +94,11 @@ _STAGES = "ml.orchestration.stages"
 
 FEATURE_SELECTION = (
     "path:seeds",
-    "path:models/staging",
+    "path:models/staging/raw",
     "path:models/intermediate",
     "path:models/marts",
 )
-OUTPUT_SELECTION = ("path:models/outputs",)
+OUTPUT_SELECTION = ("path:models/staging/ml", "path:models/outputs")
 
 DAILY: tuple[Stage, ...] = (
     Stage(

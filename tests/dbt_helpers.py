@@ -32,6 +32,7 @@ MART_TABLES = (
     "interaction_events",
     "interactions",
     "customer_rfm_segments",
+    "product_popularity",
 )
 # A small generated shop: big enough for every segment and feature, quick to build.
 SHOP = {"customers": 1_500, "products": 200, "days": 60, "seed": 11, "end_date": "2026-06-30"}

@@ -95,6 +95,10 @@ def test_task_graph_retries_and_pool(dag_info: dict) -> None:
     assert "dbt_features.customer_features_model_build" in feature_models
     assert "dbt_features.interactions_model_build" in feature_models
     assert "dbt_outputs.pub_recommendations_model_build" in tasks
+    # The ml tables exist only after score/campaigns: their staging views build with the outputs.
+    assert "dbt_outputs.stg_ml__recommendations_model_build" in tasks
+    assert "dbt_features.stg_raw__customers_model_build" in feature_models
+    assert not {t for t in feature_models if "stg_ml__" in t}
     # Order: ingest -> features -> train -> score -> outputs -> publish.
     assert any(t.startswith("dbt_features.") for t in tasks["train"]["upstream"])
     assert tasks["score"]["upstream"] == ["train"]

@@ -62,7 +62,7 @@ def test_build_is_green_and_degrades_gracefully(retail_home: Path) -> None:
     } == {"purchase"}
     # Non-merchandise codes stay in the facts but never reach the models.
     assert scalar(retail_home, "select count(*) from marts.dim_products where not is_product") > 0
-    for table in ("product_features", "interactions", "interaction_events"):
+    for table in ("product_features", "product_popularity", "interactions", "interaction_events"):
         assert (
             scalar(
                 retail_home,

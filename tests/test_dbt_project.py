@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import datetime, timedelta
+import shutil
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -27,7 +29,7 @@ from dbt_helpers import (
 )
 
 from ml.dates import normalize_as_of
-from ml.pipeline import FEATURE_SELECTION
+from ml.orchestration.stages import FEATURE_SELECTION
 from ml.warehouse.dbt import DbtError, _with_vars, build_features, run_dbt
 
 DEV_SALT = "affinity-dev-salt-not-secret"
@@ -149,7 +151,11 @@ def test_names_later_steps_rely_on(shop_home: Path) -> None:
         assert column in names["customer_features"], column
     assert names["customer_rfm_segments"][:4] == ["customer_id", "r_score", "f_score", "m_score"]
     assert "segment" in names["customer_rfm_segments"]
-    assert names["interactions"][:4] == ["customer_id", "product_id", "strength", "last_at"]
+    assert names["interactions"][:2] == ["customer_id", "product_id"]
+    assert {"purchases", "last_bought_at", "last_viewed_at", "first_at", "last_at"} <= set(
+        names["interactions"]
+    )
+    assert "strength" not in names["interactions"]
     assert {
         "customer_id",
         "product_id",
@@ -158,7 +164,8 @@ def test_names_later_steps_rely_on(shop_home: Path) -> None:
         "quantity",
         "order_id",
     } <= set(names["interaction_events"])
-    assert "is_product" in names["dim_products"]
+    assert {"is_product", "is_recommendable"} <= set(names["dim_products"])
+    assert names["product_popularity"][:3] == ["group_kind", "group_value", "product_id"]
 
 
 # --- semantics -----------------------------------------------------------------------------
@@ -226,30 +233,49 @@ def test_rfm_inputs_match_an_independent_computation_on_raw(shop_home: Path) -> 
         assert math.isclose(got[2], monetary, rel_tol=1e-9), customer
 
 
-def test_interactions_equal_the_documented_formula(shop_home: Path) -> None:
-    """Recompute strength in Python from interaction_events with the default vars."""
-    as_of_end = datetime.fromisoformat(SHOP_AS_OF) + timedelta(days=1)
-    weights = {"purchase": 1.0, "add_to_cart": 0.3, "view": 0.05}
-    expected: dict[tuple[str, str], float] = {}
+def test_interactions_are_the_pair_history_of_interaction_events(shop_home: Path) -> None:
+    """Recompute every pair's counts and times in Python from interaction_events."""
+    expected: dict[tuple[str, str], dict] = {}
     for customer, product, occurred_at, kind, quantity in query(
         shop_home,
         "select customer_id, product_id, occurred_at, event_kind, quantity "
         "from marts.interaction_events",
     ):
-        age_days = (as_of_end - occurred_at).total_seconds() / 86_400
-        factor = math.log1p(quantity) if kind == "purchase" else 1.0
-        contribution = weights[kind] * factor * math.exp(-math.log(2) * age_days / 90)
-        expected[(customer, product)] = expected.get((customer, product), 0.0) + contribution
-    expected = {pair: s for pair, s in expected.items() if s > 0}
+        pair = expected.setdefault(
+            (customer, product),
+            {"purchase": 0, "units": 0, "add_to_cart": 0, "view": 0, "times": [], "bought": []},
+        )
+        pair[kind] += 1
+        pair["times"].append(occurred_at)
+        if kind == "purchase":
+            pair["units"] += quantity
+            pair["bought"].append(occurred_at)
+        elif kind == "view":
+            pair.setdefault("viewed", []).append(occurred_at)
     actual = {
-        (c, p): s
-        for c, p, s in query(
-            shop_home, "select customer_id, product_id, strength from marts.interactions"
+        (row[0], row[1]): row[2:]
+        for row in query(
+            shop_home,
+            "select customer_id, product_id, purchases, purchased_units, add_to_carts, views, "
+            "first_at, last_at, last_bought_at, last_viewed_at from marts.interactions",
         )
     }
     assert actual.keys() == expected.keys()
-    for pair, strength in expected.items():
-        assert math.isclose(actual[pair], strength, rel_tol=1e-9), pair
+    kinds = {"purchase": 0, "add_to_cart": 0, "view": 0}
+    for pair, e in expected.items():
+        assert actual[pair] == (
+            e["purchase"],
+            e["units"],
+            e["add_to_cart"],
+            e["view"],
+            min(e["times"]),
+            max(e["times"]),
+            max(e["bought"], default=None),
+            max(e.get("viewed", []), default=None),
+        ), pair
+        for kind in kinds:
+            kinds[kind] += e[kind] > 0
+    assert all(kinds.values()), kinds  # the shop exercises every kind
 
 
 # --- PII -----------------------------------------------------------------------------------
@@ -311,13 +337,57 @@ def test_staging_keeps_only_a_salted_email_hash(shop_home: Path) -> None:
     assert email_hash == hashlib.sha256((DEV_SALT + email.strip().lower()).encode()).hexdigest()
 
 
-def test_prod_target_requires_the_salt(shop_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prod_target_requires_the_salt(
+    shop_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = copy_home(shop_home, tmp_path / "home")
+    args = ["run", "--select", "stg_raw__customers", "--target", "prod"]
     monkeypatch.delenv("AFFINITY_PII_SALT", raising=False)
-    args = ["compile", "--select", "stg_raw__customers", "--target", "prod"]
-    with pytest.raises(DbtError, match="AFFINITY_PII_SALT"):
-        run_dbt(args, as_of=SHOP_AS_OF, home=shop_home)
+    with pytest.raises(DbtError, match="AFFINITY_PII_SALT is not set"):
+        run_dbt(args, as_of=SHOP_AS_OF, home=home)
+    monkeypatch.setenv("AFFINITY_PII_SALT", "")  # empty is as good as unset
+    with pytest.raises(DbtError, match="AFFINITY_PII_SALT is not set"):
+        run_dbt(args, as_of=SHOP_AS_OF, home=home)
     monkeypatch.setenv("AFFINITY_PII_SALT", "s3cret-test-salt")
-    run_dbt(args, as_of=SHOP_AS_OF, home=shop_home)
+    run_dbt(args, as_of=SHOP_AS_OF, home=home)
+    email, email_hash = query(
+        home,
+        "select r.email, s.email_hash from raw.customers r "
+        "join staging.stg_raw__customers s using (customer_id) where r.email is not null limit 1",
+    )[0]
+    expected = hashlib.sha256(("s3cret-test-salt" + email.strip().lower()).encode()).hexdigest()
+    assert email_hash == expected
+
+
+def test_the_salt_is_used_but_written_to_no_file(
+    shop_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distinctive prod salt hashes the emails and appears in no file dbt or DuckDB wrote."""
+    home = copy_home(shop_home, tmp_path / "home")
+    shutil.rmtree(home / "dbt")  # only this test's target and logs
+    salt = f"zq-distinctive-salt-{uuid.uuid4().hex}"
+    monkeypatch.setenv("AFFINITY_PII_SALT", salt)
+    run_dbt(
+        ["build", "--select", *FEATURE_SELECTION, "--target", "prod"], as_of=SHOP_AS_OF, home=home
+    )
+    run_dbt(["docs", "generate", "--target", "prod"], as_of=SHOP_AS_OF, home=home)
+
+    email, email_hash = query(
+        home,
+        "select r.email, s.email_hash from raw.customers r "
+        "join staging.stg_raw__customers s using (customer_id) where r.email is not null limit 1",
+    )[0]
+    assert email_hash == hashlib.sha256((salt + email.strip().lower()).encode()).hexdigest()
+
+    written = [path for path in (home / "dbt").rglob("*") if path.is_file()]
+    names = {path.name for path in written}
+    # The scan covers what would leak: the model's executed SQL, the parse cache, the logs.
+    assert {"stg_raw__customers.sql", "partial_parse.msgpack", "manifest.json", "dbt.log"} <= names
+    executed = [p for p in written if p.name == "stg_raw__customers.sql" and "run" in p.parts]
+    assert executed and "getvariable('affinity_pii_salt')" in executed[0].read_text()
+    written += [path for path in home.glob("warehouse.duckdb*") if path.is_file()]
+    leaked = [str(path) for path in written if salt.encode() in path.read_bytes()]
+    assert leaked == []
 
 
 # --- erasure and point in time -------------------------------------------------------------

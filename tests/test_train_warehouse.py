@@ -32,19 +32,24 @@ def dbt_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def test_default_weighting_reproduces_marts_interactions(dbt_home: Path):
-    """With the dbt defaults at as_of, the Python aggregation equals marts.interactions."""
+def test_training_aggregation_sees_the_pairs_of_marts_interactions(dbt_home: Path):
+    """At as_of, training's aggregation of interaction_events (default weighting) has
+    exactly the pairs, purchase counts and last signals of the pair-history mart."""
     split = TimeSplit.from_as_of(AS_OF, eval_days=30, validation_days=30)
     events = load_events(split.history_end, dbt_home / "warehouse.duckdb")
     ours = aggregate(events, split.history_end, DBT_WEIGHTING)
     with connect(dbt_home / "warehouse.duckdb", read_only=True) as con:
-        theirs = con.sql("SELECT customer_id, product_id, strength FROM marts.interactions").pl()
+        theirs = con.sql(
+            "SELECT customer_id, product_id, purchases, last_at FROM marts.interactions"
+        ).pl()
     assert ours.height == theirs.height > 0
+    assert (ours["strength"] > 0).all()
     joined = ours.join(theirs, on=["customer_id", "product_id"], how="full", coalesce=True)
-    assert joined["strength"].null_count() == 0
-    assert joined["strength_right"].null_count() == 0
-    difference = (joined["strength"] - joined["strength_right"]).abs() / joined["strength_right"]
-    assert difference.max() < 1e-9
+    assert joined["purchases"].null_count() == 0
+    assert joined["purchases_right"].null_count() == 0
+    assert (joined["purchases"] == joined["purchases_right"]).all()
+    assert (joined["last_at"] == joined["last_at_right"]).all()
+    assert (joined["purchases"] > 0).any() and (joined["purchases"] == 0).any()
 
 
 def test_training_on_the_dbt_marts_promotes_a_model_that_scores_customers(

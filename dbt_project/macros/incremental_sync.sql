@@ -5,13 +5,13 @@
     its new rows inserted under a new _batch_id. So a (_source_file, _batch_id) pair stands
     for an immutable set of rows, and an incremental run is:
 
-    1. pre-hook (this macro): delete target rows that a full refresh would not produce:
+    1. pre-hook (delete_stale_rows): delete target rows that a full refresh would not produce:
        - rows whose lineage pair is no longer in raw (file replaced or removed),
        - rows at or after the as-of end (a backfill to an earlier date),
        - rows of erased customers;
-    2. model SQL: append source rows whose lineage pair is not in the target (new or
-       replaced files) or whose time is past the target's watermark (rows of already loaded
-       files that the previous, earlier as_of left out).
+    2. model SQL (rows_to_append, below): append source rows whose lineage pair is not in
+       the target (new or replaced files) or whose time is past the target's watermark
+       (rows of already loaded files that the previous, earlier as_of left out).
 
     Every row the target keeps is then unchanged in raw and every missing row is appended,
     so the result equals a full refresh (tests/test_dbt_incremental.py proves it).
@@ -30,5 +30,32 @@
                 select distinct (_source_file, _batch_id) from {{ lineage.relation }}
             )
         {%- endfor %}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Step 2, the model side: the rows of `rows` (a CTE or relation with the target's lineage
+    columns) to append. On an incremental run, rows whose lineage pair is not in the target
+    (new or replaced files) or whose time is past the target's watermark (rows of loaded
+    files that an earlier as_of held back); on a full refresh, every row.
+
+    lineage_columns: list of [file_column, batch_column] pairs, named the same in `rows`
+    and in the target (fct_order_lines has two: the line's file and its order's file,
+    whose replacement may change the order's status).
+-#}
+{% macro rows_to_append(rows, time_column, lineage_columns) -%}
+    {%- if is_incremental() -%}
+        select {{ rows }}.*
+        from {{ rows }}
+        cross join (select max({{ time_column }}) as loaded_until from {{ this }}) as watermark
+        where watermark.loaded_until is null
+            or {{ rows }}.{{ time_column }} > watermark.loaded_until
+        {%- for file_column, batch_column in lineage_columns %}
+            or ({{ rows }}.{{ file_column }}, {{ rows }}.{{ batch_column }}) not in (
+                select distinct {{ file_column }}, {{ batch_column }} from {{ this }}
+            )
+        {%- endfor %}
+    {%- else -%}
+        select * from {{ rows }}
     {%- endif -%}
 {%- endmacro %}

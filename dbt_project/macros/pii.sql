@@ -1,37 +1,27 @@
 {#-
     PII ends in staging: emails are kept only as sha256(salt || lower(trim(email))).
-    The salt comes from AFFINITY_PII_SALT. The dev target falls back to the documented,
-    non-secret salt below; the prod target refuses to run without the variable.
+
+    The salt is AFFINITY_PII_SALT, read at run time by the dbt-duckdb plugin
+    adapter_plugins/affinity_pii_salt.py and set as the DuckDB session variable
+    `affinity_pii_salt` on every connection dbt opens. It is never rendered into SQL, so it
+    lands in no compiled file, log or view definition. The dev target falls back to the
+    documented, non-secret salt 'affinity-dev-salt-not-secret'; the prod target refuses to
+    connect without the variable.
+
+    A model hashing emails must be materialized as a table: the variable exists only in
+    dbt's sessions, so a view would hash with no salt when someone else queries it. Outside
+    such a session the expression stops with an error rather than hash without a salt.
 -#}
-
-{% macro dev_pii_salt() -%}
-    {{ return('affinity-dev-salt-not-secret') }}
-{%- endmacro %}
-
-{% macro pii_salt() -%}
-    {%- set salt = env_var('AFFINITY_PII_SALT', '') -%}
-    {%- if salt | length == 0 -%}
-        {%- if target.name == 'prod' -%}
-            {{ exceptions.raise_compiler_error(
-                "AFFINITY_PII_SALT is not set: the prod target needs the secret salt that "
-                ~ "pseudonymizes emails (export AFFINITY_PII_SALT=...). The dev target falls back to "
-                ~ "a public, non-secret salt."
-            ) }}
-        {%- endif -%}
-        {%- set salt = dev_pii_salt() -%}
-    {%- endif -%}
-    {{ return(salt) }}
-{%- endmacro %}
-
-{# on-run-start hook: fail before any model runs when prod has no salt. Renders no SQL. #}
-{% macro check_pii_salt() -%}
-    {%- do pii_salt() -%}
-{%- endmacro %}
 
 {# Salted hash of an email; NULL when the email is missing or blank. #}
 {% macro hash_email(column) -%}
     case
         when nullif(trim({{ column }}), '') is not null
-            then sha256('{{ pii_salt() | replace("'", "''") }}' || lower(trim({{ column }})))
+            then sha256(
+                coalesce(
+                    cast(getvariable('affinity_pii_salt') as varchar),
+                    error('the PII salt is not set in this session: build through dbt with the affinity_pii_salt plugin (profiles.yml)')
+                ) || lower(trim({{ column }}))
+            )
     end
 {%- endmacro %}

@@ -7,24 +7,15 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from ml.campaigns.definitions import CampaignConfig, contact_start
+from ml.campaigns.definitions import CampaignConfig
 from ml.warehouse.tables import ML_SCHEMA, latest_partition, read_frame, table_exists
 
 log = logging.getLogger(__name__)
 
 AUDIENCE_TABLE = "campaign_audiences"
 
+
 # Reason codes of ml.recommendations in words (as the dbt mart `recommendations` says them).
-_REASONS = {
-    "bought_similar": "because you bought {product}",
-    "bought_before": "because you bought {product} before",
-    "viewed_similar": "because you viewed {product}",
-    "popular_in_segment": "popular with {context} customers",
-    "popular_in_country": "popular in {context}",
-    "popular_overall": "popular right now",
-}
-
-
 def load_eligible(con, day: date) -> pl.DataFrame:
     """Opted-in customers (erased ones are gone from the marts) with their features, RFM segment and cluster.
 
@@ -71,7 +62,7 @@ def load_products(con) -> pl.DataFrame:
         con,
         """
         SELECT product_id, coalesce(product_name, product_id) AS product_name, category, price,
-               coalesce(is_product, true) AND coalesce(is_active, true) AS eligible
+               is_recommendable AS eligible
         FROM marts.dim_products ORDER BY product_id
         """,
     )
@@ -121,14 +112,25 @@ def load_recommendations(
         how="left",
     )
     return recs.with_columns(
-        pl.col("product_name").fill_null(pl.col("product_id")), reason_expr().alias("reason")
+        pl.col("product_name").fill_null(pl.col("product_id")),
+        reason_expr(reason_texts(con)).alias("reason"),
     ).select("customer_id", "rank", "product_id", "product_name", "category", "price", "reason")
 
 
-def reason_expr() -> pl.Expr:
+def reason_texts(con) -> dict[str, str]:
+    """``{reason_code: template}`` from the seed ``reason_texts`` (the one wording)."""
+    if not table_exists(con, "seeds", "reason_texts"):
+        raise LookupError(
+            "seeds.reason_texts is not in the warehouse: run the dbt_features stage first"
+        )
+    return dict(con.execute("SELECT reason_code, template FROM seeds.reason_texts").fetchall())
+
+
+def reason_expr(templates: dict[str, str]) -> pl.Expr:
     """A recommendation's reason in words, e.g. ``because you bought Oak mug``.
 
-    The same wording as the dbt mart ``recommendations`` gives its ``reason`` column.
+    The wording of the seed ``reason_texts``, filled like the dbt mart ``recommendations``
+    fills its ``reason`` column.
     """
     code = pl.col("reason_code")
     fields = {
@@ -136,7 +138,7 @@ def reason_expr() -> pl.Expr:
         "context": pl.col("reason_context").fill_null("our"),
     }
     expr = pl.when(False).then(pl.lit(None, pl.String))
-    for reason_code, template in _REASONS.items():
+    for reason_code, template in sorted(templates.items()):
         parts = [pl.lit(template)]
         for name, value in fields.items():
             marker = "{" + name + "}"
@@ -147,25 +149,27 @@ def reason_expr() -> pl.Expr:
     return expr.otherwise(pl.lit("recommended for you"))
 
 
-def load_bestsellers(con, day: date, products: pl.DataFrame, days: int) -> pl.DataFrame:
-    """Products by distinct buyers over the last ``days`` days (stand-ins for missing recs)."""
-    end = contact_start(day)
-    if table_exists(con, "marts", "fct_order_lines"):
-        buyers = read_frame(
-            con,
-            """
-            SELECT product_id, count(DISTINCT customer_id) AS buyers
-            FROM marts.fct_order_lines
-            WHERE net_quantity > 0 AND ordered_at >= ? AND ordered_at < ?
-            GROUP BY product_id
-            """,
-            [end - timedelta(days=days), end],
+def load_bestsellers(con, products: pl.DataFrame, days: int) -> pl.DataFrame:
+    """Recommendable products by distinct recent buyers (stand-ins for missing recs).
+
+    ``marts.product_popularity`` as of the logical date; ``days`` must be its window.
+    """
+    buyers = read_frame(
+        con,
+        """
+        SELECT product_id, recent_buyers AS buyers, popularity_days
+        FROM marts.product_popularity
+        WHERE group_kind = 'overall' AND is_recommendable
+        """,
+    )
+    if buyers.height and set(buyers["popularity_days"].unique().to_list()) != {days}:
+        raise ValueError(
+            f"marts.product_popularity counts recent buyers over other than {days} days: "
+            "set the dbt var popularity_days to CampaignConfig.popularity_days"
         )
-    else:
-        buyers = pl.DataFrame(schema={"product_id": pl.String, "buyers": pl.Int64})
     return (
         products.filter(pl.col("eligible"))
-        .join(buyers, on="product_id", how="left")
+        .join(buyers.drop("popularity_days"), on="product_id", how="left")
         .with_columns(pl.col("buyers").fill_null(0))
         .sort(["buyers", "product_id"], descending=[True, False])
     )

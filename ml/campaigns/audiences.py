@@ -310,7 +310,7 @@ def _launch(
     )
     members = sorted({c for p in selected.values() for c in eligible["customer_id"][p]})
     recommendations = load_recommendations(con, day, products, members)
-    bestsellers = load_bestsellers(con, day, products, config.popularity_days)
+    bestsellers = load_bestsellers(con, products, config.popularity_days)
     frames, sizes = [], {}
     for campaign in sorted(due, key=lambda c: c.campaign_id):
         positions = selected[campaign.campaign_id]

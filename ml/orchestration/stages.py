@@ -203,6 +203,11 @@ def publish_results_stage(ctx: RunContext) -> dict[str, Any]:
     if newest is not None and newest > day:
         log.info("not publishing campaign results for %s: %s was scored since", day, newest)
         return {"published": False, "reason": f"a newer run ({newest}) publishes them"}
-    run_dbt(["build", "--select", "pub_campaign_results", "pub_campaign_audiences"], as_of=day)
+    # The staging views first: they see the campaign tables only once rebuilt after them.
+    campaign_models = ("stg_ml__campaign_results", "stg_ml__campaign_audiences")
+    run_dbt(
+        ["build", "--select", *campaign_models, "pub_campaign_results", "pub_campaign_audiences"],
+        as_of=day,
+    )
     report = publish(day, run_id=ctx.run_id)
     return {"published": True, "snapshot": str(report.snapshot), "row_counts": report.row_counts}

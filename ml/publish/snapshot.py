@@ -72,6 +72,7 @@ TABLE_ORDER = {
     "customer_segments": "customer_id",
     "customer_features": "customer_id",
     "cluster_profiles": "cluster_id",
+    "products": "product_id",
     "affinity_audiences": "category, rank",
     "campaign_audiences": "campaign_id, rank",
     "campaign_results": "campaign_id",

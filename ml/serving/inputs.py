@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import polars as pl
 
+from ml.dates import as_of_end
 from ml.serving.config import ScoreConfig
 from ml.warehouse.tables import read_frame
 
@@ -35,7 +36,7 @@ class ScoringInputs:
 
     @property
     def history_end(self) -> datetime:
-        return datetime.combine(self.logical_date + timedelta(days=1), datetime.min.time())
+        return as_of_end(self.logical_date)
 
 
 def latest_logical_date(con) -> date:
@@ -49,8 +50,11 @@ def latest_logical_date(con) -> date:
 
 
 def load_inputs(con, logical_date: date, config: ScoreConfig) -> ScoringInputs:
-    """Read customers, products, histories and popularity from the warehouse marts."""
-    end = datetime.combine(logical_date + timedelta(days=1), datetime.min.time())
+    """Read customers, products, histories and popularity from the warehouse marts.
+
+    The marts hold what was known at the end of the logical date they were built for
+    (``dim_products.is_recommendable``, ``interactions``, ``product_popularity``).
+    """
     customers = read_frame(
         con,
         """
@@ -63,43 +67,32 @@ def load_inputs(con, logical_date: date, config: ScoreConfig) -> ScoringInputs:
     products = read_frame(
         con,
         """
-        SELECT product_id, category,
-               coalesce(is_product, true) AND coalesce(is_active, true) AS eligible
+        SELECT product_id, category, is_recommendable AS eligible
         FROM marts.dim_products ORDER BY product_id
         """,
     )
     history = read_frame(
         con,
         """
-        SELECT customer_id, product_id,
-               bool_or(event_kind = 'purchase') AS bought,
-               max(occurred_at) FILTER (WHERE event_kind = 'purchase') AS last_bought_at
-        FROM marts.interaction_events
-        WHERE occurred_at < ?
-        GROUP BY customer_id, product_id
+        SELECT customer_id, product_id, purchases > 0 AS bought, last_bought_at
+        FROM marts.interactions
         ORDER BY customer_id, product_id
         """,
-        [end],
     )
-    since = end - timedelta(days=config.popularity_days)
     popular = read_frame(
         con,
         """
-        WITH buys AS (
-            SELECT DISTINCT e.customer_id, e.product_id, c.country, s.segment
-            FROM marts.interaction_events AS e
-            JOIN marts.dim_customers AS c USING (customer_id)
-            LEFT JOIN marts.customer_rfm_segments AS s USING (customer_id)
-            WHERE e.event_kind = 'purchase' AND e.occurred_at >= ? AND e.occurred_at < ?
-        )
-        SELECT 'segment' AS group_kind, segment AS group_value, product_id,
-               count(*) AS buyers FROM buys WHERE segment IS NOT NULL GROUP BY ALL
-        UNION ALL
-        SELECT 'country', country, product_id, count(*) FROM buys
-        WHERE country IS NOT NULL GROUP BY ALL
-        UNION ALL
-        SELECT 'overall', '', product_id, count(*) FROM buys GROUP BY ALL
+        SELECT group_kind, group_value, product_id, recent_buyers AS buyers, popularity_days
+        FROM marts.product_popularity
+        WHERE group_kind IN ('segment', 'country', 'overall') AND recent_buyers > 0
+        ORDER BY group_kind, group_value, recent_buyers_rank
         """,
-        [since, end],
     )
+    windows = set(popular["popularity_days"].unique().to_list())
+    if windows - {config.popularity_days}:
+        raise ValueError(
+            f"marts.product_popularity counts recent buyers over {sorted(windows)} days but "
+            f"ScoreConfig.popularity_days is {config.popularity_days}: set the dbt var "
+            "popularity_days to the same value"
+        )
     return ScoringInputs(logical_date, customers, products, history, popular)

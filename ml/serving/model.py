@@ -12,7 +12,6 @@ from datetime import date
 
 import numpy as np
 
-from ml.dates import to_date
 from ml.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -133,23 +132,20 @@ def load_scoring_model(name: str | None = None) -> ScoringModel:
     return model
 
 
-def popularity_scoring_model(con, logical_date: date) -> ScoringModel:
+def popularity_scoring_model(con) -> ScoringModel:
     """The popularity baseline as a rank-1 model: what serves until a model passes the gate.
 
-    Item score = distinct buyers of the product up to the end of ``logical_date``; every
-    customer with a purchase gets the same (unit) user vector, so scoring ranks products
-    by popularity and the business filters still apply.
-    """
-    purchases = """
-        from marts.interaction_events
-        where event_kind = 'purchase' and occurred_at < ?::date + interval 1 day
+    Item score = distinct buyers of the product up to the marts' as-of moment
+    (``marts.product_popularity``); every customer with a purchase gets the same (unit)
+    user vector, so scoring ranks products by popularity and the business filters still
+    apply.
     """
     popularity = con.execute(
-        f"select product_id, count(distinct customer_id) as buyers {purchases} group by 1 order by 1",
-        [logical_date],
+        "SELECT product_id, buyers FROM marts.product_popularity "
+        "WHERE group_kind = 'overall' AND buyers > 0 ORDER BY product_id"
     ).fetchnumpy()
     customers = con.execute(
-        f"select distinct customer_id {purchases} order by 1", [logical_date]
+        "SELECT DISTINCT customer_id FROM marts.interactions WHERE purchases > 0 ORDER BY 1"
     ).fetchnumpy()["customer_id"]
     products, buyers = popularity["product_id"], popularity["buyers"]
     return ScoringModel(
@@ -170,4 +166,4 @@ def load_serving_model(logical_date: date | str) -> ScoringModel:
     except LookupError as exc:
         log.warning("%s; serving the popularity baseline until a model passes the gate", exc)
         with connect() as con:
-            return popularity_scoring_model(con, to_date(logical_date))
+            return popularity_scoring_model(con)

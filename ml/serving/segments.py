@@ -105,20 +105,13 @@ def build_segments(
         )
         category_purchases = read_frame(
             con,
-            """
-            SELECT e.customer_id, p.category, count(*) AS purchases
-            FROM marts.interaction_events AS e
-            JOIN marts.dim_products AS p USING (product_id)
-            WHERE e.event_kind = 'purchase' AND p.category IS NOT NULL
-              AND e.occurred_at < CAST(? AS DATE) + INTERVAL 1 DAY
-            GROUP BY ALL
-            """,
-            [day],
+            "SELECT customer_id, category, purchases FROM marts.customer_category_affinity "
+            "WHERE purchases > 0 AND category IS NOT NULL",
         )
         products = read_frame(
             con,
-            "SELECT product_id, category, coalesce(is_product, true) AND coalesce(is_active, true) "
-            "AS eligible FROM marts.dim_products ORDER BY product_id",
+            "SELECT product_id, category, is_recommendable AS eligible "
+            "FROM marts.dim_products ORDER BY product_id",
         )
         opted_in = read_frame(
             con,

@@ -76,8 +76,7 @@ def load_products(con) -> pl.DataFrame:
         con,
         """
         SELECT product_id, product_name, product_description, category,
-               coalesce(is_product, true) AS is_product,
-               coalesce(is_product, true) AND coalesce(is_active, true) AS eligible
+               coalesce(is_product, true) AS is_product, is_recommendable AS eligible
         FROM marts.dim_products ORDER BY product_id
         """,
     )

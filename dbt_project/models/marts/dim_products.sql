@@ -48,7 +48,10 @@ final as (
         price,
         is_active,
         is_product,
-        effective_first_seen_at as first_seen_at
+        effective_first_seen_at as first_seen_at,
+        -- The one recommendable-product rule: merchandise that is still sold. Every list
+        -- of products to suggest (recommendations, similar products, audiences) uses it.
+        is_product and is_active as is_recommendable
 
     from first_seen
     -- Point in time: products first seen after the as-of moment do not exist yet.

@@ -22,41 +22,11 @@ events as (
 
 ),
 
-{% if is_incremental() %}
-
-loaded_files as (
-
-    select distinct _source_file, _batch_id from {{ this }}
-
-),
-
-watermark as (
-
-    select max(occurred_at) as loaded_until from {{ this }}
-
-),
-
 new_events as (
 
-    -- New or replaced files, or events past the watermark of files already loaded.
-    select events.*
-    from events
-    cross join watermark
-    where (events._source_file, events._batch_id) not in (select * from loaded_files)
-        or watermark.loaded_until is null
-        or events.occurred_at > watermark.loaded_until
+    {{ rows_to_append('events', 'occurred_at', [['_source_file', '_batch_id']]) }}
 
 ),
-
-{% else %}
-
-new_events as (
-
-    select * from events
-
-),
-
-{% endif %}
 
 final as (
 

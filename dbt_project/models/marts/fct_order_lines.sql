@@ -22,50 +22,15 @@ order_lines as (
 
 ),
 
-{% if is_incremental() %}
-
-loaded_line_files as (
-
-    select distinct _source_file, _batch_id from {{ this }}
-
-),
-
-loaded_order_files as (
-
-    select distinct _order_source_file, _order_batch_id from {{ this }}
-
-),
-
-watermark as (
-
-    select max(ordered_at) as loaded_until from {{ this }}
-
-),
-
 new_order_lines as (
 
-    -- New or replaced line files, new or replaced order files (status may have changed),
-    -- or lines past the watermark of files already loaded.
-    select order_lines.*
-    from order_lines
-    cross join watermark
-    where (order_lines._source_file, order_lines._batch_id) not in (select * from loaded_line_files)
-        or (order_lines._order_source_file, order_lines._order_batch_id)
-            not in (select * from loaded_order_files)
-        or watermark.loaded_until is null
-        or order_lines.ordered_at > watermark.loaded_until
+    -- Order files count too: a replaced order file may change the status of its lines.
+    {{ rows_to_append('order_lines', 'ordered_at', [
+        ['_source_file', '_batch_id'],
+        ['_order_source_file', '_order_batch_id'],
+    ]) }}
 
 ),
-
-{% else %}
-
-new_order_lines as (
-
-    select * from order_lines
-
-),
-
-{% endif %}
 
 final as (
 

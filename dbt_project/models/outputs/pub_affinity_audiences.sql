@@ -1,5 +1,4 @@
 -- Published category affinity audiences (ml/segments.py) of the run's logical date.
-{%- set as_of = var('as_of') %}
 select
     cast(category as varchar) as category,
     cast(rank as integer) as rank,
@@ -7,8 +6,4 @@ select
     cast(affinity as double) as affinity,
     cast(logical_date as date) as logical_date
 
-from {{ source('ml', 'affinity_audiences') }}
-where logical_date = (
-    select max(logical_date) from {{ source('ml', 'affinity_audiences') }}
-    where logical_date <= date '{{ as_of }}'
-)
+from {{ ref('stg_ml__affinity_audiences') }}

@@ -2,61 +2,23 @@
 -- the run's logical date, with its frozen audience (the launch date's partition), the
 -- treatment/control group, the products to feature and the rendered message (treatment
 -- only; PII stays a first_name placeholder for the sending system).
--- Customers erased since the launch are left out (right to be forgotten).
-{%- set as_of = var('as_of') %}
-{%- set audiences = source('ml', 'campaign_audiences') %}
-{%- set missing = execute and adapter.get_relation(
-    database=audiences.database, schema=audiences.schema, identifier=audiences.identifier
-) is none %}
+-- Customers erased since the launch are left out by the staging view (right to be
+-- forgotten); before the campaign step first runs, the table is empty.
 with
 
-{% if missing %}
-
--- The campaign step has not run in this warehouse yet: an empty, typed table.
 launched as (
 
-    select
-        cast(null as varchar) as campaign_id,
-        cast(null as varchar) as customer_id,
-        cast(null as varchar) as assignment_group,
-        cast(null as integer) as rank,
-        cast(null as double) as affinity,
-        cast(null as varchar) as segment,
-        cast(null as varchar) as cluster_name,
-        cast(null as varchar[]) as product_ids,
-        cast(null as varchar[]) as product_names,
-        cast(null as varchar) as message,
-        cast(null as varchar) as channel,
-        cast(null as date) as contact_date,
-        cast(null as date) as logical_date
-    where false
-
-),
-
-{% else %}
-
-launched as (
-
-    select * from {{ audiences }}
-    where logical_date <= date '{{ as_of }}'
+    select * from {{ ref('stg_ml__campaign_audiences') }}
     -- A campaign's audience is the one of its first launch; it never changes afterwards.
     qualify logical_date = min(logical_date) over (partition by campaign_id)
 
 ),
-
-{% endif %}
 
 definitions as (
 
     select campaign_id, campaign_name from {{ ref('stg_raw__campaigns') }}
     union all
     select campaign_id, name as campaign_name from {{ ref('campaigns_manual') }}
-
-),
-
-erased as (
-
-    select customer_id from {{ ref('stg_raw__erasure_requests') }}
 
 )
 
@@ -78,4 +40,3 @@ select
 
 from launched
 left join definitions on launched.campaign_id = definitions.campaign_id
-where launched.customer_id not in (select customer_id from erased)

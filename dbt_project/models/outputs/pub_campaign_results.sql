@@ -1,61 +1,13 @@
 -- Published campaign results (ml/campaigns/measurement.py) of the latest measurement up
--- to the run's logical date: one row per campaign whose attribution window has ended.
-{%- set as_of = var('as_of') %}
-{%- set results = source('ml', 'campaign_results') %}
-{%- set missing = execute and adapter.get_relation(
-    database=results.database, schema=results.schema, identifier=results.identifier
-) is none %}
+-- to the run's logical date: one row per campaign whose attribution window has ended
+-- (empty before the campaign measurement first runs).
 with
 
-{% if missing %}
-
--- Nothing measured in this warehouse yet: an empty, typed table.
 measured as (
 
-    select
-        cast(null as varchar) as campaign_id,
-        cast(null as varchar) as campaign_name,
-        cast(null as varchar) as channel,
-        cast(null as varchar) as target_type,
-        cast(null as varchar) as target_value,
-        cast(null as date) as audience_date,
-        cast(null as timestamp) as window_start,
-        cast(null as timestamp) as window_end,
-        cast(null as bigint) as treatment_size,
-        cast(null as bigint) as control_size,
-        cast(null as bigint) as treatment_conversions,
-        cast(null as bigint) as control_conversions,
-        cast(null as double) as treatment_conversion_rate,
-        cast(null as double) as control_conversion_rate,
-        cast(null as double) as treatment_revenue_per_customer,
-        cast(null as double) as control_revenue_per_customer,
-        cast(null as double) as absolute_lift,
-        cast(null as double) as relative_lift,
-        cast(null as double) as lift_ci_low,
-        cast(null as double) as lift_ci_high,
-        cast(null as double) as p_value,
-        cast(null as double) as revenue_lift_per_customer,
-        cast(null as double) as confidence_level,
-        cast(null as boolean) as sample_too_small,
-        cast(null as varchar) as conclusion,
-        cast(null as date) as logical_date
-    where false
+    select * from {{ ref('stg_ml__campaign_results') }}
 
 )
-
-{% else %}
-
-measured as (
-
-    select * from {{ results }}
-    where logical_date = (
-        select max(logical_date) from {{ results }}
-        where logical_date <= date '{{ as_of }}'
-    )
-
-)
-
-{% endif %}
 
 select
     cast(campaign_id as varchar) as campaign_id,

@@ -1,5 +1,4 @@
 -- Published behavioural cluster profiles (ml/segments.py) of the run's logical date.
-{%- set as_of = var('as_of') %}
 select
     cast(cluster_id as integer) as cluster_id,
     cast(cluster_name as varchar) as cluster_name,
@@ -14,8 +13,4 @@ select
     cast(silhouette as double) as silhouette,
     cast(logical_date as date) as logical_date
 
-from {{ source('ml', 'cluster_profiles') }}
-where logical_date = (
-    select max(logical_date) from {{ source('ml', 'cluster_profiles') }}
-    where logical_date <= date '{{ as_of }}'
-)
+from {{ ref('stg_ml__cluster_profiles') }}

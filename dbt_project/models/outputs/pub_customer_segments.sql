@@ -1,6 +1,5 @@
 -- Published segments: one row per customer with the RFM segment (dbt), the behavioural
 -- cluster and the category of highest predicted affinity (ml/segments.py).
-{%- set as_of = var('as_of') %}
 with
 
 customers as (
@@ -18,21 +17,13 @@ rfm as (
 
 clusters as (
 
-    select * from {{ source('ml', 'customer_clusters') }}
-    where logical_date = (
-        select max(logical_date) from {{ source('ml', 'customer_clusters') }}
-        where logical_date <= date '{{ as_of }}'
-    )
+    select * from {{ ref('stg_ml__customer_clusters') }}
 
 ),
 
 affinity as (
 
-    select * from {{ source('ml', 'customer_affinity') }}
-    where logical_date = (
-        select max(logical_date) from {{ source('ml', 'customer_affinity') }}
-        where logical_date <= date '{{ as_of }}'
-    )
+    select * from {{ ref('stg_ml__customer_affinity') }}
 
 )
 

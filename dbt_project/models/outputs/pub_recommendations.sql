@@ -1,21 +1,22 @@
 -- Published recommendations: ml.recommendations of the run's logical date with product
 -- names and prices, and the reason as text ("because you bought <name>").
-{%- set as_of = var('as_of') %}
 with
 
 scored as (
 
-    select * from {{ source('ml', 'recommendations') }}
-    where logical_date = (
-        select max(logical_date) from {{ source('ml', 'recommendations') }}
-        where logical_date <= date '{{ as_of }}'
-    )
+    select * from {{ ref('stg_ml__recommendations') }}
 
 ),
 
 products as (
 
     select product_id, product_name, category, price from {{ ref('dim_products') }}
+
+),
+
+reason_texts as (
+
+    select reason_code, template from {{ ref('reason_texts') }}
 
 ),
 
@@ -27,18 +28,16 @@ final as (
         scored.product_id,
         coalesce(products.product_name, scored.product_id) as product_name,
         scored.score,
-        case scored.reason_code
-            when 'bought_similar'
-                then 'because you bought ' || coalesce(reason_products.product_name, scored.reason_product_id)
-            when 'bought_before'
-                then 'because you bought ' || coalesce(reason_products.product_name, scored.reason_product_id) || ' before'
-            when 'viewed_similar'
-                then 'because you viewed ' || coalesce(reason_products.product_name, scored.reason_product_id)
-            when 'popular_in_segment' then 'popular with ' || scored.reason_context || ' customers'
-            when 'popular_in_country' then 'popular in ' || scored.reason_context
-            when 'popular_overall' then 'popular right now'
-            else 'recommended for you'
-        end as reason,
+        -- The wording of each code is the seed reason_texts (campaign messages use it too).
+        replace(
+            replace(
+                coalesce(reason_texts.template, 'recommended for you'),
+                '{product}',
+                coalesce(reason_products.product_name, scored.reason_product_id, 'it')
+            ),
+            '{context}',
+            coalesce(scored.reason_context, 'our')
+        ) as reason,
         scored.reason_product_id,
         scored.model_name,
         scored.model_version,
@@ -50,6 +49,7 @@ final as (
     from scored
     left join products on scored.product_id = products.product_id
     left join products as reason_products on scored.reason_product_id = reason_products.product_id
+    left join reason_texts on scored.reason_code = reason_texts.reason_code
 
 )
 

@@ -1,14 +1,9 @@
 -- Published similar products: ml.similar_products of the run's logical date with names.
-{%- set as_of = var('as_of') %}
 with
 
 neighbours as (
 
-    select * from {{ source('ml', 'similar_products') }}
-    where logical_date = (
-        select max(logical_date) from {{ source('ml', 'similar_products') }}
-        where logical_date <= date '{{ as_of }}'
-    )
+    select * from {{ ref('stg_ml__similar_products') }}
 
 ),
 

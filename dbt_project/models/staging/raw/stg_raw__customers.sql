@@ -1,4 +1,7 @@
 -- PII ends here: email survives only as a salted hash, first_name is dropped.
+-- A table, unlike the other staging models: the salt exists only in dbt's own sessions
+-- (macros/pii.sql), so the hash is computed once, at build time.
+{{ config(materialized='table') }}
 with
 
 source as (
