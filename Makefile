@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY ?= False
 
-.PHONY: run test lint format setup clean airflow mlflow
+.PHONY: run test lint format setup clean airflow mlflow dashboard
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ airflow: $(STAMP)
 
 mlflow: $(STAMP)
 	$(BIN)/affinity mlflow $(ARGS)
+
+# The dashboard over the published snapshot: http://localhost:8501 (Ctrl-C stops).
+dashboard: $(STAMP)
+	$(BIN)/affinity dashboard $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,7 +2,7 @@
 
 A 64-factor model over 50,000 products and 100,000 customers (defaults), each customer with
 ~20 products in their history (half bought within the exclusion window), 50 categories, 3%
-inactive products. Times :func:`ml.score.recommend_all` end to end (index maps, sparse
+inactive products. Times :func:`ml.serving.recommend.recommend_all` end to end (index maps, sparse
 history matrices, top-N with exclusions and the category cap, reasons, the result frame)
 and writes ``bench/results/score_10m.json`` (or ``--out``).
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     per_customer = result.group_by("customer_id").len()["len"]
     figures = {
-        "benchmark": "ml.score.recommend_all (exact top-N, exclusion window, category cap, reasons)",
+        "benchmark": "ml.serving.recommend.recommend_all (exact top-N, exclusion window, category cap, reasons)",
         "customers": args.customers,
         "products": args.products,
         "factors": args.factors,

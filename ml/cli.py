@@ -144,20 +144,23 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    import polars as pl
+    import duckdb
 
-    from ml.publish import query_frame
+    from ml.publish.query_output import print_query
 
-    with pl.Config(tbl_rows=args.limit, tbl_cols=-1, fmt_str_lengths=60):
-        print(query_frame(args.sql))
+    fmt = "csv" if args.csv else "json" if args.json else "table"
+    try:
+        print_query(args.sql, sys.stdout, fmt=fmt, limit=args.limit)
+    except duckdb.Error as exc:
+        log.error("query failed: %s", exc)
+        return 1
     return 0
 
 
 def _cmd_airflow(args: argparse.Namespace) -> int:
     from ml.orchestration.airflow import serve_airflow
 
-    serve_airflow(args.port)  # replaces this process; returns only on failure to start
-    return 1
+    return serve_airflow(args.port)  # until Ctrl-C / SIGINT / SIGTERM
 
 
 def _cmd_mlflow(args: argparse.Namespace) -> int:
@@ -165,6 +168,12 @@ def _cmd_mlflow(args: argparse.Namespace) -> int:
 
     serve_mlflow(args.port)  # replaces this process; returns only on failure to start
     return 1
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from ml.dashboard.server import serve_dashboard
+
+    return serve_dashboard(args.port, args.host)  # until Ctrl-C / SIGINT / SIGTERM
 
 
 def _cmd_campaigns(args: argparse.Namespace) -> int:
@@ -284,7 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     qry = sub.add_parser("query", help="run SQL on the published snapshot (read-only)")
     qry.add_argument("sql")
-    qry.add_argument("--limit", type=int, default=20, help="rows to print")
+    qry.add_argument(
+        "--limit",
+        type=int,
+        help="rows to print (default: 20 in the table, all with --csv/--json; 0: all)",
+    )
+    qry_format = qry.add_mutually_exclusive_group()
+    qry_format.add_argument("--csv", action="store_true", help="CSV with a header, for scripts")
+    qry_format.add_argument("--json", action="store_true", help="a JSON array of row objects")
     qry.set_defaults(func=_cmd_query)
 
     camp = sub.add_parser("campaigns", help="build the audiences of campaigns launching next")
@@ -303,6 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
     mf = sub.add_parser("mlflow", help="the MLflow UI on the project's tracking database")
     mf.add_argument("--port", type=int, default=5000)
     mf.set_defaults(func=_cmd_mlflow)
+
+    dash = sub.add_parser(
+        "dashboard", help="the dashboard over the published snapshot (read-only; Ctrl-C stops)"
+    )
+    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
+    dash.set_defaults(func=_cmd_dashboard)
 
     parse = sub.add_parser(
         "parse", help="parse the dbt project (the manifest the DAG renders from)"

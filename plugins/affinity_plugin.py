@@ -10,7 +10,6 @@ import os
 
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
-from airflow.sdk.bases.xcom import BaseXCom
 
 # Where `make mlflow` serves the UI; override for a deployed tracking server.
 MLFLOW_UI_URL_ENV = "AFFINITY_MLFLOW_UI_URL"
@@ -23,7 +22,15 @@ class MlflowRunLink(BaseOperatorLink):
     name = "MLflow run"
 
     def get_link(self, operator, *, ti_key) -> str:
-        return BaseXCom.get_value(key=self.xcom_key, ti_key=ti_key) or ""
+        # Called in the API server, never in a task: the Task SDK's XCom reader
+        # (BaseXCom.get_value) only works inside a running task, where it asks the task
+        # supervisor, and fails here (ImportError: SUPERVISOR_COMMS). The API server reads
+        # link XComs from the metadata database, as Airflow's own XComOperatorLink does for
+        # the links operators push; "" (no button) when the task pushed none.
+        from airflow.serialization.definitions.operatorlink import XComOperatorLink
+
+        link = XComOperatorLink(name=self.name, xcom_key=self.xcom_key)
+        return link.get_link(operator, ti_key=ti_key)
 
 
 def mlflow_run_url(experiment_id: str, run_id: str) -> str:

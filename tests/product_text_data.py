@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from ml.importers.online_retail import import_online_retail
 
+from ml.ingest.importers.online_retail import import_online_retail
 from ml.text.embeddings import embed_products
 from ml.text.evaluation import ItemFactors, fit_item_factors, purchases
 

@@ -29,7 +29,7 @@ from dbt_helpers import (
 )
 
 from ml.dates import normalize_as_of
-from ml.orchestration.stages import FEATURE_SELECTION
+from ml.pipeline import FEATURE_SELECTION
 from ml.warehouse.dbt import DbtError, _with_vars, build_features, run_dbt
 
 DEV_SALT = "affinity-dev-salt-not-secret"

@@ -1,4 +1,4 @@
-"""Tests of the UCI Online Retail / Online Retail II importer (ml.importers.online_retail)."""
+"""Tests of the UCI Online Retail / Online Retail II importer (ml.ingest.importers.online_retail)."""
 
 from __future__ import annotations
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from ml.similar import SIMILAR_SCHEMA as TODAYS_SCHEMA
-from ml.similar import collaborative_similar
 from product_text_data import retail  # noqa: F401  (session fixture)
 
+from ml.serving.similar import SIMILAR_SCHEMA as TODAYS_SCHEMA
+from ml.serving.similar import collaborative_similar
 from ml.text.content_neighbours import (
     BOTH_REASONS,
     BOUGHT_TOGETHER,

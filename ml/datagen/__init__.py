@@ -1,6 +1,6 @@
 """Synthetic shop generator: any scale, seeded, byte-for-byte reproducible.
 
-``generate_shop`` writes the input contract (:mod:`ml.contract`) as Parquet files for
+``generate_shop`` writes the input contract (:mod:`ml.ingest.contract`) as Parquet files for
 customers, products, orders, order_lines, events, reviews and campaigns. The shop has
 the structure the models need: customers with latent category and brand tastes,
 long-tailed product popularity, a view -> cart -> purchase funnel whose purchases are

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -158,15 +157,22 @@ def run_dag(logical_date: str, conf: dict[str, object], *, pass_fds: tuple[int, 
     return seconds
 
 
-def serve_airflow(port: int = 8080) -> None:
-    """Run ``airflow standalone`` on the project's DAGs until interrupted (Ctrl-C).
+def serve_airflow(port: int = 8080) -> int:
+    """Run ``airflow standalone`` on the project's DAGs until asked to stop; return its status.
 
-    Parses the dbt project first (the DAG renders from its manifest). Stop it with
-    SIGINT: SIGTERM leaves its child processes behind.
+    Parses the dbt project first (the DAG renders from its manifest). Ctrl-C, SIGINT or
+    SIGTERM to this process, or any of them to the ``make`` running it, stops it with
+    its components (:func:`ml.orchestration.supervise.run_until_stopped`).
     """
+    from ml.orchestration.supervise import run_until_stopped
     from ml.warehouse.dbt import parse_dbt_project
 
-    env = airflow_env({"AIRFLOW__API__PORT": str(port)})
+    # Bound to this machine unless AIRFLOW__API__HOST says otherwise: a local SQLite
+    # standalone is a development server (SimpleAuthManager, plaintext passwords), and
+    # Airflow's default 0.0.0.0 makes it warn that the deployment "looks like production".
+    extra = {"AIRFLOW__API__PORT": str(port)}
+    extra["AIRFLOW__API__HOST"] = os.environ.get("AIRFLOW__API__HOST", "127.0.0.1")
+    env = airflow_env(extra)
     ensure_airflow(env)
     parse_dbt_project()
     log.info(
@@ -175,11 +181,7 @@ def serve_airflow(port: int = 8080) -> None:
         Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated",
     )
     airflow = str(Path(sys.executable).with_name("airflow"))
-    # A job started in the background inherits an ignored SIGINT, and exec keeps it ignored.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    # Become the server process, so Ctrl-C / SIGINT reach airflow standalone itself and it
-    # stops its scheduler, dag-processor, triggerer and api-server cleanly.
-    os.execve(airflow, [airflow, "standalone"], env)
+    return run_until_stopped([airflow, "standalone"], env)
 
 
 def serve_mlflow(port: int = 5000) -> None:

@@ -9,7 +9,7 @@ Collaborative filtering cannot see a product nobody has bought. Its text can: th
    candidate for the new product, scored by the similarity of the closest neighbour they
    bought (which becomes the reason: "new, similar to X you bought").
 3. :func:`add_exploration`: each customer's recommendation list (the frame of
-   :func:`ml.score.recommend_all`) gives ``floor(exploration_share * n)`` slots to their
+   :func:`ml.serving.recommend.recommend_all`) gives ``floor(exploration_share * n)`` slots to their
    best new-product candidates not already listed, at evenly spaced ranks (for n = 20 and
    share 0.1: ranks 7 and 13); the other rows move down and the list keeps ``n`` rows.
    ``exploration_share = 0`` switches it off.
@@ -29,7 +29,7 @@ import polars as pl
 
 from ml.text.content_neighbours import top_neighbours
 
-# Reason code of an exploration row (ml.score's codes are snake_case, rendered by dbt).
+# Reason code of an exploration row (ml.serving.reasons codes are snake_case, rendered by dbt).
 NEW_SIMILAR_BOUGHT = "new_similar_bought"
 # What the output mart renders for it, with the reason product's name.
 NEW_SIMILAR_BOUGHT_TEXT = "new, similar to {product_name} you bought"
@@ -168,7 +168,7 @@ def add_exploration(
     Parameters
     ----------
     recommendations : polars.DataFrame
-        :func:`ml.score.recommend_all`'s frame (``customer_id, rank, product_id, score,
+        :func:`ml.serving.recommend.recommend_all`'s frame (``customer_id, rank, product_id, score,
         reason_code, reason_product_id`` and any other columns, which exploration rows
         take from the customer's rank-1 row, e.g. ``model_name``).
     candidates : polars.DataFrame

@@ -1,7 +1,7 @@
 """Similar products from behaviour and text together (hybrid), with a minimum-support rule.
 
 Entry point: :func:`hybrid_similar` (pure, no warehouse). It keeps the output shape of
-:func:`ml.similar.similar_all` (``product_id, rank, similar_product_id, score, reason,
+:func:`ml.serving.similar.similar_all` (``product_id, rank, similar_product_id, score, reason,
 method``) and its exactness: each list is the true top ``m`` of the blended score.
 
 The rule, per source product ``s`` with ``b`` distinct buyers, and candidate ``c``:

@@ -1,7 +1,7 @@
 """Evaluation helpers for the product-text models on a real order history.
 
 Pure functions over the input contract's ``orders`` and ``order_lines`` frames (what
-:mod:`ml.importers.online_retail` writes), used by ``bench/bench_product_text.py`` and
+:mod:`ml.ingest.importers.online_retail` writes), used by ``bench/bench_product_text.py`` and
 the tests:
 
 * :func:`purchases` and :func:`fit_item_factors`: who bought what, and co-purchase item
