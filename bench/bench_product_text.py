@@ -39,8 +39,8 @@ import polars as pl  # noqa: E402
 
 from bench._common import machine, now_utc, peak_rss_mb, write_results  # noqa: E402
 from ml.ingest.importers.online_retail import import_online_retail  # noqa: E402
-from ml.serving.similar import collaborative_similar  # noqa: E402
 from ml.text.content_neighbours import hybrid_similar  # noqa: E402
+from ml.text.content_neighbours import top_neighbours as collaborative_similar  # noqa: E402
 from ml.text.embeddings import (  # noqa: E402
     MODEL_VERSION,
     default_encoder,

@@ -109,7 +109,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_features(args: argparse.Namespace) -> int:
-    summary = _run(["dbt_features"], _context(args, full_refresh=args.full_refresh))
+    summary = _run(["product_text", "dbt_features"], _context(args, full_refresh=args.full_refresh))
     print(f"dbt features built as of {args.as_of}: {summary['nodes']}")
     return 0
 
@@ -264,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--top-n", type=int, default=20, help="recommendations per customer")
     run.set_defaults(func=_cmd_run)
 
-    feat = sub.add_parser("build-features", help="dbt build of the feature marts as of a date")
+    feat = sub.add_parser(
+        "build-features", help="product text, then the dbt build of the feature marts as of a date"
+    )
     feat.add_argument("--as-of", required=True, help="logical date YYYY-MM-DD")
     feat.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     feat.set_defaults(func=_cmd_build_features)

@@ -9,6 +9,7 @@ benchmarks. A test fails when the DAG's task order differs from :data:`DAILY`.
 
     landing files
         -> ingest        typed load into raw.*, bad rows to raw.quarantine
+        -> product_text  product embeddings and inferred categories      (ml.*)
         -> dbt_features  dbt: staging -> intermediate -> marts (with tests)
         -> train         recommenders trained, reviewed in MLflow, champion gated
         -> score         recommendations, similar products, segments    (ml.*)
@@ -95,6 +96,7 @@ _STAGES = "ml.orchestration.stages"
 FEATURE_SELECTION = (
     "path:seeds",
     "path:models/staging/raw",
+    "path:models/staging/text",
     "path:models/intermediate",
     "path:models/marts",
 )
@@ -109,9 +111,16 @@ DAILY: tuple[Stage, ...] = (
         run=f"{_STAGES}:ingest_stage",
     ),
     Stage(
+        "product_text",
+        "embed new product texts; infer a category for products without one",
+        reads=("raw.products", "raw.orders", "raw.order_lines"),
+        writes=("ml.product_embeddings", "ml.product_categories", "ml.taxonomy_*"),
+        run=f"{_STAGES}:product_text_stage",
+    ),
+    Stage(
         "dbt_features",
         "dbt build of the seeds, staging, intermediate and marts models (with tests)",
-        reads=("raw.*",),
+        reads=("raw.*", "ml.product_categories"),
         writes=("staging.*", "intermediate.*", "marts.*", "seeds.*"),
         dbt_select=FEATURE_SELECTION,
     ),

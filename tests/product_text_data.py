@@ -6,22 +6,17 @@ Missing data skips locally and fails under ``CI=true``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from conftest import ONLINE_RETAIL_CSV, shared_data
 
 from ml.ingest.importers.online_retail import import_online_retail
 from ml.text.embeddings import embed_products
 from ml.text.evaluation import ItemFactors, fit_item_factors, purchases
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ONLINE_RETAIL_CSV = (
-    REPO_ROOT.parent / "shared" / "data" / "online_retail_ii" / "online_retail_II_2009-2010.csv.gz"
-)
 
 
 @dataclass
@@ -42,12 +37,7 @@ class RetailCatalog:
 
 def require_online_retail() -> Path:
     """The file's path; skip without it, except under CI where it must be there."""
-    if not ONLINE_RETAIL_CSV.exists():
-        message = f"real data not found at {ONLINE_RETAIL_CSV} (../shared/data beside the repo)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return ONLINE_RETAIL_CSV
+    return shared_data(ONLINE_RETAIL_CSV)
 
 
 @pytest.fixture(scope="session")

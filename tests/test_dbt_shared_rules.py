@@ -92,6 +92,7 @@ def test_is_recommendable_is_the_eligible_flag_of_every_python_step(shop_home: P
     eligible = frame(
         shop_home,
         "select p.product_id, coalesce(r.is_product, true) and coalesce(r.is_active, true) "
+        "and nullif(trim(r.name), '') is not null "
         "as eligible from marts.dim_products p join raw.products r using (product_id)",
     )
     mart = frame(shop_home, "select product_id, is_recommendable from marts.dim_products")

@@ -50,7 +50,7 @@ def build_marts(
             "is_active": [i % 15 != 14 for i in range(n_products)],
             "is_product": [i < n_products - 2 for i in range(n_products)],
         }
-    )
+    ).with_columns((pl.col("is_product") & pl.col("is_active")).alias("is_recommendable"))
     customer_ids = [f"C{i:05d}" for i in range(n_customers)]
     customers = pl.DataFrame(
         {
@@ -144,6 +144,7 @@ def build_marts(
         "interaction_events": events,
         "customer_features": features,
         "customer_rfm_segments": rfm,
+        **shared_rule_marts(products, customers, events, rfm, end),
     }
     with connect() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
@@ -152,6 +153,108 @@ def build_marts(
             con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT * FROM frame")
             con.unregister("frame")
     return frames
+
+
+def shared_rule_marts(
+    products: pl.DataFrame,
+    customers: pl.DataFrame,
+    events: pl.DataFrame,
+    rfm: pl.DataFrame,
+    end: datetime,
+    popularity_days: int = 90,
+) -> dict[str, pl.DataFrame]:
+    """The marts of the shared rules, recomputed here from the fixture's events.
+
+    ``interactions`` (pair history), ``product_popularity`` (distinct buyers per group) and
+    ``customer_category_affinity`` (purchases per customer and category), with the columns
+    the ml steps read.
+    """
+    seen = events.filter(pl.col("occurred_at") < end)
+    is_purchase = pl.col("event_kind") == "purchase"
+    interactions = seen.group_by("customer_id", "product_id").agg(
+        is_purchase.sum().alias("purchases"),
+        pl.col("quantity").filter(is_purchase).sum().alias("purchased_units"),
+        (pl.col("event_kind") == "add_to_cart").sum().alias("add_to_carts"),
+        (pl.col("event_kind") == "view").sum().alias("views"),
+        pl.col("occurred_at").min().alias("first_at"),
+        pl.col("occurred_at").max().alias("last_at"),
+        pl.col("occurred_at").filter(is_purchase).max().alias("last_bought_at"),
+        pl.col("occurred_at").filter(pl.col("event_kind") == "view").max().alias("last_viewed_at"),
+    )
+    merchandise = products.filter(pl.col("is_product")).select(
+        "product_id", "category", "is_recommendable"
+    )
+    buyers = (
+        seen.filter(is_purchase)
+        .group_by("customer_id", "product_id")
+        .agg(pl.col("occurred_at").max().alias("last_bought_at"))
+        .join(customers.select("customer_id", "country"), on="customer_id")
+        .join(rfm.select("customer_id", "segment"), on="customer_id", how="left")
+        .join(merchandise, on="product_id")
+    )
+    since = end - timedelta(days=popularity_days)
+    groups = []
+    for kind, column in (("overall", None), ("segment", "segment"), ("country", "country")):
+        value = pl.lit("") if column is None else pl.col(column)
+        groups.append(
+            buyers.filter(value.is_not_null()).select(
+                pl.lit(kind).alias("group_kind"),
+                value.alias("group_value"),
+                "product_id",
+                "last_bought_at",
+            )
+        )
+    groups.append(
+        buyers.select(
+            pl.lit("category").alias("group_kind"),
+            pl.col("category").alias("group_value"),
+            "product_id",
+            "last_bought_at",
+        )
+    )
+    counted = (
+        pl.concat(groups)
+        .group_by("group_kind", "group_value", "product_id")
+        .agg(
+            pl.len().alias("buyers"),
+            (pl.col("last_bought_at") >= since).sum().alias("recent_buyers"),
+        )
+        .join(merchandise, on="product_id")
+    )
+    # Every merchandise product is in the overall group, bought or not.
+    unsold = merchandise.join(
+        counted.filter(pl.col("group_kind") == "overall"), on="product_id", how="anti"
+    ).select(
+        pl.lit("overall").alias("group_kind"),
+        pl.lit("").alias("group_value"),
+        "product_id",
+        pl.lit(0, pl.UInt32).alias("buyers"),
+        pl.lit(0, pl.UInt32).alias("recent_buyers"),
+        "category",
+        "is_recommendable",
+    )
+    popularity = pl.concat([counted, unsold]).with_columns(
+        pl.struct(pl.col("buyers").cast(pl.Int64).neg(), "product_id")
+        .rank("ordinal")
+        .over("group_kind", "group_value")
+        .alias("buyers_rank"),
+        pl.struct(pl.col("recent_buyers").cast(pl.Int64).neg(), "product_id")
+        .rank("ordinal")
+        .over("group_kind", "group_value")
+        .alias("recent_buyers_rank"),
+        pl.lit(popularity_days).alias("popularity_days"),
+    )
+    category_purchases = (
+        seen.filter(is_purchase)
+        .join(products.select("product_id", "category"), on="product_id")
+        .group_by("customer_id", "category")
+        .agg(pl.len().alias("purchases"))
+    )
+    return {
+        "interactions": interactions,
+        "product_popularity": popularity,
+        "customer_category_affinity": category_purchases,
+    }
 
 
 def fit_model(

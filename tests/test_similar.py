@@ -1,4 +1,9 @@
-"""Similar products: item-factor cosine, never itself, TF-IDF for products the model lacks."""
+"""Similar products in the warehouse: the hybrid rule over the serving model and product text.
+
+The blend itself is tested in ``test_text_similar.py``; here, what the scoring stage writes:
+never the product itself, only recommendable products, the exact top M of the documented
+score, content-only lists for products the model has not seen.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,9 @@ import polars as pl
 import pytest
 from test_score_support import LOGICAL_DATE, build_marts, fit_model
 
-from ml.serving.similar import (
-    COLLABORATIVE_REASON,
-    CONTENT_REASON,
-    SimilarConfig,
-    content_similar,
-    similar_products,
-)
+from ml.serving.similar import SimilarConfig, load_products, similar_products
+from ml.text.content_neighbours import SIMILAR_DESCRIPTION, behaviour_weight
+from ml.text.embeddings import embed_products, normalise_rows
 from ml.warehouse import connect
 from ml.warehouse.tables import read_frame
 
@@ -24,84 +25,66 @@ M = 8
 def similar():
     frames = build_marts()
     model = fit_model(frames, unseen_products=("P0005", "P0030"))
-    report = similar_products(LOGICAL_DATE, config=SimilarConfig(m=M), model=model)
+    config = SimilarConfig(m=M, num_threads=1)
+    report = similar_products(LOGICAL_DATE, config=config, model=model)
     with connect() as con:
         table = read_frame(con, "SELECT * FROM ml.similar_products ORDER BY product_id, rank")
-    return frames, model, report, table
+        products = load_products(con)
+    return frames, model, report, table, products, config
 
 
-def test_never_the_product_itself_and_only_active_merchandise(similar):
-    frames, _, report, table = similar
+def test_never_the_product_itself_and_only_recommendable_products(similar):
+    frames, _, report, table, _, _ = similar
     assert table.height > 0
     assert (table["product_id"] != table["similar_product_id"]).all()
-    eligible = frames["dim_products"].filter(pl.col("is_active") & pl.col("is_product"))
+    eligible = frames["dim_products"].filter(pl.col("is_recommendable"))
     assert table["similar_product_id"].is_in(eligible["product_id"].implode()).all()
     merchandise = frames["dim_products"].filter(pl.col("is_product"))
     assert report.products == merchandise.height
     assert table.group_by("product_id").len()["len"].to_list() == [M] * report.products
 
 
-def test_known_products_by_item_factor_cosine(similar):
-    _, model, _, table = similar
-    source = "P0010"
-    rows = table.filter(pl.col("product_id") == source)
-    assert (rows["reason"] == COLLABORATIVE_REASON).all()
-    unit = model.unit_item_factors()
-    col = model.product_cols([source])[0]
-    cosine = unit @ unit[col]
-    candidates = model.product_cols(rows["similar_product_id"].to_list())
-    np.testing.assert_allclose(rows["score"].to_numpy(), cosine[candidates], atol=1e-5)
-    assert (np.diff(rows["score"].to_numpy()) <= 1e-9).all()
-
-
-def test_collaborative_neighbours_are_the_true_top_m(similar):
-    """Every collaborative list equals a brute-force top M over all eligible candidates."""
-    frames, model, _, table = similar
-    eligible = frames["dim_products"].filter(pl.col("is_active") & pl.col("is_product"))
-    candidate_ids = np.array(sorted(eligible["product_id"].to_list()))
-    candidate_cols = model.product_cols(candidate_ids)
-    candidate_ids, candidate_cols = (
-        candidate_ids[candidate_cols >= 0],
-        candidate_cols[candidate_cols >= 0],
-    )
-    unit = model.unit_item_factors()
-    collaborative = table.filter(pl.col("reason") == COLLABORATIVE_REASON)
+def test_every_list_is_the_exact_top_m_of_the_documented_blend(similar):
+    """Brute force over all candidates: w * cf (supported candidates) + (1 - w) * text."""
+    _, model, _, table, products, config = similar
+    ids = products["product_id"].to_numpy().astype(str)
+    text = normalise_rows(embed_products(products)[0])
+    cols = model.product_cols(ids)
+    factors = np.zeros((len(ids), model.item_factors.shape[1]), dtype=np.float32)
+    factors[cols >= 0] = model.item_factors[cols[cols >= 0]]
+    factors = normalise_rows(factors)
+    has_factors = np.linalg.norm(factors, axis=1) > 0
+    buyers = products["buyers"].to_numpy()
+    weight = behaviour_weight(buyers, has_factors, config.hybrid())
+    supported = has_factors & (buyers >= config.min_candidate_buyers)
+    eligible = products["eligible"].to_numpy()
     checked = 0
-    for (source,), rows in collaborative.group_by("product_id", maintain_order=True):
-        cosine = unit[candidate_cols] @ unit[model.product_cols([source])[0]]
-        others = candidate_ids != source
-        order = np.lexsort((candidate_ids[others], -cosine[others]))[:M]
-        expected_scores = cosine[others][order]
-        np.testing.assert_allclose(rows["score"].to_numpy(), expected_scores, atol=1e-5)
-        # The same products, up to the order of exact ties.
-        kth = expected_scores[-1]
-        clear = set(candidate_ids[others][order][expected_scores > kth + 1e-5])
-        assert clear <= set(rows["similar_product_id"].to_list()), source
+    for source in range(0, len(ids), 7):
+        if not products["is_product"][source]:
+            continue
+        score = weight[source] * (factors @ factors[source]) * supported + (1 - weight[source]) * (
+            text @ text[source]
+        )
+        score[~eligible] = -np.inf
+        score[source] = -np.inf
+        expected = np.lexsort((np.arange(len(ids)), -score))[:M]
+        rows = table.filter(pl.col("product_id") == ids[source])
+        np.testing.assert_allclose(rows["score"].to_numpy(), score[expected], atol=1e-4)
+        kth = score[expected][-1]
+        clear = set(ids[expected][score[expected] > kth + 1e-4])  # up to exact ties
+        assert clear <= set(rows["similar_product_id"].to_list()), ids[source]
         checked += 1
     assert checked >= 10
 
 
-def test_unseen_products_fall_back_to_description_similarity(similar):
-    frames, _, report, table = similar
-    assert report.content == 2
+def test_products_the_model_has_not_seen_get_content_neighbours(similar):
+    frames, _, report, table, _, _ = similar
+    assert report.content >= 2
     rows = table.filter(pl.col("product_id") == "P0005")
-    assert (rows["reason"] == CONTENT_REASON).all()
-    # The fixture's texts share the category words: neighbours come from its category.
+    assert (rows["reason"] == SIMILAR_DESCRIPTION).all()
+    assert set(rows["method"]) == {"content"}
+    # The fixture's names and descriptions share the category's words.
     categories = frames["dim_products"].select("product_id", "category")
     joined = rows.join(categories, left_on="similar_product_id", right_on="product_id")
     own = categories.filter(pl.col("product_id") == "P0005")["category"][0]
-    assert (joined["category"] == own).all()
-
-
-def test_content_similarity_ranks_shared_words_first():
-    texts = [
-        "red ceramic mug",
-        "blue ceramic mug",
-        "red wool scarf",
-        "garden spade steel",
-        "ceramic mug large red",
-    ]
-    ids, scores = content_similar(texts, np.array([0]), np.arange(5), m=4)
-    assert ids[0, 0] == 4 and 0 not in ids[0]
-    assert 3 not in ids[0]  # shares no word: never listed
-    assert ids[0, -1] == -1 and np.isnan(scores[0, -1])
+    assert (joined["category"] == own).mean() >= 0.75

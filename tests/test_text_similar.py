@@ -7,8 +7,7 @@ import polars as pl
 import pytest
 from product_text_data import retail  # noqa: F401  (session fixture)
 
-from ml.serving.similar import SIMILAR_SCHEMA as TODAYS_SCHEMA
-from ml.serving.similar import collaborative_similar
+from ml.serving.similar import SIMILAR_COLUMNS
 from ml.text.content_neighbours import (
     BOTH_REASONS,
     BOUGHT_TOGETHER,
@@ -19,6 +18,7 @@ from ml.text.content_neighbours import (
     hybrid_similar,
     top_neighbours,
 )
+from ml.text.content_neighbours import top_neighbours as collaborative_similar
 from ml.text.embeddings import normalise_rows
 
 
@@ -34,7 +34,8 @@ def similar(retail):  # noqa: F811
 
 
 def test_output_keeps_the_shape_of_todays_similar_products(similar, retail):  # noqa: F811
-    assert similar.schema == pl.Schema(SIMILAR_SCHEMA) == pl.Schema(TODAYS_SCHEMA)
+    assert similar.schema == pl.Schema(SIMILAR_SCHEMA)
+    assert list(SIMILAR_SCHEMA) == [c for c in SIMILAR_COLUMNS if c != "logical_date"]
     assert similar["product_id"].n_unique() == retail.products.height  # a list for everyone
     assert (similar.group_by("product_id").len()["len"] == 10).all()
     assert not (similar["product_id"] == similar["similar_product_id"]).any()
@@ -101,12 +102,13 @@ def test_lists_are_the_exact_top_m_of_the_blended_score():
 
 
 def test_reasons_name_the_signal_that_produced_the_row():
-    # A popular product with a behavioural twin (C) and a textual twin (B); D is both.
+    # A, with 20 buyers, weighs behaviour and text equally (w = 20 / (20 + 20)): C is its
+    # behavioural twin, B its textual twin (but B has too few buyers to count), D is both.
     text = normalise_rows(
         np.array([[1, 0, 0], [1, 0.05, 0], [0, 1, 0], [1, 0.1, 0], [0, 0, 1]], np.float32)
     )
     factors = normalise_rows(np.array([[1, 0], [0, 1], [1, 0.05], [1, 0.1], [0, 1]], np.float32))
-    buyers = np.array([500, 2, 400, 300, 100])  # B: two buyers, text only
+    buyers = np.array([20, 2, 400, 300, 100])  # B: two buyers, text only
     result = hybrid_similar(
         np.array(list("ABCDE")),
         text,
@@ -123,6 +125,9 @@ def test_reasons_name_the_signal_that_produced_the_row():
         )
     )
     assert reasons == {"C": BOUGHT_TOGETHER, "D": BOTH_REASONS}
+    # A popular product's list is behaviour: its text is 1/26 of a score.
+    c_list = result.filter(pl.col("product_id") == "C")
+    assert set(c_list["reason"]) == {BOUGHT_TOGETHER}
     b_list = result.filter(pl.col("product_id") == "B")
     assert b_list["similar_product_id"].to_list() == ["D", "A"]  # nearest texts
     assert set(b_list["reason"]) == {SIMILAR_DESCRIPTION} and set(b_list["method"]) == {"content"}

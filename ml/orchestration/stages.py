@@ -43,6 +43,22 @@ def ingest_stage(ctx: RunContext) -> dict[str, Any]:
     }
 
 
+def product_text_stage(ctx: RunContext) -> dict[str, Any]:
+    """Embed new product texts and categorise every product (before the marts)."""
+    from ml.text.products import understand_products
+
+    report = understand_products(_logical_date(ctx, "product_text"))
+    return {
+        "products": report.products,
+        "embedded": report.embedded,
+        "reused": report.reused,
+        "inferred": report.inferred,
+        "categories": report.categories,
+        "taxonomy": "built" if report.rebuilt else "carried forward",
+        "rows": report.products,
+    }
+
+
 def train_stage(ctx: RunContext) -> dict[str, Any]:
     """Train, review and gate the recommenders on the data up to the logical date.
 

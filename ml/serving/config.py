@@ -29,6 +29,9 @@ class ScoreConfig:
         Threads of implicit's topk (0: all cores).
     keep_dates : int
         Logical dates kept in ``ml.recommendations``.
+    new_product_share : float
+        Share of each list given to recommendable products nobody has bought yet, offered
+        to buyers of their text look-alikes (:mod:`ml.serving.new_products`); 0: off.
     """
 
     n: int = 20
@@ -39,6 +42,7 @@ class ScoreConfig:
     chunk_size: int = 4096
     num_threads: int = 0
     keep_dates: int = 3
+    new_product_share: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ RECOMMENDED_FOR_YOU = "recommended_for_you"  # collaborative, no history product
 POPULAR_IN_SEGMENT = "popular_in_segment"
 POPULAR_IN_COUNTRY = "popular_in_country"
 POPULAR_OVERALL = "popular_overall"
+NEW_SIMILAR_BOUGHT = "new_similar_bought"  # a new product, like one you bought (exploration)
 
 # Cap on (customers x history length) gathered at once when computing reasons.
 _REASON_BLOCK = 400_000

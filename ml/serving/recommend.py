@@ -35,6 +35,7 @@ from ml.serving.cold_start import cold_start_lists
 from ml.serving.config import ScoreConfig
 from ml.serving.inputs import ScoringInputs, latest_logical_date, load_inputs
 from ml.serving.model import IdIndex, ScoringModel, load_scoring_model
+from ml.serving.new_products import explore_new_products
 from ml.serving.reasons import (
     BOUGHT_BEFORE,
     BOUGHT_SIMILAR,
@@ -333,7 +334,9 @@ def score(
     with connect() as con:
         day = to_date(logical_date) if logical_date is not None else latest_logical_date(con)
         inputs = load_inputs(con, day, config)
-        recommendations = recommend_all(inputs, model, config)
+        recommendations = explore_new_products(
+            con, recommend_all(inputs, model, config), inputs, config
+        )
         written = write_partition(
             con,
             "recommendations",

@@ -27,12 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from ml.serving.reasons import NEW_SIMILAR_BOUGHT
 from ml.text.content_neighbours import top_neighbours
 
-# Reason code of an exploration row (ml.serving.reasons codes are snake_case, rendered by dbt).
-NEW_SIMILAR_BOUGHT = "new_similar_bought"
-# What the output mart renders for it, with the reason product's name.
-NEW_SIMILAR_BOUGHT_TEXT = "new, similar to {product_name} you bought"
+# Its wording ("new, similar to X you bought") is in the seed reason_texts.
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ The rule, per source product ``s`` with ``b`` distinct buyers, and candidate ``c
   noise that happens to sit near popular items (on Online Retail 11 % of collaborative
   rows pointed at such products); those products can still appear through their text.
 
-The **reason** of each row says which signal produced it: ``bought together`` when the
-candidate is in the source's pure-collaborative top ``m`` (supported candidates only),
-``similar description`` when it is in the pure-text top ``m``, both joined when in both;
-a row in neither (the blend lifted it) gets the signal that contributed more to its score.
+The **reason** of each row says which signal produced it, by its share of the blended
+score: ``bought together`` when the behaviour term ``w * cf`` is at least
+``dominant_share`` (default 3/4) of it, ``similar description`` when the text term is, and
+both joined otherwise. It costs one dot product per row, not another top-k pass.
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ class HybridConfig:
         Products with fewer buyers get content neighbours only.
     min_candidate_buyers : int
         Candidates with fewer buyers never score on behaviour (minimum support).
+    dominant_share : float
+        Share of the blended score one signal needs to be the row's only reason.
     chunk_size : int
         Source products per batch.
     num_threads : int
@@ -77,6 +79,7 @@ class HybridConfig:
     shrinkage: float = 20.0
     min_source_buyers: int = 3
     min_candidate_buyers: int = 3
+    dominant_share: float = 0.75
     chunk_size: int = 2048
     num_threads: int = 0
 
@@ -217,7 +220,7 @@ def hybrid_similar(
     ids, scores = top_neighbours(
         candidate_side, source_rows, candidates, m, queries=queries, **kwargs
     )
-    reasons = _reasons(ids, source_rows, candidates, factors, supported, text, weight, config)
+    reasons = _reasons(ids, source_rows, factors, supported, text, weight, config)
     filled = ids >= 0
     method = np.where(weight[source_rows] > 0, "hybrid", "content")
     result = pl.DataFrame(
@@ -246,39 +249,24 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def _reasons(ids, source_rows, candidates, factors, supported, text, weight, config):
-    """Which signal produced each row (see the module docstring)."""
-    m = config.m
-    kwargs = {"chunk_size": config.chunk_size, "num_threads": config.num_threads}
-    text_ids, _ = top_neighbours(text, source_rows, candidates, m, **kwargs)
-    behavioural = weight[source_rows] > 0
-    cf_ids = np.full_like(ids, -1)
-    cf_candidates = candidates[supported[candidates]]
-    if behavioural.any():
-        cf_ids[behavioural], _ = top_neighbours(
-            factors, source_rows[behavioural], cf_candidates, m, **kwargs
-        )
-    in_text = (ids[:, :, None] == text_ids[:, None, :]).any(axis=2)
-    in_cf = (ids[:, :, None] == cf_ids[:, None, :]).any(axis=2) & (ids >= 0)
-    # Rows in neither list: the larger contribution to the blended score (chunked: the
-    # gathered vectors are sources x m x d).
+def _reasons(ids, source_rows, factors, supported, text, weight, config):
+    """Which signal produced each row: its share of the blended score (module docstring)."""
     cf_part = np.zeros(ids.shape, dtype=np.float32)
     text_part = np.zeros(ids.shape, dtype=np.float32)
+    # Chunked: the gathered vectors are sources x m x d.
     for start in range(0, len(source_rows), config.chunk_size):
         rows = slice(start, start + config.chunk_size)
         src = source_rows[rows]
         safe = np.maximum(ids[rows], 0)
         own_cf = np.einsum("ik,ijk->ij", factors[src], factors[safe]) * supported[safe]
         own_text = np.einsum("ik,ijk->ij", text[src], text[safe])
-        cf_part[rows] = weight[src][:, None] * own_cf
-        text_part[rows] = (1 - weight[src])[:, None] * own_text
+        cf_part[rows] = np.maximum(weight[src][:, None] * own_cf, 0)
+        text_part[rows] = np.maximum((1 - weight[src])[:, None] * own_text, 0)
+    total = np.maximum(cf_part + text_part, 1e-12)
+    dominant = config.dominant_share
     reasons = np.where(
-        in_cf & in_text,
-        BOTH_REASONS,
-        np.where(
-            in_cf,
-            BOUGHT_TOGETHER,
-            np.where(in_text | (text_part >= cf_part), SIMILAR_DESCRIPTION, BOUGHT_TOGETHER),
-        ),
+        cf_part / total >= dominant,
+        BOUGHT_TOGETHER,
+        np.where(text_part / total >= dominant, SIMILAR_DESCRIPTION, BOTH_REASONS),
     )
     return reasons.astype(object)

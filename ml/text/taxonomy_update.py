@@ -84,7 +84,9 @@ def update(inputs: Inputs, previous: TaxonomyState):
         terms = product_terms(words, typeness)
         target = -1
         if terms.head is not None and has_inferred:
-            for qualifier in (terms.theme, terms.left, None):
+            # The most specific group first: theme compound, bound compound, the head alone.
+            qualifiers = [q for q in (terms.theme, terms.left) if q is not None] + [None]
+            for qualifier in qualifiers:
                 g = key_index.get(group_key(qualifier, terms.head), -1)
                 if 0 <= g < n_old and inferred[g] and sizes[g] < cap:
                     target = g

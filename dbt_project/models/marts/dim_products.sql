@@ -14,6 +14,13 @@ first_sales as (
 
 ),
 
+categories as (
+
+    -- The product text stage's categories: given ones, or inferred from the text.
+    select product_id, category, category_source from {{ ref('stg_text__product_categories') }}
+
+),
+
 first_events as (
 
     select product_id, min(occurred_at) as first_event_at
@@ -27,13 +34,19 @@ first_seen as (
 
     -- The earliest evidence of the product: the catalogue date may be missing or late.
     select
-        products.*,
+        products.* replace (coalesce(categories.category, products.category) as category),
+        case
+            when categories.category_source is not null then categories.category_source
+            when products.category = 'Uncategorized' then 'missing'
+            else 'given'
+        end as category_source,
         least(products.first_seen_at, first_sales.first_sold_at, first_events.first_event_at)
             as effective_first_seen_at
 
     from products
     left join first_sales on products.product_id = first_sales.product_id
     left join first_events on products.product_id = first_events.product_id
+    left join categories on products.product_id = categories.product_id
 
 ),
 
@@ -44,14 +57,16 @@ final as (
         product_name,
         product_description,
         category,
+        category_source,
         brand,
         price,
         is_active,
         is_product,
         effective_first_seen_at as first_seen_at,
-        -- The one recommendable-product rule: merchandise that is still sold. Every list
-        -- of products to suggest (recommendations, similar products, audiences) uses it.
-        is_product and is_active as is_recommendable
+        -- The one recommendable-product rule: merchandise that is still sold and has a
+        -- name to show. Every list of products to suggest (recommendations, similar
+        -- products, audiences) uses it.
+        is_product and is_active and product_name is not null as is_recommendable
 
     from first_seen
     -- Point in time: products first seen after the as-of moment do not exist yet.

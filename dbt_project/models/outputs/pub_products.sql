@@ -29,6 +29,7 @@ select
     cast(products.product_id as varchar) as product_id,
     cast(products.product_name as varchar) as product_name,
     cast(products.category as varchar) as category,
+    cast(products.category_source as varchar) as category_source,
     cast(products.brand as varchar) as brand,
     cast(products.price as double) as price,
     cast(features.price_band as varchar) as price_band,
