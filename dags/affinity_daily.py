@@ -86,6 +86,12 @@ def _dbt_group(group_id: str, folders: list[str]) -> DbtTaskGroup:
         "top_n": Param(
             20, type="integer", minimum=1, maximum=200, description="Recommendations per customer."
         ),
+        "replay_campaigns": Param(
+            False,
+            type="boolean",
+            description="Launch campaigns that ended unlaunched as of their launch dates "
+            "(ml.campaigns.replay), so they are measured.",
+        ),
     },
     tags=["affinity"],
     doc_md=__doc__,
@@ -115,10 +121,10 @@ def affinity_daily():
         return score_stage(ds, top_n=params["top_n"])
 
     @task(pool=WAREHOUSE_POOL)
-    def campaigns(ds: str | None = None) -> dict:
+    def campaigns(params: dict | None = None, ds: str | None = None) -> dict:
         from ml.campaigns import campaigns_stage
 
-        return campaigns_stage(ds)
+        return campaigns_stage(ds, replay=bool((params or {}).get("replay_campaigns")))
 
     @task(pool=WAREHOUSE_POOL, outlets=[SNAPSHOT])
     def publish(ds: str | None = None, run_id: str | None = None) -> dict:

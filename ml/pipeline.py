@@ -22,6 +22,8 @@ from ml.warehouse import connect
 log = logging.getLogger(__name__)
 
 ONLINE_RETAIL_SUFFIXES = (".csv", ".csv.gz")
+# The known uplift of the generated shop's ground-truth campaign (ml.datagen.uplift).
+GENERATED_CAMPAIGN_UPLIFT = 0.1
 
 
 def prepare_landing(
@@ -31,6 +33,7 @@ def prepare_landing(
     products: int = 500,
     days: int = 90,
     seed: int = 42,
+    campaign_uplift: float | None = None,
 ) -> Path:
     """Return a landing folder holding contract files for this run.
 
@@ -42,13 +45,22 @@ def prepare_landing(
         folder: used as it is.
     customers, products, days, seed : int
         Size and seed of the generated shop.
+    campaign_uplift : float, optional
+        The generated shop's ground-truth campaign uplift (``None``: no such campaigns).
     """
     home = paths().ensure()
     if data is None or str(data) == "":
         from ml.datagen import generate_shop
 
         out = home.landing / "generated"
-        generate_shop(out, customers=customers, products=products, days=days, seed=seed)
+        generate_shop(
+            out,
+            customers=customers,
+            products=products,
+            days=days,
+            seed=seed,
+            campaign_uplift=campaign_uplift,
+        )
         return out
     data = Path(data).expanduser().resolve()
     if data.is_dir():
@@ -259,8 +271,16 @@ def run_pipeline(
     seed: int = 42,
     retrain: bool = True,
     top_n: int = 20,
+    campaign_uplift: float | None = GENERATED_CAMPAIGN_UPLIFT,
+    replay_campaigns: bool | None = None,
 ) -> str:
     """Run the DAG end to end for one logical date and return a short human summary.
+
+    A generated shop (``data`` None) includes campaigns that ended before the run date
+    with a known effect (``campaign_uplift``, truth in ``_campaign_truth.parquet``), and
+    ``replay_campaigns`` defaults to on for it (off for real data: see
+    :mod:`ml.campaigns.replay`), so the first run already publishes ``campaign_results``
+    and ``campaign_insights``.
 
     Holds the home's run lock (:mod:`ml.locking`) for the whole run: a second run started
     meanwhile is refused with a message naming this one (or waits, with
@@ -273,8 +293,15 @@ def run_pipeline(
     started = time.perf_counter()
     with run_lock(home.home, timeout=lock_timeout_from_env()) as lock:
         landing = prepare_landing(
-            data, customers=customers, products=products, days=days, seed=seed
+            data,
+            customers=customers,
+            products=products,
+            days=days,
+            seed=seed,
+            campaign_uplift=campaign_uplift,
         )
+        if replay_campaigns is None:
+            replay_campaigns = data is None or str(data) == ""
         as_of = as_of or latest_data_date(landing)
         parse_dbt_project(as_of=as_of)
         log.info("running affinity_daily for %s on %s", as_of, landing)
@@ -282,7 +309,12 @@ def run_pipeline(
         # until the run it started has stopped too.
         dag_seconds = run_dag(
             as_of,
-            {"input_path": str(landing), "retrain": retrain, "top_n": top_n},
+            {
+                "input_path": str(landing),
+                "retrain": retrain,
+                "top_n": top_n,
+                "replay_campaigns": bool(replay_campaigns),
+            },
             pass_fds=(lock.fd,),
         )
         return summarize(as_of, landing, dag_seconds, time.perf_counter() - started, home.warehouse)

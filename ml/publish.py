@@ -72,6 +72,7 @@ TABLE_ORDER = {
     "affinity_audiences": "category, rank",
     "campaign_audiences": "campaign_id, rank",
     "campaign_results": "campaign_id",
+    "campaign_insights": "campaign_id, dimension, dimension_value",
 }
 # The published tables pipeline_runs gives their own row-count column (the rest are in
 # the row_counts map).

@@ -1,7 +1,11 @@
 """Task bodies of the campaign steps (what the Airflow tasks and CLI commands call).
 
-``campaigns_stage``  daily, after ``score`` and before the dbt output marts: launch the
-                     campaigns due after the logical date (:func:`build_audiences`).
+``campaigns_stage``  daily, after ``score`` and before the dbt output marts: (optionally
+                     replay missed launches, :mod:`ml.campaigns.replay`), launch the
+                     campaigns due after the logical date (:func:`build_audiences`), then
+                     measure the campaigns whose window has ended and learn from them
+                     (``campaign_results``, ``campaign_insights``), so the run's own
+                     snapshot carries the results.
 ``measure_stage``    the ``affinity_campaigns`` DAG, on every published snapshot:
                      measure the campaigns whose window has ended.
 ``publish_results``  the same DAG: build the campaign output marts and refresh the snapshot.
@@ -31,10 +35,24 @@ def _release_dbt() -> None:
     release_dbt_warehouse()
 
 
-def campaigns_stage(logical_date: date | str) -> dict[str, Any]:
-    """Daily task body: build the audiences of the campaigns launching after the date."""
+def campaigns_stage(logical_date: date | str, replay: bool = False) -> dict[str, Any]:
+    """Daily task body: launch, measure, learn (see the module docstring).
+
+    Parameters
+    ----------
+    logical_date : date or str
+    replay : bool
+        First replay the launches of campaigns that ended unlaunched
+        (:func:`ml.campaigns.replay.replay_missed_launches`).
+    """
+    from ml.campaigns.insights import build_insights
+    from ml.campaigns.replay import replay_missed_launches
+
     _release_dbt()
+    replayed = replay_missed_launches(logical_date) if replay else None
     report = build_audiences(logical_date)
+    measured = measure_campaigns(logical_date)
+    insights = build_insights(measured)
     return {
         "logical_date": report.logical_date.isoformat(),
         "launched": report.launched,
@@ -42,6 +60,9 @@ def campaigns_stage(logical_date: date | str) -> dict[str, Any]:
         "sizes": report.sizes,
         "capped": report.capped,
         "model_version": report.model_version,
+        "replayed": {str(d): ids for d, ids in replayed.launched.items()} if replayed else {},
+        "measured": measured.measured,
+        "insight_rows": insights.rows,
     }
 
 
@@ -67,8 +88,11 @@ def published_logical_date() -> date:
 def measure_stage(as_of: date | str | None = None) -> dict[str, Any]:
     """Campaigns-DAG task body: measure as of ``as_of`` (default: the published date)."""
     _release_dbt()
+    from ml.campaigns.insights import build_insights
+
     day = to_date(as_of) if as_of else published_logical_date()
     report = measure_campaigns(day)
+    build_insights(report)
     return {
         "as_of": day.isoformat(),
         "measured": report.measured,
@@ -113,6 +137,15 @@ def publish_results(as_of: date | str, run_id: str) -> dict[str, Any]:
     if newest is not None and newest > day:
         log.info("not publishing campaign results for %s: %s was scored since", day, newest)
         return {"published": False, "reason": f"a newer run ({newest}) publishes them"}
-    run_dbt(["build", "--select", "pub_campaign_results", "pub_campaign_audiences"], as_of=day)
+    run_dbt(
+        [
+            "build",
+            "--select",
+            "pub_campaign_results",
+            "pub_campaign_insights",
+            "pub_campaign_audiences",
+        ],
+        as_of=day,
+    )
     report = publish(day, run_id=run_id)
     return {"published": True, "snapshot": str(report.snapshot), "row_counts": report.row_counts}

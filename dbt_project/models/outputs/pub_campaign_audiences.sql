@@ -28,6 +28,8 @@ launched as (
         cast(null as varchar) as message,
         cast(null as varchar) as channel,
         cast(null as date) as contact_date,
+        cast(null as varchar) as subject,
+        cast(null as varchar) as copy_writer,
         cast(null as date) as logical_date
     where false
 
@@ -74,6 +76,8 @@ select
     cast(launched.message as varchar) as message,
     cast(launched.channel as varchar) as channel,
     cast(launched.contact_date as date) as contact_date,
+    cast(launched.subject as varchar) as subject,
+    cast(launched.copy_writer as varchar) as copy_writer,
     cast(launched.logical_date as date) as logical_date
 
 from launched
