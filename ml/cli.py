@@ -159,10 +159,11 @@ def _cmd_campaigns(args: argparse.Namespace) -> int:
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
-    from ml.campaigns import measure_campaigns, publish_results
+    from ml.campaigns import build_insights, measure_campaigns, publish_results
 
     report = measure_campaigns(args.as_of)
     print(report.summary())
+    print(build_insights(report).summary())
     if args.publish:
         publish_results(args.as_of, f"measure-{args.as_of}")
     return 0

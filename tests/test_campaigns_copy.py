@@ -148,6 +148,7 @@ def test_builtin_copy_reads_as_sentences() -> None:
         for text in filter(None, (draft.subject, draft.body)):
             assert "  " not in text and " ," not in text and " ." not in text, text
             assert ".." not in text and ",," not in text, text
+            assert not re.search(r"\b(\w+(?: \w+)?) \1\b", text), text  # "now right now"
             flat = text.replace(FIRST_NAME, "Alex").replace("\n\n", " ")
             for sentence in re.split(r"(?<=[.!?])\s+", flat):
                 assert sentence[:1].isupper() or sentence[:1].isdigit(), (sentence, text)

@@ -110,7 +110,8 @@ def reason_sentences(product: BriefProduct) -> list[str]:
             f"Since you {rest}, {name} could be a good match.",
         ]
     if lowered.startswith("popular"):
-        return [f"{name} is {reason} right now.", f"Take a look at {name}: it is {reason}."]
+        when = "" if lowered.endswith("right now") else " right now"
+        return [f"{name} is {reason}{when}.", f"Take a look at {name}: it is {reason}."]
     return [f"We think you will love {name}.", f"{name} could be just right for you."]
 
 
@@ -196,7 +197,7 @@ class BuiltinWriter:
                 rng.choice((f"Reviewers praise its {aspects}.", f"Shoppers love its {aspects}."))
             )
         if top.price is not None and rng.random() < 0.5:
-            parts.append(f"It is {self.currency}{top.price:.2f}.")
+            parts.append(f"It costs {self.currency}{top.price:.2f}.")
         if len(brief.products) > 1:
             second = brief.products[1].name
             parts.append(
@@ -209,7 +210,7 @@ class BuiltinWriter:
                     (
                         f"As a thank-you, enjoy {offer}.",
                         f"To make it easier, here is {offer}.",
-                        f"Enjoy {offer} when you order.",
+                        f"And there is more: {offer}.",
                     )
                 )
             )
