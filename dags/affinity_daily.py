@@ -85,6 +85,7 @@ def _python_task(stage: Stage):
                 input_path=params["input_path"],
                 retrain=params["retrain"],
                 top_n=params["top_n"],
+                replay_campaigns=bool(params.get("replay_campaigns")),
             ),
         )
         if summary.get("experiment_id") and summary.get("run_id"):
@@ -110,6 +111,12 @@ def _python_task(stage: Stage):
         "retrain": Param(True, type="boolean", description="Train and gate a new model."),
         "top_n": Param(
             20, type="integer", minimum=1, maximum=200, description="Recommendations per customer."
+        ),
+        "replay_campaigns": Param(
+            False,
+            type="boolean",
+            description="Launch campaigns that ended unlaunched as of their launch dates "
+            "(ml.campaigns.replay), so they are measured.",
         ),
     },
     tags=["affinity"],

@@ -103,6 +103,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         retrain=not args.no_retrain,
         top_n=args.top_n,
+        campaign_uplift=args.campaign_uplift,
+        replay_campaigns=args.replay_campaigns,
     )
     print(summary)
     return 0
@@ -192,6 +194,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     print(f"measured as of {summary['as_of']}: {summary['measured'] or 'nothing'}")
     for result in summary["results"]:
         print(f"  {result}")
+    print(f"campaign insights: {summary['insight_rows']} rows")
     if args.publish:
         _run(
             ["publish_results"],
@@ -262,6 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=42)
     run.add_argument("--no-retrain", action="store_true", help="score with the current champion")
     run.add_argument("--top-n", type=int, default=20, help="recommendations per customer")
+    run.add_argument(
+        "--campaign-uplift",
+        type=float,
+        default=0.1,
+        help="generated shop: true uplift of its ground-truth campaign (plus a placebo)",
+    )
+    run.add_argument(
+        "--replay-campaigns",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="launch campaigns that ended unlaunched as of their launch dates, so this run "
+        "measures them (default: on for a generated shop, off for --data)",
+    )
     run.set_defaults(func=_cmd_run)
 
     feat = sub.add_parser(

@@ -80,6 +80,9 @@ class RunContext:
         dbt stages rebuild incremental models from scratch.
     keep_snapshots : int
         Previous snapshots ``publish`` keeps for rollback.
+    replay_campaigns : bool
+        ``campaigns`` first launches, as of their launch dates, the campaigns that ended
+        unlaunched (a first run on a shop with history), so they are measured.
     """
 
     logical_date: str | None
@@ -89,6 +92,7 @@ class RunContext:
     top_n: int = 20
     full_refresh: bool = False
     keep_snapshots: int = 3
+    replay_campaigns: bool = False
 
 
 _STAGES = "ml.orchestration.stages"
@@ -147,9 +151,9 @@ DAILY: tuple[Stage, ...] = (
     ),
     Stage(
         "campaigns",
-        "freeze the audiences of the campaigns launching after the logical date",
+        "freeze the audiences of the campaigns launching next; measure and learn from ended ones",
         reads=("marts.*", "seeds.campaigns_manual", "ml.recommendations"),
-        writes=("ml.campaign_audiences",),
+        writes=("ml.campaign_audiences", "ml.campaign_results", "ml.campaign_insights"),
         run=f"{_STAGES}:campaigns_stage",
     ),
     Stage(
@@ -173,9 +177,9 @@ DAILY: tuple[Stage, ...] = (
 CAMPAIGN_MEASUREMENT: tuple[Stage, ...] = (
     Stage(
         "measure",
-        "measure the lift of campaigns whose window has ended",
+        "measure the lift of campaigns whose window has ended; insights by segment",
         reads=("ml.campaign_audiences", "marts.fct_orders"),
-        writes=("ml.campaign_results",),
+        writes=("ml.campaign_results", "ml.campaign_insights"),
         run=f"{_STAGES}:measure_stage",
     ),
     Stage(

@@ -65,7 +65,8 @@ def campaign_rows(category: str) -> pl.DataFrame:
     schema = {c.name: c.dtype for c in ENTITIES["campaigns"].columns}
     types = {"VARCHAR": pl.String, "TIMESTAMP": pl.Datetime("us"), "INTEGER": pl.Int32}
     types["DOUBLE"] = pl.Float64
-    return pl.DataFrame(rows).cast({k: types[v] for k, v in schema.items()})
+    frame = pl.DataFrame(rows)  # the optional copy columns are left out: they load as NULL
+    return frame.cast({k: types[v] for k, v in schema.items() if k in frame.columns})
 
 
 @pytest.fixture(scope="module")

@@ -18,18 +18,24 @@ import scipy.sparse as sp
 from ml.serving.config import ScoreConfig
 from ml.serving.model import ScoringModel
 from ml.warehouse import connect
-from ml.warehouse.tables import read_frame
 
 
 def fit_als(factors: int = 16, iterations: int = 6) -> ScoringModel:
-    """Fit a small implicit ALS on ``marts.interactions`` of the current warehouse."""
+    """Fit a small implicit ALS on the current warehouse's interactions.
+
+    Strengths as training computes them with its default weighting (``ml.train``'s
+    aggregation of ``marts.interaction_events``) as of the marts' date.
+    """
     from implicit.cpu.als import AlternatingLeastSquares
 
+    from ml.dates import as_of_end
+    from ml.train.config import DBT_WEIGHTING
+    from ml.train.interactions import aggregate, load_events
+
     with connect() as con:
-        pairs = read_frame(
-            con,
-            "SELECT customer_id, product_id, strength FROM marts.interactions WHERE strength > 0",
-        )
+        as_of = con.execute("SELECT max(as_of_date) FROM marts.interactions").fetchall()[0][0]
+    cutoff = as_of_end(as_of)
+    pairs = aggregate(load_events(cutoff), cutoff, DBT_WEIGHTING)
     customer_ids = np.sort(pairs["customer_id"].unique().to_numpy().astype(str))
     product_ids = np.sort(pairs["product_id"].unique().to_numpy().astype(str))
     rows = np.searchsorted(customer_ids, pairs["customer_id"].to_numpy().astype(str))

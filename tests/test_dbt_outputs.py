@@ -56,6 +56,7 @@ ML_VIEWS = (
     "stg_ml__customer_affinity",
     "stg_ml__campaign_audiences",
     "stg_ml__campaign_results",
+    "stg_ml__campaign_insights",
 )
 
 
@@ -166,11 +167,11 @@ def write_campaign_tables(home: Path, customers: list[str]) -> None:
                 [day, campaign, customer, group, rank, message, day],
             )
         create_table(con, "campaign_results", RESULT_COLUMNS)
-        for day, conclusion in ((BEFORE, "measured before"), (AS_OF, "measured on")):
+        for day, name in ((BEFORE, "measured before"), (AS_OF, "measured on")):
             con.execute(
-                "insert into ml.campaign_results (logical_date, campaign_id, conclusion) "
-                "values (?, 'T0', ?)",
-                [day, conclusion],
+                "insert into ml.campaign_results (logical_date, campaign_id, campaign_name, "
+                "conclusion, srm_detected) values (?, 'T0', ?, 'no significant lift', false)",
+                [day, name],
             )
     finally:
         con.close()
@@ -298,7 +299,7 @@ def test_campaign_audiences_keep_the_first_launch_and_drop_erased_customers(
         home,
         'select campaign_id, customer_id, "group" from outputs.campaign_audiences order by rank',
     ) == [("T1", customers[0], "treatment"), ("T1", customers[1], "control")]
-    assert query(home, "select campaign_id, conclusion from outputs.campaign_results") == [
+    assert query(home, "select campaign_id, campaign_name from outputs.campaign_results") == [
         ("T0", "measured on")
     ]
 
@@ -378,7 +379,9 @@ def test_published_models_use_the_validated_as_of_and_shared_config(scored_home)
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     published = [n for n in models if n["original_file_path"].startswith("models/outputs/")]
     ml_staging = [n for n in models if n["original_file_path"].startswith("models/staging/ml/")]
-    assert len(published) == 9 and len(ml_staging) == len(ML_VIEWS)
+    files = sorted(p.stem for p in (MODELS / "outputs").glob("pub_*.sql"))
+    assert sorted(n["name"] for n in published) == files
+    assert len(ml_staging) == len(ML_VIEWS)
     for node in published:
         config = node["config"]
         assert (node["schema"], config["materialized"]) == ("outputs", "table"), node["name"]

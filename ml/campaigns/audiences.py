@@ -21,7 +21,8 @@ launched by an earlier run gets its audience, frozen from then on:
    selected population;
 7. **products and message**: the customer's top recommendations (of the campaign's
    category, when it has one; bestsellers when they have none), and for treatment
-   customers the rendered template (PII placeholders kept literally).
+   customers a message from the campaign's copy writer(s), through the guardrails
+   (:mod:`ml.campaigns.messaging`; PII placeholders kept literally).
 
 Output: ``ml.campaign_audiences``, one partition per launch date, kept for good (the
 measurement needs the audience after the campaign ends). Re-running a date replaces its
@@ -52,7 +53,12 @@ from ml.campaigns.audience_inputs import (
     prior_contacts,
 )
 from ml.campaigns.definitions import Campaign, CampaignConfig, load_campaigns, validate_campaigns
-from ml.campaigns.messages import compile_template, message_context, render_message
+from ml.campaigns.messaging import (
+    EXTRA_AUDIENCE_COLUMNS,
+    CopyContext,
+    campaign_copy,
+    ensure_audience_columns,
+)
 from ml.campaigns.targeting import campaign_affinity, predicted_affinity, select_audiences
 from ml.dates import to_date
 from ml.warehouse import connect
@@ -80,6 +86,7 @@ AUDIENCE_COLUMNS = {
     "message": "VARCHAR",
     "channel": "VARCHAR",
     "contact_date": "DATE",
+    **EXTRA_AUDIENCE_COLUMNS,
 }
 
 
@@ -161,35 +168,13 @@ def audience_rows(
     products: dict[str, list[dict[str, Any]]],
     day: date,
     config: CampaignConfig,
+    copy: CopyContext,
 ) -> pl.DataFrame:
     """The audience rows of one campaign (columns of ``ml.campaign_audiences``)."""
     ids = members["customer_id"].to_list()
     groups = assign_groups(campaign.campaign_id, ids, campaign.control_share, config.salt)
-    template = compile_template(campaign.message_template, campaign.campaign_id, campaign.name)
-    messages = []
-    for customer, group, segment, cluster, top in zip(
-        ids,
-        groups,
-        members["segment"].to_list(),
-        members["cluster_name"].to_list(),
-        members["top_category"].to_list()
-        if "top_category" in members.columns
-        else [None] * len(ids),
-        strict=True,
-    ):
-        if group != TREATMENT:
-            messages.append(None)
-            continue
-        context = message_context(
-            campaign_name=campaign.name,
-            channel=campaign.channel,
-            category=campaign.category,
-            segment=segment,
-            cluster=cluster,
-            top_category=top,
-            products=products[customer],
-        )
-        messages.append(render_message(template, context, campaign.campaign_id, campaign.name))
+    written = campaign_copy(campaign, members, list(groups), products, copy, config.salt)
+    messages = written.messages
     return pl.DataFrame(
         {
             "campaign_id": [campaign.campaign_id] * len(ids),
@@ -204,9 +189,13 @@ def audience_rows(
             "message": messages,
             "channel": [campaign.channel] * len(ids),
             "contact_date": [day + timedelta(days=1)] * len(ids),
+            "subject": written.subjects,
+            "copy_writer": written.arms,
         },
         schema_overrides={
             "message": pl.String,
+            "subject": pl.String,
+            "copy_writer": pl.String,
             "segment": pl.String,
             "cluster_name": pl.String,
             "product_ids": pl.List(pl.String),
@@ -261,6 +250,7 @@ def build_audiences(
     started = time.perf_counter()
     day = to_date(logical_date)
     with connect() as con:
+        ensure_audience_columns(con)
         campaigns = load_campaigns(con)
         earlier = launched_before(con, day)
         due = [c for c in campaigns if c.launch_due(day) and c.campaign_id not in earlier]
@@ -311,6 +301,7 @@ def _launch(
     members = sorted({c for p in selected.values() for c in eligible["customer_id"][p]})
     recommendations = load_recommendations(con, day, products, members)
     bestsellers = load_bestsellers(con, products, config.popularity_days)
+    copy = CopyContext.for_launch(con, products["product_name"].drop_nulls().to_list(), day)
     frames, sizes = [], {}
     for campaign in sorted(due, key=lambda c: c.campaign_id):
         positions = selected[campaign.campaign_id]
@@ -323,7 +314,13 @@ def _launch(
             config.featured_products,
         )
         rows = audience_rows(
-            campaign, members, affinity_of[campaign.campaign_id][positions], featured, day, config
+            campaign,
+            members,
+            affinity_of[campaign.campaign_id][positions],
+            featured,
+            day,
+            config,
+            copy,
         )
         frames.append(rows)
         sizes[campaign.campaign_id] = dict(Counter(rows["assignment_group"].to_list()))

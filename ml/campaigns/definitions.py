@@ -31,6 +31,7 @@ import duckdb
 from ml.campaigns.assignment import DEFAULT_SALT
 from ml.campaigns.messages import TemplateError, validate_template
 from ml.campaigns.rules import RuleError, parse_rule
+from ml.warehouse.tables import table_exists
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ RAW_SOURCE = "raw.campaigns"
 SEED_SOURCE = "seeds.campaigns_manual"
 _COLUMNS = (
     "campaign_id, {name} AS campaign_name, channel, target_type, target_value, starts_at, "
-    "ends_at, max_audience, control_share, priority, message_template"
+    "ends_at, max_audience, control_share, priority, message_template, goal, offer, "
+    "discount_percent, copy_writers"
 )
 
 
@@ -73,6 +75,12 @@ class CampaignConfig:
         Window of the bestseller lists that stand in for missing recommendations.
     salt : str
         Salt of the treatment/control hash (changing it reshuffles every campaign).
+    pre_period_days : int
+        Length of the pre-campaign period whose revenue adjusts the revenue lift (CUPED).
+    srm_alpha : float
+        A sample-ratio-mismatch p-value below this withholds the verdict.
+    power : float
+        Power of the minimum detectable effects.
     """
 
     frequency_cap: int = 2
@@ -84,6 +92,9 @@ class CampaignConfig:
     alpha: float = 0.05
     popularity_days: int = 90
     salt: str = DEFAULT_SALT
+    pre_period_days: int = 28
+    srm_alpha: float = 0.001
+    power: float = 0.8
 
     def __post_init__(self) -> None:
         if self.frequency_cap < 1 or self.cap_days < 1:
@@ -94,6 +105,10 @@ class CampaignConfig:
             raise ValueError("attribution_days must be >= 0")
         if not 0 < self.alpha < 1:
             raise ValueError("alpha must be within (0, 1)")
+        if not (0 < self.srm_alpha < 1 and 0 < self.power < 1):
+            raise ValueError("srm_alpha and power must be within (0, 1)")
+        if self.pre_period_days < 0:
+            raise ValueError("pre_period_days must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,21 @@ class Campaign:
     priority: int = 0
     message_template: str | None = None
     source: str = RAW_SOURCE
+    goal: str | None = None
+    offer: str | None = None
+    discount_percent: float | None = None
+    copy_writers: str | None = None
+
+    @property
+    def writers(self) -> tuple[str, ...]:
+        """The copy writer(s): one, or two arms of an A/B (see :mod:`ml.campaigns.copy`).
+
+        Default: ``template`` when the campaign has a message template, else ``builtin``.
+        """
+        if self.copy_writers and self.copy_writers.strip():
+            return tuple(w.strip().lower() for w in self.copy_writers.split("|") if w.strip())
+        has_template = bool(self.message_template and str(self.message_template).strip())
+        return ("template",) if has_template else ("builtin",)
 
     @property
     def category(self) -> str | None:
@@ -154,17 +184,6 @@ def contact_start(logical_date: date) -> datetime:
     return datetime.combine(logical_date + timedelta(days=1), time.min)
 
 
-def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    """Whether a table or view ``schema.name`` exists in the connected database."""
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-            "AND table_name = ? AND table_catalog = current_database()",
-            [schema, name],
-        ).fetchall()[0][0]
-    )
-
-
 def load_campaigns(con: duckdb.DuckDBPyConnection) -> list[Campaign]:
     """Read every campaign from the input entity and the hand-written seed.
 
@@ -174,11 +193,11 @@ def load_campaigns(con: duckdb.DuckDBPyConnection) -> list[Campaign]:
         A campaign id is defined twice.
     """
     parts = []
-    if relation_exists(con, "staging", "stg_raw__campaigns"):
+    if table_exists(con, "staging", "stg_raw__campaigns"):
         parts.append((RAW_SOURCE, "staging.stg_raw__campaigns", "campaign_name"))
     else:
         log.warning("staging.stg_raw__campaigns is missing (dbt not run yet): no input campaigns")
-    if relation_exists(con, "seeds", "campaigns_manual"):
+    if table_exists(con, "seeds", "campaigns_manual"):
         parts.append((SEED_SOURCE, "seeds.campaigns_manual", "name"))
     campaigns: list[Campaign] = []
     for source, relation, name_column in parts:
@@ -188,8 +207,9 @@ def load_campaigns(con: duckdb.DuckDBPyConnection) -> list[Campaign]:
         ).fetchall()
         for row in rows:
             (cid, name, channel, target_type, target_value, starts, ends, cap, share, prio, tpl) = (
-                row
+                row[:11]
             )
+            goal, offer, discount, writers = row[11:]
             campaigns.append(
                 Campaign(
                     campaign_id=str(cid).strip(),
@@ -204,6 +224,10 @@ def load_campaigns(con: duckdb.DuckDBPyConnection) -> list[Campaign]:
                     priority=int(prio or 0),
                     message_template=tpl,
                     source=source,
+                    goal=str(goal).strip().lower() if goal else None,
+                    offer=str(offer).strip() if offer else None,
+                    discount_percent=float(discount) if discount is not None else None,
+                    copy_writers=str(writers).strip().lower() if writers else None,
                 )
             )
     seen: dict[str, Campaign] = {}
@@ -268,10 +292,37 @@ def campaign_problems(
         problems.append(f"{label}: max_audience {campaign.max_audience} is negative")
     if campaign.ends_at <= campaign.starts_at:
         problems.append(f"{label}: ends_at {campaign.ends_at} is not after starts_at")
-    try:
-        validate_template(campaign.message_template, campaign.campaign_id, campaign.name)
-    except TemplateError as error:
-        problems.append(f"{error} [{campaign.source}]")
+    if campaign.message_template or "template" in campaign.writers:
+        try:
+            validate_template(campaign.message_template, campaign.campaign_id, campaign.name)
+        except TemplateError as error:
+            problems.append(f"{error} [{campaign.source}]")
+    problems += copy_problems(campaign)
+    return problems
+
+
+def copy_problems(campaign: Campaign) -> list[str]:
+    """What is wrong with a campaign's copy settings (writers, goal, discount)."""
+    from ml.campaigns.copy.brief import GOALS
+    from ml.campaigns.copy.settings import WRITER_NAMES
+
+    label, problems = campaign.label, []
+    writers = campaign.writers
+    unknown = [w for w in writers if w not in WRITER_NAMES]
+    if unknown or not 1 <= len(writers) <= 2 or len(set(writers)) != len(writers):
+        problems.append(
+            f"{label}: copy_writers {campaign.copy_writers!r} must be one writer or two "
+            f"different ones separated by |, each of {', '.join(WRITER_NAMES)}"
+        )
+    if campaign.goal and campaign.goal not in GOALS:
+        problems.append(
+            f"{label}: goal {campaign.goal!r} is not one of {', '.join(GOALS)} "
+            "(leave it empty to infer it from the target)"
+        )
+    if campaign.discount_percent is not None and not 0 < campaign.discount_percent < 100:
+        problems.append(
+            f"{label}: discount_percent {campaign.discount_percent} is not within (0, 100)"
+        )
     return problems
 
 

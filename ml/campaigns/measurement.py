@@ -16,6 +16,13 @@ for small or extreme rates where the Wald interval does not. A result is flagged
 than ``min_expected_count`` expected conversions or non-conversions at the pooled rate
 (the z-test's normal approximation does not hold there).
 
+Beside that test, every result carries the experiment columns of
+:mod:`ml.campaigns.experiment` (formulas and references in :mod:`ml.campaigns.stats`): a
+sample-ratio-mismatch test against the configured control share (a failure withholds the
+verdict: ``conclusion`` says so), always-valid intervals beside the fixed-horizon ones,
+the revenue lift adjusted with each customer's revenue over the ``pre_period_days``
+before the contact day (CUPED), and the minimum detectable effects at the sample size.
+
 Output: ``ml.campaign_results``, one partition per as-of date holding every measurable
 campaign (re-running a date replaces it).
 """
@@ -39,6 +46,8 @@ from ml.campaigns.definitions import (
     contact_start,
     load_campaigns,
 )
+from ml.campaigns.experiment import EXPERIMENT_COLUMNS, SRM_WITHHELD, experiment_statistics
+from ml.campaigns.messaging import ensure_audience_columns
 from ml.dates import to_date
 from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
@@ -74,6 +83,8 @@ RESULT_COLUMNS = {
     "confidence_level": "DOUBLE",
     "sample_too_small": "BOOLEAN",
     "conclusion": "VARCHAR",
+    "pre_period_start": "TIMESTAMP",
+    **EXPERIMENT_COLUMNS,
 }
 SAMPLE_TOO_SMALL = "sample too small to conclude"
 POSITIVE, NEGATIVE, NO_LIFT = "positive lift", "negative lift", "no significant lift"
@@ -164,14 +175,23 @@ def conclusion(lift: float | None, p_value: float | None, too_small: bool, alpha
     return NO_LIFT
 
 
-def summarize_outcomes(outcomes: pl.DataFrame, config: CampaignConfig | None = None) -> dict:
-    """Group sizes, conversions, revenue per customer and lift statistics.
+def summarize_outcomes(
+    outcomes: pl.DataFrame,
+    config: CampaignConfig | None = None,
+    *,
+    control_share: float | None = None,
+) -> dict:
+    """Group sizes, conversions, revenue per customer, lift and experiment statistics.
 
     Parameters
     ----------
     outcomes : polars.DataFrame
         One row per audience member: ``assignment_group`` ('treatment'/'control'),
-        ``converted`` (bool) and ``revenue`` (float).
+        ``converted`` (bool), ``revenue`` (float) and optionally ``pre_revenue`` (float,
+        the CUPED covariate).
+    config : CampaignConfig, optional
+    control_share : float, optional
+        The campaign's configured control share, for the sample-ratio test.
     """
     config = config or CampaignConfig()
     stats = {}
@@ -206,35 +226,85 @@ def summarize_outcomes(outcomes: pl.DataFrame, config: CampaignConfig | None = N
             min_expected_count=config.min_expected_count,
         )
     )
+    result.update(
+        experiment_statistics(
+            outcomes,
+            control_share=control_share,
+            alpha=config.alpha,
+            power=config.power,
+            srm_alpha=config.srm_alpha,
+        )
+    )
+    if result["srm_detected"]:
+        result["conclusion"] = SRM_WITHHELD
     return result
 
 
+def pre_period(audience_date: date, days: int) -> tuple[datetime, datetime]:
+    """``[start, end)`` of the CUPED covariate: the ``days`` before the contact day.
+
+    It ends where messages may start going out, so no treated purchase falls in it.
+    """
+    end = contact_start(audience_date)
+    return end - timedelta(days=days), end
+
+
 def campaign_outcomes(
-    con, campaign_id: str, audience_date: date, window: tuple[datetime, datetime]
+    con,
+    campaign_id: str,
+    audience_date: date,
+    window: tuple[datetime, datetime],
+    pre_window: tuple[datetime, datetime] | None = None,
 ) -> pl.DataFrame:
-    """``customer_id, assignment_group, converted, revenue`` of one frozen audience."""
+    """``customer_id, assignment_group, segment, cluster_name, copy_writer, converted,
+    revenue, pre_revenue`` of one frozen audience.
+
+    ``pre_revenue`` is the customer's net merchandise revenue in ``pre_window`` (0 without
+    one); ``segment`` and ``cluster_name`` are the customer's at launch.
+    """
+    pre_window = pre_window or (window[0], window[0])
     return read_frame(
         con,
         f"""
         WITH members AS (
-            SELECT customer_id, assignment_group FROM {ML_SCHEMA}.{AUDIENCE_TABLE}
+            SELECT * FROM {ML_SCHEMA}.{AUDIENCE_TABLE}
             WHERE campaign_id = ? AND logical_date = ?
         ),
         lines AS (
-            SELECT l.customer_id, l.net_quantity, l.net_revenue
+            SELECT l.customer_id, l.net_quantity, l.net_revenue, l.ordered_at
             FROM marts.fct_order_lines AS l
             JOIN marts.dim_products AS p USING (product_id)
             WHERE coalesce(p.is_product, true)
-              AND l.ordered_at >= ? AND l.ordered_at < ?
+              AND l.ordered_at >= least(?::TIMESTAMP, ?::TIMESTAMP) AND l.ordered_at < ?
               AND l.customer_id IN (SELECT customer_id FROM members)
+        ),
+        per_customer AS (
+            SELECT customer_id,
+                   bool_or(net_quantity > 0 AND ordered_at >= ?) AS converted,
+                   sum(net_revenue) FILTER (WHERE ordered_at >= ?) AS revenue,
+                   sum(net_revenue) FILTER (WHERE ordered_at >= ? AND ordered_at < ?)
+                       AS pre_revenue
+            FROM lines GROUP BY customer_id
         )
-        SELECT m.customer_id, m.assignment_group,
-               coalesce(bool_or(l.net_quantity > 0), false) AS converted,
-               coalesce(sum(l.net_revenue), 0)::DOUBLE AS revenue
-        FROM members AS m LEFT JOIN lines AS l USING (customer_id)
-        GROUP BY ALL ORDER BY m.customer_id
+        SELECT m.customer_id, m.assignment_group, m.segment, m.cluster_name,
+               m.copy_writer,
+               coalesce(c.converted, false) AS converted,
+               coalesce(c.revenue, 0)::DOUBLE AS revenue,
+               coalesce(c.pre_revenue, 0)::DOUBLE AS pre_revenue
+        FROM members AS m LEFT JOIN per_customer AS c USING (customer_id)
+        ORDER BY m.customer_id
         """,
-        [campaign_id, audience_date, window[0], window[1]],
+        [
+            campaign_id,
+            audience_date,
+            window[0],
+            pre_window[0],
+            window[1],
+            window[0],
+            window[0],
+            pre_window[0],
+            pre_window[1],
+        ],
     )
 
 
@@ -247,6 +317,8 @@ class MeasurementReport:
     results: pl.DataFrame
     skipped: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    # Campaign id -> its audience's outcomes (campaign_outcomes), for campaign_insights.
+    outcomes: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def summary(self) -> str:
         if not self.measured:
@@ -296,6 +368,7 @@ def measure_campaigns(
     started = time.perf_counter()
     day = to_date(as_of)
     with connect() as con:
+        ensure_audience_columns(con)
         campaigns = load_campaigns(con)
         launched = launched_before(con, day + timedelta(days=1))
         known = {c.campaign_id for c in campaigns}
@@ -304,11 +377,15 @@ def measure_campaigns(
             for cid in launched
             if cid not in known
         }
-        rows = []
+        rows, outcomes_of = [], {}
         for campaign, audience_date, window in measurable(
             campaigns, launched, day, config.attribution_days
         ):
-            outcomes = campaign_outcomes(con, campaign.campaign_id, audience_date, window)
+            pre_window = pre_period(audience_date, config.pre_period_days)
+            outcomes = campaign_outcomes(
+                con, campaign.campaign_id, audience_date, window, pre_window
+            )
+            outcomes_of[campaign.campaign_id] = outcomes
             rows.append(
                 {
                     "campaign_id": campaign.campaign_id,
@@ -319,7 +396,8 @@ def measure_campaigns(
                     "audience_date": audience_date,
                     "window_start": window[0],
                     "window_end": window[1],
-                    **summarize_outcomes(outcomes, config),
+                    "pre_period_start": pre_window[0],
+                    **summarize_outcomes(outcomes, config, control_share=campaign.control_share),
                 }
             )
         results = _results_frame(rows)
@@ -340,7 +418,9 @@ def measure_campaigns(
             seconds=seconds,
             detail={"measured": results["campaign_id"].to_list(), "skipped": skipped},
         )
-    report = MeasurementReport(day, results["campaign_id"].to_list(), results, skipped, seconds)
+    report = MeasurementReport(
+        day, results["campaign_id"].to_list(), results, skipped, seconds, outcomes_of
+    )
     for cid, why in skipped.items():
         log.warning("campaign %s not measured: %s", cid, why)
     log.info("%s", report.summary())

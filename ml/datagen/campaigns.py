@@ -37,6 +37,10 @@ class CampaignSpec:
     control_share: float
     priority: int
     message_template: str
+    goal: str | None = None
+    offer: str | None = None
+    discount_percent: float | None = None
+    copy_writers: str | None = None
 
 
 CAMPAIGNS: tuple[CampaignSpec, ...] = (
@@ -52,6 +56,10 @@ CAMPAIGNS: tuple[CampaignSpec, ...] = (
         1,
         "Hi {{first_name}}, it has been a while! Because you liked {{top_product_name}}, "
         "here is 15% off your next order.",
+        goal="win_back",
+        offer="15% off your next order",
+        discount_percent=15.0,
+        copy_writers="builtin",
     ),
     CampaignSpec(
         "Champions early access",
@@ -65,6 +73,9 @@ CAMPAIGNS: tuple[CampaignSpec, ...] = (
         2,
         "Hi {{first_name}}, as one of our best customers you get early access to new "
         "arrivals picked for you, starting with {{top_product_name}}.",
+        goal="loyalty",
+        offer="early access to new arrivals",
+        copy_writers="builtin",
     ),
     CampaignSpec(
         "{category} favourites",
@@ -77,6 +88,9 @@ CAMPAIGNS: tuple[CampaignSpec, ...] = (
         0.25,
         3,
         "Hi {{first_name}}, fresh picks in {category} for you, like {{top_product_name}}.",
+        goal="cross_sell",
+        # An A/B of copy: generated messages against the campaign's own template.
+        copy_writers="builtin|template",
     ),
     CampaignSpec(
         "Second order nudge",
@@ -90,6 +104,8 @@ CAMPAIGNS: tuple[CampaignSpec, ...] = (
         4,
         "Hi {{first_name}}, thanks for shopping with us again! {{top_product_name}} is "
         "waiting for you.",
+        goal="recommend",
+        copy_writers="builtin",
     ),
     CampaignSpec(
         "Restock your {staple_category}",
@@ -102,6 +118,8 @@ CAMPAIGNS: tuple[CampaignSpec, ...] = (
         0.5,
         5,
         "Hi {{first_name}}, running low? Restock {{top_product_name}} in one tap.",
+        goal="replenish",
+        copy_writers="builtin",
     ),
     CampaignSpec(
         "Big spenders thank you",
@@ -115,6 +133,8 @@ CAMPAIGNS: tuple[CampaignSpec, ...] = (
         6,
         "Hi {{first_name}}, thank you for being a loyal customer. We think you will love "
         "{{top_product_name}}.",
+        goal="thank_you",
+        copy_writers="builtin",
     ),
 )
 
@@ -173,5 +193,10 @@ def _generated_campaigns(n_customers: int, catalog: Catalog, period: Period) -> 
             "control_share": [s.control_share for s in CAMPAIGNS],
             "priority": [s.priority for s in CAMPAIGNS],
             "message_template": [fill(s.message_template, names) for s in CAMPAIGNS],
-        }
+            "goal": [s.goal for s in CAMPAIGNS],
+            "offer": [s.offer for s in CAMPAIGNS],
+            "discount_percent": [s.discount_percent for s in CAMPAIGNS],
+            "copy_writers": [s.copy_writers for s in CAMPAIGNS],
+        },
+        schema_overrides={"discount_percent": pl.Float64},
     )

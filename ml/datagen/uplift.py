@@ -102,6 +102,8 @@ class GroundTruthCampaign:
     message_template: str = (
         "Hi {{first_name}}, picked for you: {{top_product_name}} ({{top_product_reason}})."
     )
+    goal: str = "recommend"
+    copy_writers: str = "builtin"
 
     def window(self, period: Period) -> tuple[int, int]:
         """``[start, end)`` of the campaign, epoch seconds."""
@@ -157,7 +159,12 @@ def ground_truth_frame(specs: tuple[GroundTruthCampaign, ...], period: Period) -
             "control_share": [s.control_share for s in specs],
             "priority": [s.priority for s in specs],
             "message_template": [s.message_template for s in specs],
-        }
+            "goal": [s.goal for s in specs],
+            "offer": [None for _ in specs],
+            "discount_percent": [None for _ in specs],
+            "copy_writers": [s.copy_writers for s in specs],
+        },
+        schema_overrides={"offer": pl.String, "discount_percent": pl.Float64},
     )
 
 

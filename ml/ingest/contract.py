@@ -227,6 +227,14 @@ CAMPAIGNS = Entity(
         C("control_share", "DOUBLE", nullable=False),
         C("priority", "INTEGER", required=False, default="0"),
         C("message_template", "VARCHAR", required=False),
+        # Copy settings (ml/campaigns/copy): the goal (win_back, loyalty, cross_sell,
+        # replenish, welcome, new_arrivals, thank_you; empty: inferred), the offer in words,
+        # its discount (percent; generated copy may state no other), and the writer(s):
+        # builtin, llm, template, or two of them `|`-separated for an A/B of copy.
+        C("goal", "VARCHAR", required=False),
+        C("offer", "VARCHAR", required=False),
+        C("discount_percent", "DOUBLE", required=False),
+        C("copy_writers", "VARCHAR", required=False),
     ),
     primary_key=("campaign_id",),
 )

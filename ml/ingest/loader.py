@@ -153,7 +153,7 @@ def _load_file(
     cols = ", ".join(entity.column_names)
     con.execute(
         f"""
-        insert into raw.{entity.name}
+        insert into raw.{entity.name} by name
         select {cols}, ? as _source_file, _row as _source_row, ? as _batch_id
         from {stage}_typed where _rule is null order by _row
         """,
@@ -205,6 +205,13 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists raw")
     for entity in ENTITIES.values():
         con.execute(raw_table_ddl(entity))
+        # A column added to the contract since the table was created (always optional:
+        # older files lack it) is added to it; inserts go by name.
+        for column in entity.columns:
+            con.execute(
+                f"alter table raw.{entity.name} add column if not exists {column.name} "
+                f"{column.dtype}"
+            )
     con.execute(QUARANTINE_DDL)
     con.execute(LOAD_MANIFEST_DDL)
 

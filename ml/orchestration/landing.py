@@ -9,6 +9,8 @@ import duckdb
 from ml.config import paths
 
 ONLINE_RETAIL_SUFFIXES = (".csv", ".csv.gz")
+# The known uplift of the generated shop's ground-truth campaign (ml.datagen.uplift).
+GENERATED_CAMPAIGN_UPLIFT = 0.1
 
 
 def prepare_landing(
@@ -18,6 +20,7 @@ def prepare_landing(
     products: int = 500,
     days: int = 90,
     seed: int = 42,
+    campaign_uplift: float | None = None,
 ) -> Path:
     """Return a landing folder holding contract files for this run.
 
@@ -29,13 +32,22 @@ def prepare_landing(
         folder: used as it is.
     customers, products, days, seed : int
         Size and seed of the generated shop.
+    campaign_uplift : float, optional
+        The generated shop's ground-truth campaign uplift (``None``: no such campaigns).
     """
     home = paths().ensure()
     if data is None or str(data) == "":
         from ml.datagen import generate_shop
 
         out = home.landing / "generated"
-        generate_shop(out, customers=customers, products=products, days=days, seed=seed)
+        generate_shop(
+            out,
+            customers=customers,
+            products=products,
+            days=days,
+            seed=seed,
+            campaign_uplift=campaign_uplift,
+        )
         return out
     data = Path(data).expanduser().resolve()
     if data.is_dir():

@@ -22,8 +22,17 @@ def run_pipeline(
     seed: int = 42,
     retrain: bool = True,
     top_n: int = 20,
+    campaign_uplift: float | None = None,
+    replay_campaigns: bool | None = None,
 ) -> str:
     """Run the DAG end to end for one logical date and return a short human summary.
+
+    A generated shop (``data`` None) includes campaigns that ended before the run date
+    with a known effect (``campaign_uplift``, default
+    :data:`~ml.orchestration.landing.GENERATED_CAMPAIGN_UPLIFT`; truth in
+    ``_campaign_truth.parquet``), and ``replay_campaigns`` defaults to on for it (off for
+    real data: see :mod:`ml.campaigns.replay`), so the first run already publishes
+    ``campaign_results`` and ``campaign_insights``.
 
     Holds the home's run lock (:mod:`ml.locking`) for the whole run: a
     second run started meanwhile is refused with a message naming this one (or waits, with
@@ -31,15 +40,27 @@ def run_pipeline(
     """
     from ml.locking import lock_timeout_from_env, run_lock
     from ml.orchestration.airflow import run_dag
-    from ml.orchestration.landing import latest_data_date, prepare_landing
+    from ml.orchestration.landing import (
+        GENERATED_CAMPAIGN_UPLIFT,
+        latest_data_date,
+        prepare_landing,
+    )
     from ml.warehouse.dbt import parse_dbt_project
 
     home = paths().ensure()
     started = time.perf_counter()
     with run_lock(home.home, timeout=lock_timeout_from_env()) as lock:
+        generated = data is None or str(data) == ""
         landing = prepare_landing(
-            data, customers=customers, products=products, days=days, seed=seed
+            data,
+            customers=customers,
+            products=products,
+            days=days,
+            seed=seed,
+            campaign_uplift=(campaign_uplift or GENERATED_CAMPAIGN_UPLIFT) if generated else None,
         )
+        if replay_campaigns is None:
+            replay_campaigns = generated
         as_of = as_of or latest_data_date(landing)
         parse_dbt_project(as_of=as_of)
         log.info("running affinity_daily for %s on %s", as_of, landing)
@@ -47,7 +68,12 @@ def run_pipeline(
         # until the run it started has stopped too.
         dag_seconds = run_dag(
             as_of,
-            {"input_path": str(landing), "retrain": retrain, "top_n": top_n},
+            {
+                "input_path": str(landing),
+                "retrain": retrain,
+                "top_n": top_n,
+                "replay_campaigns": bool(replay_campaigns),
+            },
             pass_fds=(lock.fd,),
         )
         return summarize(as_of, landing, dag_seconds, time.perf_counter() - started, home.warehouse)

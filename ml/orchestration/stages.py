@@ -111,10 +111,23 @@ def score_stage(ctx: RunContext) -> dict[str, Any]:
 
 
 def campaigns_stage(ctx: RunContext) -> dict[str, Any]:
-    """Build the audiences of the campaigns launching after the logical date."""
-    from ml.campaigns.audiences import build_audiences
+    """Launch, measure, learn: the run's own snapshot carries the campaigns' results.
 
-    report = build_audiences(_logical_date(ctx, "campaigns"))
+    (Optionally replay the launches of campaigns that ended unlaunched,
+    :mod:`ml.campaigns.replay`), freeze the audiences of the campaigns launching after the
+    logical date, then measure the campaigns whose window has ended and break their lift
+    down by segment (``campaign_results``, ``campaign_insights``).
+    """
+    from ml.campaigns.audiences import build_audiences
+    from ml.campaigns.insights import build_insights
+    from ml.campaigns.measurement import measure_campaigns
+    from ml.campaigns.replay import replay_missed_launches
+
+    day = _logical_date(ctx, "campaigns")
+    replayed = replay_missed_launches(day) if ctx.replay_campaigns else None
+    report = build_audiences(day)
+    measured = measure_campaigns(day)
+    insights = build_insights(measured)
     return {
         "logical_date": report.logical_date.isoformat(),
         "launched": report.launched,
@@ -122,6 +135,9 @@ def campaigns_stage(ctx: RunContext) -> dict[str, Any]:
         "sizes": report.sizes,
         "capped": report.capped,
         "model_version": report.model_version,
+        "replayed": {str(d): ids for d, ids in replayed.launched.items()} if replayed else {},
+        "measured": measured.measured,
+        "insight_rows": insights.rows,
     }
 
 
@@ -169,15 +185,18 @@ def published_logical_date() -> str:
 
 def measure_stage(ctx: RunContext) -> dict[str, Any]:
     """Measure the campaigns whose window has ended (default date: the published one)."""
+    from ml.campaigns.insights import build_insights
     from ml.campaigns.measurement import measure_campaigns
 
     day = to_date(ctx.logical_date or published_logical_date())
     report = measure_campaigns(day)
+    insights = build_insights(report)
     return {
         "as_of": day.isoformat(),
         "measured": report.measured,
         "skipped": report.skipped,
-        "rows": report.measured,
+        "insight_rows": insights.rows,
+        "rows": len(report.measured),
         "results": [
             {
                 k: r[k]
@@ -220,10 +239,8 @@ def publish_results_stage(ctx: RunContext) -> dict[str, Any]:
         log.info("not publishing campaign results for %s: %s was scored since", day, newest)
         return {"published": False, "reason": f"a newer run ({newest}) publishes them"}
     # The staging views first: they see the campaign tables only once rebuilt after them.
-    campaign_models = ("stg_ml__campaign_results", "stg_ml__campaign_audiences")
-    run_dbt(
-        ["build", "--select", *campaign_models, "pub_campaign_results", "pub_campaign_audiences"],
-        as_of=day,
-    )
+    tables = ("campaign_results", "campaign_insights", "campaign_audiences")
+    models = [f"stg_ml__{t}" for t in tables] + [f"pub_{t}" for t in tables]
+    run_dbt(["build", "--select", *models], as_of=day)
     report = publish(day, run_id=ctx.run_id)
     return {"published": True, "snapshot": str(report.snapshot), "row_counts": report.row_counts}

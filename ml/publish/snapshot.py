@@ -76,6 +76,7 @@ TABLE_ORDER = {
     "affinity_audiences": "category, rank",
     "campaign_audiences": "campaign_id, rank",
     "campaign_results": "campaign_id",
+    "campaign_insights": "campaign_id, dimension, dimension_value",
 }
 
 

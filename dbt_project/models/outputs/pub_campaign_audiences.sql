@@ -1,7 +1,8 @@
 -- Published campaign audiences (ml/campaigns/audiences.py): every campaign launched up to
 -- the run's logical date, with its frozen audience (the launch date's partition), the
--- treatment/control group, the products to feature and the rendered message (treatment
--- only; PII stays a first_name placeholder for the sending system).
+-- treatment/control group, the products to feature and the generated copy (treatment
+-- only: subject and message from the copy writer of the customer's arm; PII stays a
+-- first_name placeholder for the sending system).
 -- Customers erased since the launch are left out by the staging view (right to be
 -- forgotten); before the campaign step first runs, the table is empty.
 with
@@ -36,6 +37,8 @@ select
     cast(launched.message as varchar) as message,
     cast(launched.channel as varchar) as channel,
     cast(launched.contact_date as date) as contact_date,
+    cast(launched.subject as varchar) as subject,
+    cast(launched.copy_writer as varchar) as copy_writer,
     cast(launched.logical_date as date) as logical_date
 
 from launched

@@ -1,50 +1,38 @@
 -- ml.campaign_results (ml/campaigns/measurement.py) of the latest measurement on or before
 -- the run's logical date. Empty until the campaign measurement first runs.
 {%- set columns = [
-    'logical_date', 'campaign_id', 'campaign_name', 'channel', 'target_type', 'target_value',
-    'audience_date', 'window_start', 'window_end', 'treatment_size', 'control_size',
-    'treatment_conversions', 'control_conversions', 'treatment_conversion_rate',
-    'control_conversion_rate', 'treatment_revenue_per_customer', 'control_revenue_per_customer',
-    'absolute_lift', 'relative_lift', 'lift_ci_low', 'lift_ci_high', 'p_value',
-    'revenue_lift_per_customer', 'confidence_level', 'sample_too_small', 'conclusion',
+    ('campaign_id', 'varchar'), ('campaign_name', 'varchar'), ('channel', 'varchar'),
+    ('target_type', 'varchar'), ('target_value', 'varchar'), ('audience_date', 'date'),
+    ('window_start', 'timestamp'), ('window_end', 'timestamp'), ('treatment_size', 'bigint'),
+    ('control_size', 'bigint'), ('treatment_conversions', 'bigint'),
+    ('control_conversions', 'bigint'), ('treatment_conversion_rate', 'double'),
+    ('control_conversion_rate', 'double'), ('treatment_revenue_per_customer', 'double'),
+    ('control_revenue_per_customer', 'double'), ('absolute_lift', 'double'),
+    ('relative_lift', 'double'), ('lift_ci_low', 'double'), ('lift_ci_high', 'double'),
+    ('p_value', 'double'), ('revenue_lift_per_customer', 'double'),
+    ('confidence_level', 'double'), ('sample_too_small', 'boolean'), ('conclusion', 'varchar'),
+    ('pre_period_start', 'timestamp'), ('expected_control_share', 'double'),
+    ('srm_p_value', 'double'), ('srm_detected', 'boolean'),
+    ('lift_sequential_ci_low', 'double'), ('lift_sequential_ci_high', 'double'),
+    ('mde_absolute_lift', 'double'), ('revenue_lift_ci_low', 'double'),
+    ('revenue_lift_ci_high', 'double'), ('revenue_lift_cuped', 'double'),
+    ('revenue_lift_cuped_ci_low', 'double'), ('revenue_lift_cuped_ci_high', 'double'),
+    ('revenue_lift_cuped_sequential_ci_low', 'double'),
+    ('revenue_lift_cuped_sequential_ci_high', 'double'),
+    ('revenue_lift_cuped_p_value', 'double'), ('cuped_variance_reduction', 'double'),
+    ('mde_revenue_per_customer', 'double'), ('logical_date', 'date')
 ] %}
 with
 
 source as (
 
-    {{ as_of_partition(source('ml', 'campaign_results'), missing_columns=columns) }}
+    {{ as_of_partition(source('ml', 'campaign_results'), missing_columns=column_names(columns)) }}
 
 ),
 
 renamed as (
 
-    select
-        cast(campaign_id as varchar) as campaign_id,
-        cast(campaign_name as varchar) as campaign_name,
-        cast(channel as varchar) as channel,
-        cast(target_type as varchar) as target_type,
-        cast(target_value as varchar) as target_value,
-        cast(audience_date as date) as audience_date,
-        cast(window_start as timestamp) as window_start,
-        cast(window_end as timestamp) as window_end,
-        cast(treatment_size as bigint) as treatment_size,
-        cast(control_size as bigint) as control_size,
-        cast(treatment_conversions as bigint) as treatment_conversions,
-        cast(control_conversions as bigint) as control_conversions,
-        cast(treatment_conversion_rate as double) as treatment_conversion_rate,
-        cast(control_conversion_rate as double) as control_conversion_rate,
-        cast(treatment_revenue_per_customer as double) as treatment_revenue_per_customer,
-        cast(control_revenue_per_customer as double) as control_revenue_per_customer,
-        cast(absolute_lift as double) as absolute_lift,
-        cast(relative_lift as double) as relative_lift,
-        cast(lift_ci_low as double) as lift_ci_low,
-        cast(lift_ci_high as double) as lift_ci_high,
-        cast(p_value as double) as p_value,
-        cast(revenue_lift_per_customer as double) as revenue_lift_per_customer,
-        cast(confidence_level as double) as confidence_level,
-        cast(sample_too_small as boolean) as sample_too_small,
-        cast(conclusion as varchar) as conclusion,
-        cast(logical_date as date) as logical_date
+    select {{ typed_columns(columns) }}
 
     from source
 

@@ -20,6 +20,10 @@ renamed as (
         control_share,
         coalesce(priority, 0) as priority,
         message_template,
+        nullif(lower(trim(goal)), '') as goal,
+        nullif(trim(offer), '') as offer,
+        discount_percent,
+        nullif(lower(trim(copy_writers)), '') as copy_writers,
         _source_file,
         _batch_id
 
