@@ -57,11 +57,11 @@ def write_snapshot(path: Path, *, quarantine: bool = False) -> Path:
             CREATE TABLE similar_products AS
             SELECT 'P' || lpad(p::VARCHAR, 6, '0') AS product_id, r AS rank,
                    'P' || lpad(((p + r - 1) % 6 + 1)::VARCHAR, 6, '0') AS similar_product_id,
-                   1.0 / r AS score, 'bought by the same customers' AS reason,
+                   1.0 / r AS score, 'bought together' AS reason,
                    'Product ' || p AS product_name,
                    'Product ' || ((p + r - 1) % 6 + 1) AS similar_product_name,
                    'Category 0' AS similar_product_category, 5.0 AS similar_product_price,
-                   'collaborative' AS method
+                   'hybrid' AS method
             FROM range(1, 7) AS a(p), range(1, 3) AS b(r)
             """
         )

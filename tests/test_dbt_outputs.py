@@ -139,7 +139,7 @@ def write_ml_tables(home: Path) -> tuple[list[str], list[str]]:
             con.execute(
                 "insert into ml.similar_products (logical_date, product_id, rank, "
                 "similar_product_id, score, reason, method) "
-                "values (?, ?, 1, ?, 0.9, 'bought by the same customers', 'collaborative')",
+                "values (?, ?, 1, ?, 0.9, 'bought together', 'hybrid')",
                 [day, products[0], products[1]],
             )
     finally:

@@ -1,16 +1,3 @@
--- Published behavioural cluster profiles (ml/segments.py) of the run's logical date.
-select
-    cast(cluster_id as integer) as cluster_id,
-    cast(cluster_name as varchar) as cluster_name,
-    cast(customers as bigint) as customers,
-    cast(share as double) as share,
-    cast(mean_recency_days as double) as mean_recency_days,
-    cast(mean_frequency as double) as mean_frequency,
-    cast(mean_monetary as double) as mean_monetary,
-    cast(mean_avg_order_value as double) as mean_avg_order_value,
-    cast(top_categories as varchar) as top_categories,
-    cast(k as integer) as k,
-    cast(silhouette as double) as silhouette,
-    cast(logical_date as date) as logical_date
-
-from {{ ref('stg_ml__cluster_profiles') }}
+-- Published behavioural cluster profiles (ml/serving/segments.py) of the run's logical
+-- date; the staging view types the columns.
+select * from {{ ref('stg_ml__cluster_profiles') }}

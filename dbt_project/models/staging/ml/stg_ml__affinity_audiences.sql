@@ -1,4 +1,9 @@
--- ml.affinity_audiences (ml/segments.py) as of the run's logical date; erased customers removed.
+-- ml.affinity_audiences (ml/serving/segments.py) as of the run's logical date; erased
+-- customers removed.
+{%- set columns = [
+    ('category', 'varchar'), ('rank', 'integer'), ('customer_id', 'varchar'),
+    ('affinity', 'double'), ('logical_date', 'date')
+] %}
 with
 
 source as (
@@ -9,12 +14,7 @@ source as (
 
 renamed as (
 
-    select
-        cast(category as varchar) as category,
-        cast(rank as integer) as rank,
-        cast(customer_id as varchar) as customer_id,
-        cast(affinity as double) as affinity,
-        cast(logical_date as date) as logical_date
+    select {{ typed_columns(columns) }}
 
     from source
 

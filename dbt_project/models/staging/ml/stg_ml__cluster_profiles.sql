@@ -1,4 +1,11 @@
--- ml.cluster_profiles (ml/segments.py) as of the run's logical date.
+-- ml.cluster_profiles (ml/serving/segments.py) as of the run's logical date.
+{%- set columns = [
+    ('cluster_id', 'integer'), ('cluster_name', 'varchar'), ('customers', 'bigint'),
+    ('share', 'double'), ('mean_recency_days', 'double'), ('mean_frequency', 'double'),
+    ('mean_monetary', 'double'), ('mean_avg_order_value', 'double'),
+    ('top_categories', 'varchar'), ('k', 'integer'), ('silhouette', 'double'),
+    ('logical_date', 'date')
+] %}
 with
 
 source as (
@@ -9,19 +16,7 @@ source as (
 
 renamed as (
 
-    select
-        cast(cluster_id as integer) as cluster_id,
-        cast(cluster_name as varchar) as cluster_name,
-        cast(customers as bigint) as customers,
-        cast(share as double) as share,
-        cast(mean_recency_days as double) as mean_recency_days,
-        cast(mean_frequency as double) as mean_frequency,
-        cast(mean_monetary as double) as mean_monetary,
-        cast(mean_avg_order_value as double) as mean_avg_order_value,
-        cast(top_categories as varchar) as top_categories,
-        cast(k as integer) as k,
-        cast(silhouette as double) as silhouette,
-        cast(logical_date as date) as logical_date
+    select {{ typed_columns(columns) }}
 
     from source
 

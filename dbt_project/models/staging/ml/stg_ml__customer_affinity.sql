@@ -1,4 +1,9 @@
--- ml.customer_affinity (ml/segments.py) as of the run's logical date; erased customers removed.
+-- ml.customer_affinity (ml/serving/segments.py) as of the run's logical date; erased
+-- customers removed.
+{%- set columns = [
+    ('customer_id', 'varchar'), ('top_category', 'varchar'), ('affinity', 'double'),
+    ('logical_date', 'date')
+] %}
 with
 
 source as (
@@ -9,11 +14,7 @@ source as (
 
 renamed as (
 
-    select
-        cast(customer_id as varchar) as customer_id,
-        cast(top_category as varchar) as top_category,
-        cast(affinity as double) as affinity,
-        cast(logical_date as date) as logical_date
+    select {{ typed_columns(columns) }}
 
     from source
 

@@ -1,4 +1,9 @@
--- ml.customer_clusters (ml/segments.py) as of the run's logical date; erased customers removed.
+-- ml.customer_clusters (ml/serving/segments.py) as of the run's logical date; erased
+-- customers removed.
+{%- set columns = [
+    ('customer_id', 'varchar'), ('cluster_id', 'integer'), ('cluster_name', 'varchar'),
+    ('logical_date', 'date')
+] %}
 with
 
 source as (
@@ -9,11 +14,7 @@ source as (
 
 renamed as (
 
-    select
-        cast(customer_id as varchar) as customer_id,
-        cast(cluster_id as integer) as cluster_id,
-        cast(cluster_name as varchar) as cluster_name,
-        cast(logical_date as date) as logical_date
+    select {{ typed_columns(columns) }}
 
     from source
 

@@ -1,4 +1,11 @@
--- ml.recommendations (ml/score.py) as of the run's logical date; erased customers removed.
+-- ml.recommendations (ml/serving/recommend.py) as of the run's logical date; erased
+-- customers removed.
+{%- set columns = [
+    ('customer_id', 'varchar'), ('rank', 'integer'), ('product_id', 'varchar'),
+    ('score', 'double'), ('reason_code', 'varchar'), ('reason_product_id', 'varchar'),
+    ('reason_context', 'varchar'), ('model_name', 'varchar'), ('model_version', 'varchar'),
+    ('logical_date', 'date')
+] %}
 with
 
 source as (
@@ -9,17 +16,7 @@ source as (
 
 renamed as (
 
-    select
-        cast(customer_id as varchar) as customer_id,
-        cast(rank as integer) as rank,
-        cast(product_id as varchar) as product_id,
-        cast(score as double) as score,
-        cast(reason_code as varchar) as reason_code,
-        cast(reason_product_id as varchar) as reason_product_id,
-        cast(reason_context as varchar) as reason_context,
-        cast(model_name as varchar) as model_name,
-        cast(model_version as varchar) as model_version,
-        cast(logical_date as date) as logical_date
+    select {{ typed_columns(columns) }}
 
     from source
 

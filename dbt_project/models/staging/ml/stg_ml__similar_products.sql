@@ -1,4 +1,9 @@
--- ml.similar_products (ml/similar.py) as of the run's logical date.
+-- ml.similar_products (ml/serving/similar.py) as of the run's logical date.
+{%- set columns = [
+    ('product_id', 'varchar'), ('rank', 'integer'), ('similar_product_id', 'varchar'),
+    ('score', 'double'), ('reason', 'varchar'), ('method', 'varchar'),
+    ('logical_date', 'date')
+] %}
 with
 
 source as (
@@ -9,14 +14,7 @@ source as (
 
 renamed as (
 
-    select
-        cast(product_id as varchar) as product_id,
-        cast(rank as integer) as rank,
-        cast(similar_product_id as varchar) as similar_product_id,
-        cast(score as double) as score,
-        cast(reason as varchar) as reason,
-        cast(method as varchar) as method,
-        cast(logical_date as date) as logical_date
+    select {{ typed_columns(columns) }}
 
     from source
 

@@ -1,24 +1,20 @@
 -- ml.product_categories (ml/text/products.py) of the latest run on or before as_of. Empty
 -- when the product text stage has not run: products then keep their given category.
 {%- set columns = [
-    'logical_date', 'product_id', 'category_id', 'category', 'category_source', 'category_method',
+    ('product_id', 'varchar'), ('category_id', 'varchar'), ('category', 'varchar'),
+    ('category_source', 'varchar'), ('category_method', 'varchar')
 ] %}
 with
 
 source as (
 
-    {{ as_of_partition(source('text', 'product_categories'), missing_columns=columns) }}
+    {{ as_of_partition(source('text', 'product_categories'), missing_columns=column_names(columns)) }}
 
 ),
 
 renamed as (
 
-    select
-        cast(product_id as varchar) as product_id,
-        cast(category_id as varchar) as category_id,
-        cast(category as varchar) as category,
-        cast(category_source as varchar) as category_source,
-        cast(category_method as varchar) as category_method
+    select {{ typed_columns(columns) }}
 
     from source
 
