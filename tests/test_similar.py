@@ -13,7 +13,7 @@ import pytest
 from test_score_support import LOGICAL_DATE, build_marts, fit_model
 
 from ml.serving.similar import SimilarConfig, load_products, similar_products
-from ml.text.content_neighbours import SIMILAR_DESCRIPTION, behaviour_weight
+from ml.text.content_neighbours import SIMILAR_DESCRIPTION, behaviour_weight, candidate_support
 from ml.text.embeddings import embed_products, normalise_rows
 from ml.warehouse import connect
 from ml.warehouse.tables import read_frame
@@ -45,7 +45,7 @@ def test_never_the_product_itself_and_only_recommendable_products(similar):
 
 
 def test_every_list_is_the_exact_top_m_of_the_documented_blend(similar):
-    """Brute force over all candidates: w * cf (supported candidates) + (1 - w) * text."""
+    """Brute force over all candidates: w(s) * v(c) * cf + (1 - w(s)) * text."""
     _, model, _, table, products, config = similar
     ids = products["product_id"].to_numpy().astype(str)
     text = normalise_rows(embed_products(products)[0])
@@ -56,7 +56,7 @@ def test_every_list_is_the_exact_top_m_of_the_documented_blend(similar):
     has_factors = np.linalg.norm(factors, axis=1) > 0
     buyers = products["buyers"].to_numpy()
     weight = behaviour_weight(buyers, has_factors, config.hybrid())
-    supported = has_factors & (buyers >= config.min_candidate_buyers)
+    supported = candidate_support(buyers, has_factors, config.hybrid())
     eligible = products["eligible"].to_numpy()
     checked = 0
     for source in range(0, len(ids), 7):

@@ -133,13 +133,16 @@ def similar_all(
         cols = model.product_cols(product_ids)
         factors = np.zeros((len(product_ids), model.item_factors.shape[1]), dtype=np.float32)
         factors[cols >= 0] = model.item_factors[cols[cols >= 0]]
+    buyers = products["buyers"].fill_null(0).to_numpy()
+    # A product with neither text nor buyers has nothing to be similar by: no list.
+    readable = (np.linalg.norm(text_vectors, axis=1) > 0) | (buyers > 0)
     return hybrid_similar(
         product_ids,
         text_vectors,
         factors,
-        products["buyers"].fill_null(0).to_numpy(),
+        buyers,
         products["eligible"].fill_null(False).to_numpy().astype(bool),
-        sources=products["is_product"].fill_null(True).to_numpy().astype(bool),
+        sources=products["is_product"].fill_null(True).to_numpy().astype(bool) & readable,
         config=config.hybrid(),
     )
 
