@@ -13,7 +13,6 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import pytest
 
 from ml.config import paths
 from ml.ingest import ingest
