@@ -73,7 +73,7 @@ class RunLockedError(RuntimeError):
         self.holder = holder
         self.waited = waited
         who = describe_holder(holder)
-        waited_text = f" after waiting {waited:.0f}s" if waited > 0 else ""
+        waited_text = f" after waiting {waited:.0f}s" if waited >= 0.5 else ""
         super().__init__(
             f"another Affinity {label} holds {path}{waited_text}: {who}. Only one {label} may "
             f"write an Affinity home at a time; wait for it to finish (or stop it), or set "

@@ -395,12 +395,14 @@ def search_home(home: Path, needles: list[str]) -> dict[str, dict[str, int]]:
 
     Returns ``{store: {place: hits}}`` for every place searched (0 where clean): the
     warehouse's tables and views in every schema (``raw.erasure_requests``, the audit
-    record, aside), every snapshot (live and archived), every MLflow artifact file, every
+    record, and its staging view aside), every snapshot (live and archived), every MLflow artifact file, every
     text value of MLflow's database, every file dbt and the publish left in the home.
     """
     found: dict[str, dict[str, int]] = {}
     found["warehouse"] = _duckdb_hits(
-        home / "warehouse.duckdb", needles, skip={"raw.erasure_requests"}
+        home / "warehouse.duckdb",
+        needles,
+        skip={"raw.erasure_requests", "staging.stg_raw__erasure_requests"},
     )
     published = home / "published"
     for snapshot in [published / "affinity.duckdb", *sorted(published.glob("history/*.duckdb"))]:
