@@ -113,7 +113,7 @@ def test_parquet_nan_and_infinite_doubles_are_quarantined(tmp_path: Path) -> Non
 
 
 def _extreme_rows(landing: Path) -> None:
-    """Beside a generated shop: every value the issue's probe used, and the bounds."""
+    """Beside a generated shop: every value the issue's probe used, the bounds, padded ids."""
     orders = pl.read_parquet(landing / "orders.parquet")
     lines = pl.read_parquet(landing / "order_lines.parquet")
     placed = orders.filter(pl.col("status") == "placed").row(0, named=True)
@@ -133,6 +133,15 @@ def _extreme_rows(landing: Path) -> None:
     (landing / "order_lines").mkdir()
     (landing / "order_lines.parquet").rename(landing / "order_lines" / "generated.parquet")
     (landing / "order_lines" / "extreme.csv").write_text(text.replace("1e+400", "1e400"))
+    # Ids dbt compares trimmed: a padded repeat of a customer would fail its unique test.
+    customer = pl.read_parquet(landing / "customers.parquet").row(0, named=True)
+    (landing / "customers").mkdir()
+    (landing / "customers.parquet").rename(landing / "customers" / "generated.parquet")
+    (landing / "customers" / "padded.csv").write_text(
+        "customer_id,email,first_name,country,signed_up_at\n"
+        f" {customer['customer_id']},x@x.example,X,GB,2026-01-01 10:00:00\n"
+        f"{customer['customer_id']}  ,y@x.example,Y,GB,2026-01-01 10:00:00\n"
+    )
     prices = "product_id,name,price\nPX-INF,Cloud,inf\nPX-NAN,Ghost,NaN\nPX-BIG,Planet,1e400\n"
     (landing / "products").mkdir()
     (landing / "products.parquet").rename(landing / "products" / "generated.parquet")
@@ -152,6 +161,8 @@ def test_a_shop_with_extreme_rows_still_builds_its_feature_marts(tmp_path: Path)
     extreme = [f for f in report.files if f.source_file.endswith("extreme.csv")]
     assert sum(f.rules.get("non_finite_number", 0) for f in extreme) == 6
     assert sum(f.rules.get("value_out_of_range", 0) for f in extreme) == 1
+    (padded,) = [f for f in report.files if f.source_file.endswith("padded.csv")]
+    assert padded.rules == {"duplicate_key": 2}
 
     summary = run_stage("dbt_features", RunContext(AS_OF))  # raises on any failed node
 

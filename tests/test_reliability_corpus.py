@@ -63,6 +63,7 @@ ISSUE_19_KINDS = {
     "nul_byte_late",
     "nul_in_header",
     "renamed_optional_column",
+    "padded_key",
 }
 
 

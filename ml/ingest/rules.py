@@ -118,6 +118,10 @@ def validate(
     """
     staged_types = {r[0]: r[1] for r in con.execute(f"describe {stage}").fetchall()}
     by_lower = {h.strip().lower(): h for h in header}
+    # Ids are compared trimmed everywhere downstream (dbt staging trims them): ' C1' and
+    # 'C1' are one key, so they are stored trimmed and a repeat is a duplicate_key here,
+    # not a failed uniqueness test in tonight's dbt build.
+    identifiers = set(entity.primary_key) | {fk.column for fk in entity.foreign_keys}
     select, flags, zones, checks = [], [], [], []
     # A NUL byte is the same defect wherever it is: in any column of any row.
     for number, name in enumerate(header):
@@ -134,6 +138,8 @@ def validate(
         source = f"s.{quote_identifier(source_name)}"
         text = f"nullif(trim({source}::varchar), '')"
         typed = _typed_expr(col.dtype, source)
+        if col.dtype == "VARCHAR" and col.name in identifiers:
+            typed = text
         if col.dtype == "TIMESTAMP":
             typed = typed_timestamp_sql(source, staged_types[source_name], shop_zone)
             if typed is None:  # text: offsets to UTC, naive values in the shop's zone

@@ -237,6 +237,13 @@ def _multiline_value_numbered(con: duckdb.DuckDBPyConnection) -> None:
     assert rows == [("P-ML-1", 1), ("P-ML-2", 3)], rows
 
 
+def _padded_key_trimmed(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "select customer_id from raw.customers where customer_id like '%C-PAD-%'"
+    ).fetchall()
+    assert rows == [("C-PAD-1",)], rows
+
+
 def _late_nul_file() -> bytes:
     """Products with a NUL byte in a row after the first 64 KiB."""
     filler = [[f"P-FILL-{n}", "x" * 60, "", "Kitchen", "Acme", "1.00", "true"] for n in range(1200)]
@@ -887,6 +894,27 @@ def build_cases() -> list[Case]:
             6,
             ("C-BL-1", "C-BL-2", "C-BL-3"),
             check=_line_numbers_kept,
+        )
+    )
+    add(
+        Case(
+            "padded_key",
+            "customers",
+            "' C1' and 'C2 ': ids the warehouse compares trimmed, so repeats of C1 and C2",
+            _case_file("customers", "padded_key"),
+            csv_bytes(
+                H["customers"],
+                [
+                    ["C-PAD-1 ", "p1@corpus.example", "Pam", "GB", "2026-01-05 10:00:00", "1"],
+                    [" C1", "p2@corpus.example", "Pat", "GB", "2026-01-05 10:00:00", "1"],
+                    ["C2 ", "p3@corpus.example", "Pip", "GB", "2026-01-05 10:00:00", "1"],
+                ],
+            ),
+            "quarantined",
+            ((2, "duplicate_key"), (3, "duplicate_key")),
+            3,
+            ("C-PAD-1",),
+            check=_padded_key_trimmed,
         )
     )
     add(
