@@ -69,14 +69,24 @@ def test_non_finite_numbers_and_values_out_of_bounds_are_quarantined(tmp_path: P
     report = ingest(write_small_shop(tmp_path / "land"), now=NOW)
     got = set(query("select entity, source_row, rule, detail from raw.quarantine"))
     assert got == {
-        ("customers", 3, "value_out_of_range", "signed_up_at"),
-        ("customers", 4, "value_out_of_range", "signed_up_at"),
+        (
+            "customers",
+            3,
+            "value_out_of_range",
+            "signed_up_at outside [1970-01-01 00:00:00, 2100-01-01 00:00:00)",
+        ),
+        (
+            "customers",
+            4,
+            "value_out_of_range",
+            "signed_up_at outside [1970-01-01 00:00:00, 2100-01-01 00:00:00)",
+        ),
         ("products", 3, "non_finite_number", "price"),
         ("products", 4, "non_finite_number", "price"),
         ("products", 5, "non_finite_number", "price"),
-        ("products", 6, "value_out_of_range", "price"),
-        ("order_lines", 4, "value_out_of_range", "quantity"),
-        ("order_lines", 5, "value_out_of_range", "quantity"),
+        ("products", 6, "value_out_of_range", "price outside [..., 1,000,000]"),
+        ("order_lines", 4, "value_out_of_range", "quantity outside [-1,000,000, 1,000,000]"),
+        ("order_lines", 5, "value_out_of_range", "quantity outside [-1,000,000, 1,000,000]"),
         ("order_lines", 6, "non_finite_number", "unit_price"),
         ("order_lines", 7, "non_finite_number", "quantity"),
         ("order_lines", 8, "non_finite_number", "unit_price"),

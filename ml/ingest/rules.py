@@ -85,18 +85,23 @@ def _entity_rules(entity: Entity) -> list[tuple[str, str]]:
 _NORMALISED = {("orders", "status"), ("events", "event_type"), ("campaigns", "target_type")}
 
 
-def _bounds_check(col: Column) -> str | None:
-    """SQL condition true when the typed ``col`` lies outside its documented bounds."""
+def _bounds_check(col: Column) -> tuple[str, str] | None:
+    """``(SQL condition true outside the documented bounds, detail)`` of a typed column."""
     if col.dtype == "TIMESTAMP":
-        return (
+        condition = (
             f"{col.name} < TIMESTAMP '{MIN_TIMESTAMP}' OR {col.name} >= TIMESTAMP '{MAX_TIMESTAMP}'"
         )
+        return condition, f"{col.name} outside [{MIN_TIMESTAMP}, {MAX_TIMESTAMP})"
     if col.bounds is None:
         return None
     low, high = col.bounds
     parts = [f"{col.name} < {low!r}" if low != float("-inf") else ""]
     parts.append(f"{col.name} > {high!r}" if high != float("inf") else "")
-    return " OR ".join(p for p in parts if p) or None
+    condition = " OR ".join(p for p in parts if p)
+    if not condition:
+        return None
+    shown = [f"{b:,.0f}" if b not in (float("inf"), float("-inf")) else "" for b in (low, high)]
+    return condition, f"{col.name} outside [{shown[0]}, {shown[1]}]".replace("[, ", "[..., ")
 
 
 def validate(
@@ -170,9 +175,10 @@ def validate(
         if col_name in by_lower:
             checks.append(("future_timestamp", f"{col_name} > {cutoff}", col_name))
     for col in entity.columns:
-        out_of_range = _bounds_check(col)
-        if out_of_range and col.name in by_lower:
-            checks.append(("value_out_of_range", f"coalesce({out_of_range}, false)", col.name))
+        bounds = _bounds_check(col)
+        if bounds and col.name in by_lower:
+            condition, detail = bounds
+            checks.append(("value_out_of_range", f"coalesce({condition}, false)", detail))
     for rule, broken in _entity_rules(entity):
         checks.append((rule, f"coalesce({broken}, false)", broken))
 
