@@ -316,6 +316,7 @@ CREATE TABLE IF NOT EXISTS raw.load_manifest (
     quarantined_rows BIGINT,
     loaded_at TIMESTAMP,
     _batch_id VARCHAR,
-    is_current BOOLEAN
+    is_current BOOLEAN,
+    warnings VARCHAR
 )
 """

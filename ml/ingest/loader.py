@@ -19,10 +19,10 @@ Rules (first failing rule wins, in this order): ``malformed_row`` / ``wrong_colu
 / ``invalid_utf8`` (CSV rows the parser rejects), ``blank_line``, ``nul_byte``, then per
 column ``missing_value``, ``non_finite_number``, ``unparseable_time_zone``,
 ``bad_integer`` / ``bad_number`` / ``bad_boolean`` / ``unparseable_timestamp``,
-``text_too_long``; then ``future_timestamp``, ``value_out_of_range``, entity rules (``negative_price``, ``zero_quantity``,
-``unknown_event_type``, ``unknown_order_status``, ``rating_out_of_range``,
-``bad_control_share``, ``bad_time_window``, ``unknown_target_type``,
-``negative_max_audience``), ``duplicate_key`` (the first occurrence loads), then
+``text_too_long``; then ``future_timestamp``, ``value_out_of_range``, entity rules
+(``negative_price``, ``zero_quantity``, ``unknown_event_type``, ``unknown_order_status``,
+``rating_out_of_range``, ``bad_control_share``, ``bad_time_window``,
+``unknown_target_type``, ``negative_max_audience``), ``duplicate_key`` (the first occurrence loads), then
 ``orphan_reference`` (a reference to a row that is not loaded).
 """
 
