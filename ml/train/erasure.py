@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import scipy.sparse as sp
 from mlflow import MlflowClient
@@ -183,9 +184,11 @@ def scrub_registered_models(
     if not ids:
         return report
     home = home or paths()
-    client = MlflowClient(
-        tracking_uri=home.mlflow_tracking_uri, registry_uri=home.mlflow_tracking_uri
-    )
+    # Proxied artifact stores (an MLflow server's mlflow-artifacts:/) resolve through the
+    # active tracking URI, as when the champion is loaded.
+    mlflow.set_tracking_uri(home.mlflow_tracking_uri)
+    mlflow.set_registry_uri(home.mlflow_tracking_uri)
+    client = MlflowClient()
     digest = requests_digest(ids)
     versions = _registered_versions(client)
     for logged in _logged_models(client):
