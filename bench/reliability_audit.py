@@ -121,6 +121,7 @@ def erasure_audit(scratch: Path, customers: int) -> dict:
         "stores": {
             store: {
                 "places": len(places),
+                "existed_before": store in before,
                 "holding_before": sorted(p for p, n in before.get(store, {}).items() if n),
                 "holding_after": sorted(p for p, n in places.items() if n),
             }
@@ -153,7 +154,7 @@ def markdown(result: dict, corpus_table: str) -> str:
         "|---|---|---|---|",
     ]
     for store, found in audit["stores"].items():
-        before = len(found["holding_before"])
+        before = len(found["holding_before"]) if found["existed_before"] else "(not there yet)"
         lines.append(f"| {store} | {found['places']} | {before} | {len(found['holding_after'])} |")
     lines += [
         "",
