@@ -15,6 +15,12 @@ from ml.config import DEFAULT_SHOP_END, paths
 
 log = logging.getLogger("affinity")
 
+# Commands that write the home: each holds the run lock for its duration (`affinity run`
+# takes it itself, for the whole run and its DAG).
+WRITER_COMMANDS = frozenset(
+    {"ingest", "build-features", "train", "score", "campaigns", "publish", "measure"}
+)
+
 
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -85,9 +91,13 @@ def _latest_logical_date() -> str:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from ml.ingest import ingest
+    from ml.orchestration.erasure import erase_outside_warehouse
 
     report = ingest(args.dir)
     print(report.summary())
+    erased = erase_outside_warehouse()
+    if any(erased.values()):
+        print(f"erasure outside the warehouse: {erased}")
     return 0
 
 
@@ -357,7 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
-        return args.func(args)
+        if args.command not in WRITER_COMMANDS:
+            return args.func(args)
+        from ml.locking import writer_lock
+
+        with writer_lock(purpose=" ".join(["affinity", *(sys.argv[1:] if argv is None else argv)])):
+            return args.func(args)
     except (FileNotFoundError, LookupError, ValueError, RuntimeError) as exc:
         log.error("%s", exc)
         return 1

@@ -10,6 +10,7 @@ Layout::
         mlflow.db             MLflow tracking + registry backend (SQLite)
         mlartifacts/          MLflow artifact store
         published/            analyst snapshots (affinity.duckdb and its predecessors)
+        publish-work/         snapshots being built or rewritten (never seen by analysts)
         airflow/              AIRFLOW_HOME for `affinity run` / `make airflow`
         landing/              generated or imported input files
 """
@@ -56,6 +57,12 @@ class Paths:
     @property
     def published(self) -> Path:
         return self.home / "published"
+
+    @property
+    def publish_work(self) -> Path:
+        """Where snapshots are built or rewritten before their atomic rename into
+        ``published/`` (same file system, outside the folder analysts browse)."""
+        return self.home / "publish-work"
 
     @property
     def snapshot(self) -> Path:

@@ -1,9 +1,17 @@
-"""One pipeline run per Affinity home at a time: an exclusive advisory lock file.
+"""One writer per Affinity home at a time: an exclusive advisory lock file.
 
-``affinity run`` (:func:`ml.pipeline.run_pipeline`) holds ``$AFFINITY_HOME/run.lock`` for
-the whole run. A second run started meanwhile is refused at once with a message naming
-the holder (pid, host, start time, command), or, when asked to, waits for the lock up to a
-timeout (``AFFINITY_RUN_LOCK_TIMEOUT`` seconds; ``0``, the default, refuses at once).
+``affinity run`` (:func:`ml.orchestration.run.run_pipeline`) holds
+``$AFFINITY_HOME/run.lock`` for the whole run, and so does every other command that writes
+the home (``affinity ingest``, ``build-features``, ``train``, ``score``, ``campaigns``,
+``publish``, ``measure``: :func:`writer_lock`) for its duration. A writer started meanwhile
+is refused at once with a message naming the holder (pid, host, start time, command), or,
+when asked to, waits for the lock up to a timeout (``AFFINITY_RUN_LOCK_TIMEOUT`` seconds;
+``0``, the default, refuses at once).
+
+The stages of a run do not take the lock again: a holder advertises its descriptor in
+``AFFINITY_RUN_LOCK_FD`` and passes it to the DAG process it starts, and a writer whose
+process tree already holds the lock (that descriptor is open here and is the lock file, or
+the recorded holder is an ancestor process) goes ahead (:func:`held_by_this_process_tree`).
 
 Why ``fcntl.flock`` on a file that is never deleted:
 
@@ -42,6 +50,8 @@ log = logging.getLogger(__name__)
 
 LOCK_FILE_NAME = "run.lock"
 TIMEOUT_ENV = "AFFINITY_RUN_LOCK_TIMEOUT"
+# The descriptor of the held run lock, for the processes the holder starts.
+LOCK_FD_ENV = "AFFINITY_RUN_LOCK_FD"
 # How often a waiting run retries the lock.
 POLL_SECONDS = 0.5
 
@@ -63,7 +73,7 @@ class RunLockedError(RuntimeError):
         self.holder = holder
         self.waited = waited
         who = describe_holder(holder)
-        waited_text = f" after waiting {waited:.0f}s" if waited > 0 else ""
+        waited_text = f" after waiting {waited:.0f}s" if waited >= 0.5 else ""
         super().__init__(
             f"another Affinity {label} holds {path}{waited_text}: {who}. Only one {label} may "
             f"write an Affinity home at a time; wait for it to finish (or stop it), or set "
@@ -237,9 +247,112 @@ def run_lock(
     timeout: float | None = 0.0,
     purpose: str | None = None,
 ) -> Iterator[RunLock]:
-    """Hold the home's run lock for the ``with`` block (see :func:`acquire_run_lock`)."""
+    """Hold the home's run lock for the ``with`` block (see :func:`acquire_run_lock`).
+
+    While held, ``AFFINITY_RUN_LOCK_FD`` names its descriptor, so a child process given
+    it (``pass_fds``) and the stages of this process know the home is theirs to write.
+    """
     lock = acquire_run_lock(home, timeout=timeout, purpose=purpose)
+    previous = os.environ.get(LOCK_FD_ENV)
+    os.environ[LOCK_FD_ENV] = str(lock.fd)
     try:
         yield lock
     finally:
+        if previous is None:
+            os.environ.pop(LOCK_FD_ENV, None)
+        else:
+            os.environ[LOCK_FD_ENV] = previous
         lock.release()
+
+
+def _lock_path(home: Path | str | None) -> Path:
+    return (Path(home).resolve() if home is not None else paths().home) / LOCK_FILE_NAME
+
+
+def _holds_by_descriptor(path: Path) -> bool:
+    """Whether ``AFFINITY_RUN_LOCK_FD`` is an open descriptor here holding ``path``'s lock."""
+    raw = os.environ.get(LOCK_FD_ENV, "").strip()
+    if not raw.isdigit():
+        return False
+    fd = int(raw)
+    try:
+        mine, lock_file = os.fstat(fd), os.stat(path)
+    except OSError:  # not open in this process (a stale variable), or no lock file
+        return False
+    if (mine.st_dev, mine.st_ino) != (lock_file.st_dev, lock_file.st_ino):
+        return False
+    try:
+        # On the description that holds the lock this succeeds and changes nothing.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _ancestors(pid: int) -> set[int]:
+    """Pids of the parent chain of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    found: set[int] = set()
+    while pid > 1 and pid not in found:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        found.add(pid)
+    return found
+
+
+def _is_held(path: Path) -> bool:
+    """Whether some process holds the lock on ``path`` (probed without keeping it)."""
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def held_by_this_process_tree(home: Path | str | None = None) -> bool:
+    """Whether this process, or the run that started it, holds the home's run lock.
+
+    True when ``AFFINITY_RUN_LOCK_FD`` is a descriptor of this process holding the lock
+    file (the holder itself, or the DAG process it passed the descriptor to), or when the
+    holder recorded in the file is an ancestor of this process on this host and the lock
+    is held (a task process its DAG process started without the descriptor).
+    """
+    path = _lock_path(home)
+    if _holds_by_descriptor(path):
+        return True
+    holder = read_holder(path)
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or holder.get("host") != socket.gethostname():
+        return False
+    return pid in _ancestors(os.getpid()) and _is_held(path)
+
+
+@contextlib.contextmanager
+def writer_lock(
+    home: Path | str | None = None, *, purpose: str | None = None
+) -> Iterator[RunLock | None]:
+    """Hold the run lock for a command that writes the home, unless its tree holds it.
+
+    A run's own stages (in its DAG process, or a task process below it) go ahead without
+    taking it again (yielding None); any other writer takes it like ``affinity run`` does,
+    with the same refusal, or the same wait under ``AFFINITY_RUN_LOCK_TIMEOUT``.
+
+    Raises
+    ------
+    RunLockedError
+        Another process holds the lock (after the configured wait).
+    """
+    if held_by_this_process_tree(home):
+        yield None
+        return
+    with run_lock(home, timeout=lock_timeout_from_env(), purpose=purpose) as lock:
+        yield lock

@@ -139,7 +139,9 @@ def test_sigkill_at_every_stage_boundary_and_mid_publish(tmp_path: Path) -> None
         run = run_stages(home, landing, run_id=run_id, start=start, kill_at=kill_at)
         assert run.killed and f"KILLED-AT {kill_at}" in run.stdout, (kill_at, run.tail())
 
-        leftovers = sorted(p.name for p in (home / "published").glob(".building-*"))
+        # A publish builds outside the analysts' folder: whatever a kill leaves is there.
+        leftovers = sorted(p.name for p in (home / "publish-work").glob(".building-*"))
+        assert {p.name for p in (home / "published").iterdir()} == {"affinity.duckdb", "history"}
         if kill_at == "publish:after_swap":
             # Renamed into place before the kill: the new snapshot is complete and live.
             assert last_run_id(home) == run_id
@@ -163,6 +165,7 @@ def test_sigkill_at_every_stage_boundary_and_mid_publish(tmp_path: Path) -> None
     assert published_fingerprint(home) == reference
     # The leftovers of the killed publishes were cleaned up; analysts see snapshots only.
     assert {p.name for p in (home / "published").iterdir()} == {"affinity.duckdb", "history"}
+    assert list((home / "publish-work").iterdir()) == []
 
     # Re-running the whole date after all that completes with the same tables again.
     rerun = run_stages(home, landing, run_id="rerun")

@@ -30,6 +30,7 @@ from test_reliability_support import (
     scan_duckdb,
     scan_file,
     scan_sqlite,
+    search_home,
     snapshot_path,
 )
 from test_score_support import LOGICAL_DATE, build_marts, fit_model
@@ -210,6 +211,46 @@ def test_erased_customers_leave_marts_snapshot_audiences_and_the_next_model(
             assert erased_rows(con, s.erased) == {}, archived
         finally:
             con.close()
+
+
+def erased_needles(s: ErasureScenario) -> list[str]:
+    """What identifies the erased customers: ids, e-mails, names, their order ids."""
+    customers = pl.read_parquet(s.landing / "customers.parquet").filter(
+        pl.col("customer_id").is_in(s.erased)
+    )
+    orders = pl.read_parquet(s.landing / "orders.parquet").filter(
+        pl.col("customer_id").is_in(s.erased)
+    )
+    return sorted({*s.erased, *customers["email"], *customers["first_name"], *orders["order_id"]})
+
+
+@pytest.mark.slow
+def test_the_erased_customers_are_nowhere_but_in_their_requests(scenario: ErasureScenario):
+    """Every table of every schema, every snapshot, every model artifact: 0 hits (issue 19)."""
+    s = scenario
+    needles = erased_needles(s)
+    assert len(needles) > 3 * 3  # ids, e-mails, names and at least one order each
+    found = search_home(s.home, needles)
+    # The search is not blind: a customer who was not erased is found in the same places.
+    kept = sorted(set(index_map_ids(next(iter(index_map_files(s.home))))) - set(s.erased))[:1]
+    control = search_home(s.home, kept)
+    for store in ("warehouse", "snapshot affinity.duckdb", "mlartifacts"):
+        assert sum(control[store].values()) > 0, store
+
+    lines = ["| store | places searched | places holding an erased customer |", "|---|---|---|"]
+    for store, places in found.items():
+        holding = sorted(place for place, hits in places.items() if hits)
+        lines.append(f"| {store} | {len(places)} | {len(holding)} {holding or ''} |")
+    print("\n".join(["", f"erased: {len(s.erased)} customers, {len(needles)} needles", *lines]))
+    leaks = {store: {p: n for p, n in places.items() if n} for store, places in found.items()}
+    assert {store: places for store, places in leaks.items() if places} == {}
+    # The request itself is kept: the audit record.
+    con = duckdb.connect(str(s.home / "warehouse.duckdb"), read_only=True)
+    try:
+        kept_requests = con.execute("select count(*) from raw.erasure_requests").fetchone()[0]
+    finally:
+        con.close()
+    assert kept_requests == len(s.erased)
 
 
 @pytest.mark.slow

@@ -348,3 +348,82 @@ def index_map_files(home: Path) -> set[Path]:
 
 def index_map_ids(path: Path) -> set[str]:
     return {str(v) for v in np.load(path, allow_pickle=False)}
+
+
+# --------------------------------------------------------------------------- erasure search
+
+
+def _duckdb_hits(path: Path, needles: list[str], skip: set[str]) -> dict[str, int]:
+    """``{schema.table: rows holding a needle}`` over every table and view of a DuckDB file.
+
+    A row holds a needle when its whole text (every column, any type) contains it.
+    """
+    hits: dict[str, int] = {}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        relations = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database() order by 1, 2"
+        ).fetchall()
+        condition = " or ".join("contains(CAST(t AS VARCHAR), ?)" for _ in needles)
+        for schema, table in relations:
+            name = f"{schema}.{table}"
+            if name in skip:
+                continue
+            hits[name] = con.execute(
+                f'select count(*) from "{schema}"."{table}" t where {condition}', needles
+            ).fetchone()[0]
+    finally:
+        con.close()
+    return hits
+
+
+def _file_holds(path: Path, needles: list[str]) -> bool:
+    content = path.read_bytes()
+    encoded = [n.encode(e) for n in needles for e in ("utf-8", "utf-16-le", "utf-32-le")]
+    if any(n in content for n in encoded):
+        return True
+    if path.suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+        if array.dtype.kind in "US":
+            return any(n in str(v) for v in array.ravel() for n in needles)
+    return False
+
+
+def search_home(home: Path, needles: list[str]) -> dict[str, dict[str, int]]:
+    """Search every store of a home for ``needles`` (the landing input files aside).
+
+    Returns ``{store: {place: hits}}`` for every place searched (0 where clean): the
+    warehouse's tables and views in every schema (``raw.erasure_requests``, the audit
+    record, and its staging view aside), every snapshot (live and archived), every MLflow artifact file, every
+    text value of MLflow's database, every file dbt and the publish left in the home.
+    """
+    found: dict[str, dict[str, int]] = {}
+    found["warehouse"] = _duckdb_hits(
+        home / "warehouse.duckdb",
+        needles,
+        skip={"raw.erasure_requests", "staging.stg_raw__erasure_requests"},
+    )
+    published = home / "published"
+    for snapshot in [published / "affinity.duckdb", *sorted(published.glob("history/*.duckdb"))]:
+        found[f"snapshot {snapshot.relative_to(published)}"] = _duckdb_hits(
+            snapshot, needles, set()
+        )
+    for store in ("mlartifacts", "dbt", "publish-work"):
+        files = (
+            [p for p in (home / store).rglob("*") if p.is_file()] if (home / store).exists() else []
+        )
+        found[store] = {str(p.relative_to(home)): int(_file_holds(p, needles)) for p in files}
+    con = sqlite3.connect(f"file:{home / 'mlflow.db'}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
+        found["mlflow.db"] = {}
+        for table in tables:
+            values = (v for row in con.execute(f'select * from "{table}"') for v in row)
+            texts = (v.decode("utf-8", "ignore") if isinstance(v, bytes) else v for v in values)
+            found["mlflow.db"][table] = sum(
+                1 for t in texts if isinstance(t, str) and any(n in t for n in needles)
+            )
+    finally:
+        con.close()
+    return found

@@ -4,7 +4,9 @@ Modules
 -------
 :mod:`.contract`   the entities, columns, keys and rules of the landing zone
 :mod:`.files`      finding, fingerprinting and staging landing files
-:mod:`.rules`      validation rules: types, required values, business rules, keys
+:mod:`.lines`      line numbers of CSV records, blank lines
+:mod:`.rules`      validation rules: types, bounds, required values, business rules, keys
+:mod:`.timestamps` timestamps to naive UTC: offsets, zone names, the shop's zone
 :mod:`.loader`     :func:`ingest`: one transaction per batch, manifest, reconciliation
 :mod:`.importers`  public export formats converted into the contract
 """

@@ -8,7 +8,15 @@ Conventions
 * Column names are the canonical ones; importers map public formats onto them.
 * ``required`` columns must be present in the file header; ``nullable=False`` columns must
   also be non-empty on every row.
-* Timestamps are naive UTC (``TIMESTAMP``); money is in the shop's currency (``DOUBLE``).
+* Timestamps are stored as naive UTC (``TIMESTAMP``). A value with an offset or a zone
+  name (``2026-10-30 23:30:00-05:00``, ``...Z``, ``... Europe/Paris``) is converted to UTC;
+  a naive value is read in the shop's zone (``AFFINITY_SHOP_TIMEZONE``, default UTC); a
+  zone that cannot be read is quarantined (``unparseable_time_zone``). Money is in the
+  shop's currency (``DOUBLE``).
+* Documented bounds (:data:`MAX_QUANTITY`, :data:`MAX_PRICE`, :data:`MIN_TIMESTAMP`,
+  :data:`MAX_TIMESTAMP`): a value outside them is quarantined (``value_out_of_range``), and
+  a number that is not finite (``inf``, ``NaN``, ``1e400``) too (``non_finite_number``), so
+  no single row can break the night's arithmetic (sums, shares, date differences).
 * Signed quantities: an order line with a negative quantity is a reversal (a cancellation
   or return document such as an Online Retail ``C`` invoice). A cancelled or returned
   order with positive quantities never counted. dbt nets both out.
@@ -24,6 +32,16 @@ ORDER_STATUSES = ("placed", "cancelled", "returned")
 CAMPAIGN_TARGET_TYPES = ("segment", "cluster", "category", "rule")
 # Longest text value accepted in any column; longer ones are quarantined (`text_too_long`).
 MAX_TEXT_CHARS = 10_000
+# Largest quantity of one order line, either sign (`value_out_of_range` beyond). Real shops
+# stay far below: Online Retail II's largest line is 80,995 units.
+MAX_QUANTITY = 1_000_000
+# Highest price of one unit in the shop's currency (`value_out_of_range` above). With
+# MAX_QUANTITY a line is worth at most 1e12: sums over millions of lines stay finite.
+MAX_PRICE = 1_000_000.0
+# Every timestamp lies in [MIN_TIMESTAMP, MAX_TIMESTAMP) (`value_out_of_range` outside):
+# keeps date differences small and turns DuckDB's 'infinity' timestamps away.
+MIN_TIMESTAMP = "1970-01-01 00:00:00"
+MAX_TIMESTAMP = "2100-01-01 00:00:00"
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,8 @@ class Column:
         Personal data: never leaves dbt staging, never published, never logged.
     default : str or None
         SQL literal used when an optional column is absent from the file.
+    bounds : tuple of (float, float) or None
+        Inclusive ``(low, high)`` a numeric value must lie in (`value_out_of_range`).
     """
 
     name: str
@@ -54,6 +74,7 @@ class Column:
     required: bool = True
     pii: bool = False
     default: str | None = None
+    bounds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +153,8 @@ PRODUCTS = Entity(
         C("description", "VARCHAR", required=False),
         C("category", "VARCHAR", required=False),
         C("brand", "VARCHAR", required=False),
-        C("price", "DOUBLE"),
+        # No lower bound here: a negative price is its own rule (`negative_price`).
+        C("price", "DOUBLE", bounds=(float("-inf"), MAX_PRICE)),
         C("is_active", "BOOLEAN", required=False, default="true"),
         # False for codes that are not merchandise (postage, fees, adjustments):
         # kept for revenue reconciliation, excluded from models.
@@ -164,8 +186,8 @@ ORDER_LINES = Entity(
         C("order_id", "VARCHAR", nullable=False),
         C("line_no", "INTEGER", nullable=False),
         C("product_id", "VARCHAR", nullable=False),
-        C("quantity", "INTEGER", nullable=False),
-        C("unit_price", "DOUBLE", nullable=False),
+        C("quantity", "INTEGER", nullable=False, bounds=(-MAX_QUANTITY, MAX_QUANTITY)),
+        C("unit_price", "DOUBLE", nullable=False, bounds=(float("-inf"), MAX_PRICE)),
     ),
     primary_key=("order_id", "line_no"),
     foreign_keys=(
@@ -302,6 +324,7 @@ CREATE TABLE IF NOT EXISTS raw.load_manifest (
     quarantined_rows BIGINT,
     loaded_at TIMESTAMP,
     _batch_id VARCHAR,
-    is_current BOOLEAN
+    is_current BOOLEAN,
+    warnings VARCHAR
 )
 """

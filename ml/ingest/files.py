@@ -1,8 +1,11 @@
 """Landing files: finding them, fingerprinting them, and staging their rows untyped.
 
 A CSV is read as text columns with DuckDB's strict parser; rows it rejects are staged as
-quarantine records (``wrong_column_count``, ``invalid_utf8``, ``malformed_row``). Every
-staged row keeps ``_row``, its 1-based record number in the file.
+quarantine records (``wrong_column_count``, ``invalid_utf8``, ``malformed_row``), and so are
+blank lines (``blank_line``), which DuckDB skips. Every staged row keeps ``_row``, the
+number of the line it starts on counted from the line after the header (line ``n`` of the
+file is row ``n - 1``; see :mod:`ml.ingest.lines`). A Parquet row's ``_row`` is its 1-based
+position.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import csv
 import gzip
 import hashlib
 import io
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +23,9 @@ import numpy as np
 import polars as pl
 
 from ml.ingest.contract import ENTITIES, Entity
+from ml.ingest.lines import count_lines, record_lines
+
+log = logging.getLogger(__name__)
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 _CSV_REJECT_RULES = {
@@ -80,12 +87,17 @@ def _read_csv_header(path: Path) -> list[str]:
         raise IngestError(f"{path}: cannot be read ({exc}); is it a valid gzip file?") from exc
     if not head.strip():
         raise IngestError(f"{path}: the file is empty; expected a CSV header line.")
-    if b"\x00" in head:
-        raise IngestError(f"{path}: binary content (NUL bytes), not a CSV text file.")
+    # Only the header decides whether the file is text: a NUL byte in a data row is that
+    # row's defect (rule nul_byte), wherever in the file it is.
     first_line = head.splitlines()[0]
+    binary = "binary content (NUL bytes), not a CSV text file"
+    if b"\x00" in first_line:
+        raise IngestError(f"{path}: {binary}: the header line holds a NUL byte.")
     try:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if b"\x00" in head:
+            raise IngestError(f"{path}: {binary}: the header line is not UTF-8.") from exc
         raise IngestError(f"{path}: the header line is not valid UTF-8 ({exc}).") from exc
     return next(csv.reader(io.StringIO(text)))
 
@@ -93,8 +105,9 @@ def _read_csv_header(path: Path) -> list[str]:
 def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[list[str], int]:
     """Load a CSV as VARCHAR columns into temp ``table`` with ``_row``; quarantine parser rejects.
 
-    Returns the header names and the number of rows the parser rejected (their
-    quarantine rows are staged in ``{table}_rejects``).
+    Returns the header names and the number of lines quarantined before typing: the
+    records the parser rejected and the blank lines (their quarantine rows are staged in
+    ``{table}_rejects``).
     """
     header = _read_csv_header(path)
     if len(set(header)) != len(header):
@@ -123,16 +136,9 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[l
         f"select line, first(error_type::varchar order by column_idx), first(csv_line), "
         f"first(error_message order by column_idx) from {table}_rej group by line order by line"
     ).fetchall()
-    # Record numbers of rejected rows (header is line 1), then the k-th surviving record.
-    rejected_rows = np.array([line - 1 for line, *_ in rejects], dtype=np.int64)
     good = con.execute(f"select count(*) from {table}_read").fetchall()[0][0]
-    ordinals = np.arange(1, good + 1, dtype=np.int64)
-    if len(rejected_rows):
-        shifted = rejected_rows - np.arange(len(rejected_rows))
-        row_numbers = ordinals + np.searchsorted(shifted, ordinals, side="right")
-    else:
-        row_numbers = ordinals
-    con.register("_row_map", {"_ordinal": ordinals, "_row": row_numbers})
+    row_numbers, reject_rows, blank_rows = _line_numbers(path, good, [r[0] for r in rejects])
+    con.register("_row_map", {"_ordinal": np.arange(1, good + 1), "_row": row_numbers})
     con.execute(
         f"""
         create or replace temp table {table} as
@@ -147,15 +153,58 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[l
         f"create or replace temp table {table}_rejects "
         "(source_row BIGINT, rule VARCHAR, detail VARCHAR, raw_values VARCHAR)"
     )
-    if rejects:
-        con.executemany(
-            f"insert into {table}_rejects values (?, ?, ?, ?)",
-            [
-                (line - 1, _CSV_REJECT_RULES.get(kind, "malformed_row"), message, raw)
-                for line, kind, raw, message in rejects
-            ],
+    staged_rejects = [
+        (int(row), _CSV_REJECT_RULES.get(kind, "malformed_row"), message, raw)
+        for row, (_, kind, raw, message) in zip(reject_rows, rejects, strict=True)
+    ]
+    # A blank line is received like any other line: quarantined, so it is counted.
+    staged_rejects += [(int(row), "blank_line", "an empty line", '""') for row in blank_rows]
+    if staged_rejects:
+        con.executemany(f"insert into {table}_rejects values (?, ?, ?, ?)", staged_rejects)
+    return header, len(staged_rejects)
+
+
+def _line_numbers(
+    path: Path, good: int, reject_lines: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows (line number - 1) of the good records, the rejects and the blank lines.
+
+    ``reject_lines`` are DuckDB's numbers of its rejected records: the header is 1 and each
+    later record *or blank line* one more, so they are line numbers exactly when every
+    record is one line and no line is blank, which :func:`count_lines` tells cheaply.
+    """
+    rejected = np.asarray(reject_lines, dtype=np.int64)
+    records = good + len(rejected)
+    try:
+        lines = count_lines(path)
+    except (OSError, EOFError) as exc:
+        raise IngestError(f"{path}: cannot be read ({exc}); is it a valid gzip file?") from exc
+    ordinals = np.arange(1, good + 1, dtype=np.int64)
+    if lines != records + 1:
+        try:
+            layout = record_lines(path)
+        except csv.Error as exc:
+            layout = None
+            log.warning("%s: reading its line structure failed (%s)", path, exc)
+        items = rejected - 2  # DuckDB's item number -> position after the header
+        if (
+            layout is not None
+            and len(layout.records) == records
+            and (items < len(layout.items)).all()
+            and not layout.blank[items].any()
+        ):
+            is_reject = np.zeros(len(layout.items), dtype=bool)
+            is_reject[items] = True
+            kept = ~layout.blank & ~is_reject
+            return layout.items[kept] - 1, layout.items[items] - 1, layout.blank_lines - 1
+        log.warning(
+            "%s: its records could not be matched to lines; rows are numbered by record", path
         )
-    return header, len(rejects)
+    # One line per record: record k after the header is line k + 1 (row k).
+    reject_rows = rejected - 1
+    shifted = reject_rows - np.arange(len(reject_rows))
+    good_rows = ordinals + np.searchsorted(shifted, ordinals, side="right")
+    return good_rows, reject_rows, np.empty(0, dtype=np.int64)
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[list[str], int]:

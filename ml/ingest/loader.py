@@ -16,17 +16,19 @@ entities of :mod:`ml.ingest.contract`. A file is identified by its path relative
   batch is rolled back: the warehouse stays as it was.
 
 Rules (first failing rule wins, in this order): ``malformed_row`` / ``wrong_column_count``
-/ ``invalid_utf8`` (CSV rows the parser rejects), ``missing_value``, ``bad_integer`` /
-``bad_number`` / ``bad_boolean`` / ``unparseable_timestamp``, ``text_too_long``,
-``future_timestamp``, entity rules (``negative_price``, ``zero_quantity``,
-``unknown_event_type``, ``unknown_order_status``, ``rating_out_of_range``,
-``bad_control_share``, ``bad_time_window``, ``unknown_target_type``,
-``negative_max_audience``), ``duplicate_key`` (the first occurrence loads), then
+/ ``invalid_utf8`` (CSV rows the parser rejects), ``blank_line``, ``nul_byte``, then per
+column ``missing_value``, ``non_finite_number``, ``unparseable_time_zone``,
+``bad_integer`` / ``bad_number`` / ``bad_boolean`` / ``unparseable_timestamp``,
+``text_too_long``; then ``future_timestamp``, ``value_out_of_range``, entity rules
+(``negative_price``, ``zero_quantity``, ``unknown_event_type``, ``unknown_order_status``,
+``rating_out_of_range``, ``bad_control_share``, ``bad_time_window``,
+``unknown_target_type``, ``negative_max_audience``), ``duplicate_key`` (the first occurrence loads), then
 ``orphan_reference`` (a reference to a row that is not loaded).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import logging
 import time
@@ -39,8 +41,10 @@ import duckdb
 from ml.ingest.contract import ENTITIES, LOAD_MANIFEST_DDL, QUARANTINE_DDL, Entity, raw_table_ddl
 from ml.ingest.files import IngestError, discover, file_checksum, stage_csv, stage_parquet
 from ml.ingest.rules import quote_identifier, validate
+from ml.ingest.timestamps import check_timezone, shop_timezone
 from ml.warehouse import connect
 from ml.warehouse.erasure import apply_erasure
+from ml.warehouse.raw_erasure import ensure_erasure_audit, erased_counts, retire_erasure_audit
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ class FileReport:
     quarantined_rows: int = 0
     skipped: bool = False
     rules: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,9 +107,10 @@ class IngestReport:
             lines.append(
                 f"  {f.source_file} [{f.entity}]: {state}" + (f" ({rules})" if rules else "")
             )
+            lines += [f"    WARNING: {warning}" for warning in f.warnings]
         if self.erased_rows:
             removed = ", ".join(f"{t} {n:,}" for t, n in sorted(self.erased_rows.items()))
-            lines.append(f"  erasure requests applied to stored outputs: {removed}")
+            lines.append(f"  erasure requests applied (rows removed): {removed}")
         return "\n".join(lines)
 
 
@@ -115,6 +121,7 @@ def _load_file(
     report: FileReport,
     batch_id: str,
     future_cutoff: datetime,
+    shop_zone: str = "UTC",
 ) -> None:
     """Stage, validate and load one file inside the caller's transaction."""
     stage = f"stage_{entity.name}"
@@ -130,15 +137,10 @@ def _load_file(
             f"'{entity.name}'; the header has: {', '.join(header)}."
         )
     # Columns outside the contract are not loaded: say so, never drop data silently.
-    ignored = [h for h in header if h.strip().lower() not in entity.column_names]
-    if ignored:
-        log.warning(
-            "%s: column(s) not in the %s contract ignored: %s",
-            report.source_file,
-            entity.name,
-            ", ".join(ignored),
-        )
-    validate(con, entity, stage, header, report.source_file, future_cutoff)
+    report.warnings += column_warnings(entity, header)
+    for warning in report.warnings:
+        log.warning("%s: %s", report.source_file, warning)
+    validate(con, entity, stage, header, report.source_file, future_cutoff, shop_zone)
     # The row as received (original column names and values), for the quarantine record.
     raw_struct = (
         "struct_pack("
@@ -182,6 +184,33 @@ def _load_file(
         con.execute(f"drop table if exists {stage}{suffix}")
 
 
+def column_warnings(entity: Entity, header: list[str]) -> list[str]:
+    """Say which columns of ``header`` the contract ignores, and which defaults replace what.
+
+    A renamed optional column (``marketing_optin`` for ``marketing_opt_in``) would
+    otherwise load silently as its default on every row: the warning names the unknown
+    column, the default used, and the contract column it probably meant.
+    """
+    present = {h.strip().lower() for h in header}
+    ignored = [h for h in header if h.strip().lower() not in entity.column_names]
+    if not ignored:
+        return []
+    text = f"column(s) not in the {entity.name} contract ignored: {', '.join(ignored)}"
+    absent = [c for c in entity.columns if not c.required and c.name not in present]
+    if absent:
+        defaults = ", ".join(f"{c.name} = {c.default or 'NULL'}" for c in absent)
+        text += f"; optional column(s) absent, every row takes the default: {defaults}"
+        names = [c.name for c in absent]
+        guesses = [
+            f"{name!r} looks like {match[0]!r}"
+            for name in ignored
+            if (match := difflib.get_close_matches(name.strip().lower(), names, n=1, cutoff=0.6))
+        ]
+        if guesses:
+            text += f" ({'; '.join(guesses)}: rename the column in the file)"
+    return [text]
+
+
 def _reconcile(con: duckdb.DuckDBPyConnection, report: FileReport, batch_id: str) -> None:
     """Re-count what landed and fail unless received = loaded + quarantined."""
     report.loaded_rows = con.execute(
@@ -201,7 +230,7 @@ def _reconcile(con: duckdb.DuckDBPyConnection, report: FileReport, batch_id: str
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``raw`` schema, its entity tables, quarantine and manifest if missing."""
+    """Create the ``raw`` schema, its entity tables, quarantine, manifest and erasure audit."""
     con.execute("create schema if not exists raw")
     for entity in ENTITIES.values():
         con.execute(raw_table_ddl(entity))
@@ -214,6 +243,9 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             )
     con.execute(QUARANTINE_DDL)
     con.execute(LOAD_MANIFEST_DDL)
+    # Homes created before the manifest carried warnings.
+    con.execute("alter table raw.load_manifest add column if not exists warnings varchar")
+    ensure_erasure_audit(con)
 
 
 def ingest(
@@ -221,6 +253,7 @@ def ingest(
     *,
     warehouse: Path | str | None = None,
     now: datetime | None = None,
+    timezone: str | None = None,
 ) -> IngestReport:
     """Load every contract file under ``landing_dir`` into the warehouse ``raw`` schema.
 
@@ -232,6 +265,9 @@ def ingest(
         DuckDB file; defaults to ``$AFFINITY_HOME/warehouse.duckdb``.
     now : datetime, optional
         Reference time for the ``future_timestamp`` rule (default: the wall clock, UTC).
+    timezone : str, optional
+        The shop's zone, in which naive timestamps are read (default:
+        ``AFFINITY_SHOP_TIMEZONE``, else UTC).
 
     Returns
     -------
@@ -243,6 +279,8 @@ def ingest(
     IngestError
         If a file cannot be read at all or the counts do not reconcile; nothing is
         written in that case.
+    ValueError
+        If the shop's zone is not a time zone.
     """
     started = time.perf_counter()
     landing_dir = Path(landing_dir).resolve()
@@ -260,6 +298,7 @@ def ingest(
     reports: list[FileReport] = []
 
     with connect(warehouse) as con:
+        zone = check_timezone(con, shop_timezone(timezone))
         ensure_raw_schema(con)
         con.execute("begin transaction")
         try:
@@ -277,14 +316,18 @@ def ingest(
                     log.info("%s unchanged (checksum %s), skipped", source_file, checksum[:12])
                     continue
                 file_started = time.perf_counter()
-                _load_file(con, entity, path, report, batch_id, future_cutoff)
+                _load_file(con, entity, path, report, batch_id, future_cutoff, zone)
                 _reconcile(con, report, batch_id)
                 con.execute(
                     "update raw.load_manifest set is_current = false where source_file = ?",
                     [source_file],
                 )
+                # The old version's rows are gone, and with them what erasure took from them.
+                retire_erasure_audit(con, source_file)
                 con.execute(
-                    "insert into raw.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
+                    "insert into raw.load_manifest (source_file, entity, path, checksum, "
+                    "received_rows, loaded_rows, quarantined_rows, loaded_at, _batch_id, "
+                    "is_current, warnings) values (?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
                     [
                         source_file,
                         entity.name,
@@ -295,6 +338,7 @@ def ingest(
                         report.quarantined_rows,
                         now,
                         batch_id,
+                        "; ".join(report.warnings) or None,
                     ],
                 )
                 seconds = time.perf_counter() - file_started
@@ -307,8 +351,10 @@ def ingest(
                     seconds,
                     report.received_rows / max(seconds, 1e-9),
                 )
+            # Erasure first: the re-count below then proves that every received row is
+            # loaded, quarantined, or accounted for as erased in raw.erased_rows.
+            erased = apply_erasure(con, now)
             check_manifest(con)
-            erased = apply_erasure(con)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -318,6 +364,10 @@ def ingest(
 
 def check_manifest(con: duckdb.DuckDBPyConnection) -> None:
     """Verify ``received = loaded + quarantined`` for every current file against the tables.
+
+    Rows an erasure request removed since the file was loaded are counted from the
+    erasure audit (``raw.erased_rows``): a file reconciles when its rows in ``raw.<entity>``
+    plus those erased equal ``loaded``, and likewise for ``raw.quarantine``.
 
     Raises
     ------
@@ -329,6 +379,7 @@ def check_manifest(con: duckdb.DuckDBPyConnection) -> None:
         "select source_file, entity, received_rows, loaded_rows, quarantined_rows "
         "from raw.load_manifest where is_current order by source_file"
     ).fetchall()
+    erased = erased_counts(con)
     for source_file, entity, received, loaded, quarantined in rows:
         in_table = con.execute(
             f"select count(*) from raw.{entity} where _source_file = ?", [source_file]
@@ -336,10 +387,17 @@ def check_manifest(con: duckdb.DuckDBPyConnection) -> None:
         in_quarantine = con.execute(
             "select count(*) from raw.quarantine where source_file = ?", [source_file]
         ).fetchall()[0][0]
-        if received != loaded + quarantined or in_table != loaded or in_quarantine != quarantined:
+        erased_loaded = erased.get((source_file, "loaded"), 0)
+        erased_quarantined = erased.get((source_file, "quarantined"), 0)
+        if (
+            received != loaded + quarantined
+            or in_table + erased_loaded != loaded
+            or in_quarantine + erased_quarantined != quarantined
+        ):
             problems.append(
                 f"{source_file}: manifest says received {received} = loaded {loaded} + "
-                f"quarantined {quarantined}; tables hold {in_table} loaded, {in_quarantine} quarantined"
+                f"quarantined {quarantined}; tables hold {in_table} loaded, {in_quarantine} "
+                f"quarantined, and {erased_loaded} + {erased_quarantined} were erased"
             )
     if problems:
         raise IngestError("load manifest does not reconcile:\n" + "\n".join(problems))

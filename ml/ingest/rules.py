@@ -1,4 +1,4 @@
-"""Validation rules over a staged file: types, required values, business rules, keys.
+"""Validation rules over a staged file: types, required values, bounds, business rules, keys.
 
 :func:`validate` types every contract column in one projection and names, per row, the
 first rule it breaks (``_rule``) with the column or condition (``_detail``); then
@@ -16,9 +16,13 @@ from ml.ingest.contract import (
     CAMPAIGN_TARGET_TYPES,
     EVENT_TYPES,
     MAX_TEXT_CHARS,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
     ORDER_STATUSES,
+    Column,
     Entity,
 )
+from ml.ingest.timestamps import timestamp_sql, typed_timestamp_sql, zone_sql
 
 _TYPE_RULES = {
     "INTEGER": "bad_integer",
@@ -27,6 +31,7 @@ _TYPE_RULES = {
     "BOOLEAN": "bad_boolean",
     "TIMESTAMP": "unparseable_timestamp",
 }
+_NUMERIC = ("INTEGER", "BIGINT", "DOUBLE")
 
 
 def quote_identifier(name: str) -> str:
@@ -80,6 +85,25 @@ def _entity_rules(entity: Entity) -> list[tuple[str, str]]:
 _NORMALISED = {("orders", "status"), ("events", "event_type"), ("campaigns", "target_type")}
 
 
+def _bounds_check(col: Column) -> tuple[str, str] | None:
+    """``(SQL condition true outside the documented bounds, detail)`` of a typed column."""
+    if col.dtype == "TIMESTAMP":
+        condition = (
+            f"{col.name} < TIMESTAMP '{MIN_TIMESTAMP}' OR {col.name} >= TIMESTAMP '{MAX_TIMESTAMP}'"
+        )
+        return condition, f"{col.name} outside [{MIN_TIMESTAMP}, {MAX_TIMESTAMP})"
+    if col.bounds is None:
+        return None
+    low, high = col.bounds
+    parts = [f"{col.name} < {low!r}" if low != float("-inf") else ""]
+    parts.append(f"{col.name} > {high!r}" if high != float("inf") else "")
+    condition = " OR ".join(p for p in parts if p)
+    if not condition:
+        return None
+    shown = [f"{b:,.0f}" if b not in (float("inf"), float("-inf")) else "" for b in (low, high)]
+    return condition, f"{col.name} outside [{shown[0]}, {shown[1]}]".replace("[, ", "[..., ")
+
+
 def validate(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
@@ -87,15 +111,29 @@ def validate(
     header: list[str],
     source_file: str,
     future_cutoff: datetime,
+    shop_zone: str = "UTC",
 ) -> None:
     """Create temp ``{stage}_typed``: typed contract columns plus ``_rule`` and ``_detail``.
 
     One projection computes the typed value of every column and, beside it, whether the
-    source value was present (``_p_<col>``) and its length (``_len_<col>``), so every rule
-    is a condition over that projection.
+    source value was present (``_p_<col>``), its length (``_len_<col>``), whether it is a
+    non-finite number (``_nf_<col>``) or a timestamp with an unreadable zone
+    (``_tz_<col>``), so every rule is a condition over that projection. Naive timestamps
+    are read in ``shop_zone`` (see :mod:`ml.ingest.timestamps`).
     """
+    staged_types = {r[0]: r[1] for r in con.execute(f"describe {stage}").fetchall()}
     by_lower = {h.strip().lower(): h for h in header}
-    select, flags, checks = [], [], []
+    # Ids are compared trimmed everywhere downstream (dbt staging trims them): ' C1' and
+    # 'C1' are one key, so they are stored trimmed and a repeat is a duplicate_key here,
+    # not a failed uniqueness test in tonight's dbt build.
+    identifiers = set(entity.primary_key) | {fk.column for fk in entity.foreign_keys}
+    select, flags, zones, checks = [], [], [], []
+    # A NUL byte is the same defect wherever it is: in any column of any row.
+    for number, name in enumerate(header):
+        if staged_types.get(name) == "VARCHAR":
+            source = f"s.{quote_identifier(name)}"
+            flags.append(f"coalesce(contains({source}, chr(0)), false) as _nul_{number}")
+            checks.append(("nul_byte", f"_nul_{number}", name))
     for col in entity.columns:
         source_name = by_lower.get(col.name)
         if source_name is None:
@@ -103,13 +141,28 @@ def validate(
             select.append(f"cast({default} as {col.dtype}) as {col.name}")
             continue
         source = f"s.{quote_identifier(source_name)}"
+        text = f"nullif(trim({source}::varchar), '')"
         typed = _typed_expr(col.dtype, source)
+        if col.dtype == "VARCHAR" and col.name in identifiers:
+            typed = text
+        if col.dtype == "TIMESTAMP":
+            typed = typed_timestamp_sql(source, staged_types[source_name], shop_zone)
+            if typed is None:  # text: offsets to UTC, naive values in the shop's zone
+                zones.append(f"{zone_sql(text)} as _zone_{col.name}")
+                typed, bad_zone = timestamp_sql(text, f"s._zone_{col.name}", shop_zone)
+                flags.append(f"{bad_zone} as _tz_{col.name}")
+                checks.append(("unparseable_time_zone", f"_tz_{col.name}", col.name))
         if (entity.name, col.name) in _NORMALISED:
             typed = f"lower(trim({typed}))"
         select.append(f"{typed} as {col.name}")
-        flags.append(f"nullif(trim({source}::varchar), '') is not null as _p_{col.name}")
+        flags.append(f"{text} is not null as _p_{col.name}")
         if not col.nullable:
             checks.append(("missing_value", f"not _p_{col.name}", col.name))
+        if col.dtype in _NUMERIC:
+            flags.append(
+                f"coalesce(not isfinite(try_cast({text} as double)), false) as _nf_{col.name}"
+            )
+            checks.append(("non_finite_number", f"_nf_{col.name}", col.name))
         if col.dtype in _TYPE_RULES:
             checks.append(
                 (_TYPE_RULES[col.dtype], f"_p_{col.name} and {col.name} is null", col.name)
@@ -121,6 +174,11 @@ def validate(
     for col_name in entity.time_columns:
         if col_name in by_lower:
             checks.append(("future_timestamp", f"{col_name} > {cutoff}", col_name))
+    for col in entity.columns:
+        bounds = _bounds_check(col)
+        if bounds and col.name in by_lower:
+            condition, detail = bounds
+            checks.append(("value_out_of_range", f"coalesce({condition}, false)", detail))
     for rule, broken in _entity_rules(entity):
         checks.append((rule, f"coalesce({broken}, false)", broken))
 
@@ -128,9 +186,11 @@ def validate(
     detail_expr = (
         "case " + " ".join(f"when {c} then {_sql_list([d])}" for _, c, d in checks) + " end"
     )
+    # The zone of each text timestamp, computed once and read by its typed value and flag.
+    staged = f"(select *, {', '.join(zones)} from {stage} s)" if zones else stage
     con.execute(
         f"create or replace temp table {stage}_cast as "
-        f"select s._row, {', '.join(select + flags)} from {stage} s"
+        f"select s._row, {', '.join(select + flags)} from {staged} s"
     )
     con.execute(
         f"""

@@ -7,4 +7,5 @@ Modules
 :mod:`.run`      ``affinity run``: input, the DAG for one date, the summary
 :mod:`.landing`  the run's input: generated shop, imported export or landing folder
 :mod:`.airflow`  Airflow without servers (``dags test``), ``make airflow`` / ``make mlflow``
+:mod:`.erasure`  erasure requests applied to the models and snapshots
 """

@@ -70,9 +70,18 @@ def run_stage(name: str, ctx: RunContext, pipeline: tuple[Stage, ...] = DAILY) -
     LookupError
         For an unknown stage name.
     """
-    from ml.warehouse.dbt import release_dbt_warehouse
+    from ml.locking import writer_lock
 
     declared = stage(name, pipeline)
+    # A stage writes the home: under its run's lock (a no-op inside `affinity run`, whose
+    # DAG inherits it, and inside a CLI command, which holds it), else taken for the stage.
+    with writer_lock(purpose=f"stage {declared.name}"):
+        return _run_declared(declared, ctx)
+
+
+def _run_declared(declared: Stage, ctx: RunContext) -> dict[str, Any]:
+    from ml.warehouse.dbt import release_dbt_warehouse
+
     # dbt-duckdb keeps its DuckDB handle open in this process (in `airflow dags test`
     # every task shares one process); DuckDB refuses a second, differently configured one.
     release_dbt_warehouse()
@@ -101,9 +110,14 @@ def run_stages(
     ``after_each(name, summary)`` is called after every stage (tests use it to stop a
     run at a chosen point).
     """
+    from ml.locking import writer_lock
+
     summaries: dict[str, dict[str, Any]] = {}
-    for declared in stages_between(first, last, pipeline):
-        summaries[declared.name] = run_stage(declared.name, ctx, pipeline)
-        if after_each is not None:
-            after_each(declared.name, summaries[declared.name])
+    selected = stages_between(first, last, pipeline)
+    # One lock for all of them: no other writer slips in between two stages.
+    with writer_lock(purpose=f"stages {selected[0].name}..{selected[-1].name}"):
+        for declared in selected:
+            summaries[declared.name] = run_stage(declared.name, ctx, pipeline)
+            if after_each is not None:
+                after_each(declared.name, summaries[declared.name])
     return summaries

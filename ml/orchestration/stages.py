@@ -27,13 +27,17 @@ def _logical_date(ctx: RunContext, stage: str) -> str:
 def ingest_stage(ctx: RunContext) -> dict[str, Any]:
     """Resolve the input (default: the inbox folder) and ingest it into ``raw``."""
     from ml.ingest import ingest
+    from ml.orchestration.erasure import erase_outside_warehouse
     from ml.orchestration.landing import prepare_landing
 
     source = Path(ctx.input_path) if ctx.input_path else paths().inbox
     landing = prepare_landing(source) if source.is_file() else source
     report = ingest(landing)
     log.info("%s", report.summary())
+    erased = erase_outside_warehouse()  # models and snapshots lose the requested customers
     return {
+        "erased_rows": report.erased_rows,
+        **erased,
         "landing": str(landing),
         "batch_id": report.batch_id,
         "received_rows": report.received_rows,
@@ -88,12 +92,14 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
 
 def score_stage(ctx: RunContext) -> dict[str, Any]:
     """Recommendations, similar products and segments from the serving model."""
+    from ml.orchestration.erasure import erase_outside_warehouse
     from ml.serving.model import load_serving_model
     from ml.serving.recommend import ScoreConfig, score
     from ml.serving.segments import build_segments
     from ml.serving.similar import similar_products
 
     day = _logical_date(ctx, "score")
+    erase_outside_warehouse()  # the champion never serves an erased customer
     model = load_serving_model(day)
     recommendations = score(day, config=ScoreConfig(n=ctx.top_n), model=model)
     similar = similar_products(day, model=model)

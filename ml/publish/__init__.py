@@ -5,6 +5,7 @@ Modules
 :mod:`.snapshot`  build, verify and atomically swap in the snapshot; rollback
 :mod:`.runs`      ``pipeline_runs``: row counts, checksums and timings of each run
 :mod:`.privacy`   no PII and no erased customer in a snapshot
+:mod:`.erasure`   snapshots rewritten without erased customers
 :mod:`.query`     read-only queries on the live snapshot
 """
 

@@ -3,15 +3,18 @@
 How a publish works
 -------------------
 1. Every table of the warehouse schema ``outputs`` (the dbt output marts) is copied, in a
-   fixed row order, into a **new** file ``published/.building-<run>.duckdb`` beside the
-   current snapshot, together with ``pipeline_runs`` (all earlier runs plus this one, with
+   fixed row order, into a **new** file ``publish-work/.building-<run>.duckdb`` (in the
+   home, on the snapshot's file system but outside the folder analysts browse, so a killed
+   publish leaves nothing in ``published/``), together with ``pipeline_runs`` (all earlier runs plus this one, with
    row counts, checksums and stage timings).
 2. The new file is **verified** through a fresh read-only connection: each table has the
    row count recorded in ``pipeline_runs``, and no table carries a PII column or an
    e-mail-like value. A file that fails is deleted; the current snapshot stays.
 3. The current snapshot is hard-linked into ``published/history/`` (the previous
    ``keep`` snapshots stay for :func:`rollback`) and the new file is moved over
-   ``published/affinity.duckdb`` with :func:`os.replace`, an atomic rename.
+   ``published/affinity.duckdb`` with :func:`os.replace`, an atomic rename. Archived
+   snapshots holding an erased customer are rewritten without them
+   (:mod:`ml.publish.erasure`), so a rollback never brings one back.
 
 Why readers never see a mix or a lock error: the published file is written once, before it
 gets its name, and never opened read-write again. Analysts open it read-only (shared
@@ -38,6 +41,7 @@ import duckdb
 from ml.config import paths
 from ml.dates import to_date, utcnow
 from ml.locking import acquire_lock
+from ml.publish.erasure import rewrite_snapshots
 from ml.publish.privacy import privacy_problems
 from ml.publish.query import table_checksum
 from ml.publish.runs import (
@@ -50,7 +54,7 @@ from ml.publish.runs import (
     write_pipeline_runs,
 )
 from ml.warehouse import connect
-from ml.warehouse.erasure import erased_customer_ids, erased_rows
+from ml.warehouse.erasure import erased_customer_ids
 from ml.warehouse.stage_log import stage_seconds as recorded_stage_seconds
 from ml.warehouse.tables import ML_SCHEMA, table_exists
 
@@ -60,9 +64,10 @@ OUTPUT_SCHEMA = "outputs"
 HISTORY_DIR = "history"
 # Published snapshots kept in published/history/ for rollback.
 DEFAULT_KEEP_SNAPSHOTS = 3
-# One publish (or rollback) at a time per home; under it, files a killed publish left in
-# published/ are removed. In the home, not in published/: analysts see only snapshots there.
+# One publish (or rollback) at a time per home; under it, files a killed publish left
+# behind are removed. In the home, not in published/: analysts see only snapshots there.
 PUBLISH_LOCK = "publish.lock"
+# What publishes before publish-work/ existed left in published/ when killed.
 LEFTOVER_PATTERNS = (".building-*.duckdb", ".building-*.duckdb.wal", ".rollback-*.duckdb")
 
 # Row order of the published tables (keys first), so equal data gives equal files.
@@ -172,10 +177,11 @@ def publish(
     started = time.perf_counter()
     home = paths().ensure()
     run_id = run_id or uuid.uuid4().hex
-    building = home.published / f".building-{_safe_name(run_id)}-{uuid.uuid4().hex[:8]}.duckdb"
+    building = home.publish_work / f".building-{_safe_name(run_id)}-{uuid.uuid4().hex[:8]}.duckdb"
     lock = acquire_lock(home.home / PUBLISH_LOCK, timeout=None, label="publish")
     try:
-        _remove_leftovers(home.published)
+        _remove_leftovers(home.published, home.publish_work)
+        home.publish_work.mkdir(parents=True, exist_ok=True)
         with connect() as con:
             record_unrecorded_runs(con, home.snapshot)
             # Right to be forgotten: the ingest that loaded the requests removed the
@@ -211,8 +217,7 @@ def publish(
             _verify_snapshot(building, counts, run_id, erased)
             archived = _swap_in(building, home.published, keep)
             # A rollback must not bring an erased customer back.
-            purged = purge_erased_history(erased)
-            archived = [path for path in archived if path not in purged]
+            rewrite_snapshots(erased, list_snapshots(), locked=True)
             # Only a run whose snapshot is live is recorded in the warehouse history.
             append_run(con, run_row)
     finally:
@@ -271,30 +276,13 @@ def _verify_snapshot(
         raise PublishError("the new snapshot failed verification: " + "; ".join(problems))
 
 
-def purge_erased_history(customer_ids: Sequence[str]) -> list[Path]:
-    """Delete archived snapshots that hold an erased customer; return the deleted files.
-
-    Rolling back to such a snapshot would publish the customer again.
-    """
-    removed: list[Path] = []
-    if not customer_ids:
-        return removed
-    for snapshot in list_snapshots():
-        with connect(snapshot, read_only=True) as snap:
-            holds = erased_rows(snap, customer_ids)
-        if holds:
-            snapshot.unlink()
-            removed.append(snapshot)
-            log.warning("erasure: removed archived snapshot %s (it held %s)", snapshot.name, holds)
-    return removed
-
-
-def _remove_leftovers(published: Path) -> None:
-    """Delete files a killed publish or rollback left in ``published/`` (under the lock)."""
-    for pattern in LEFTOVER_PATTERNS:
-        for leftover in published.glob(pattern):
-            log.warning("removing %s, left by an interrupted publish", leftover.name)
-            leftover.unlink(missing_ok=True)
+def _remove_leftovers(published: Path, work: Path) -> None:
+    """Delete what a killed publish, rollback or rewrite left behind (under the lock)."""
+    leftovers = [p for pattern in LEFTOVER_PATTERNS for p in published.glob(pattern)]
+    leftovers += list(work.glob(".*")) if work.is_dir() else []
+    for leftover in leftovers:
+        log.warning("removing %s, left by an interrupted publish", leftover.name)
+        leftover.unlink(missing_ok=True)
 
 
 def _swap_in(building: Path, published: Path, keep: int) -> list[Path]:
@@ -351,7 +339,9 @@ def rollback(snapshot: Path | str | None = None) -> Path:
             f"no archived snapshot to roll back to in {published / HISTORY_DIR}: "
             "publish at least twice first, or pass a file from list_snapshots()."
         )
-    staging = published / f".rollback-{uuid.uuid4().hex[:8]}.duckdb"
+    work = paths().publish_work
+    work.mkdir(parents=True, exist_ok=True)
+    staging = work / f".rollback-{uuid.uuid4().hex[:8]}.duckdb"
     lock = acquire_lock(paths().home / PUBLISH_LOCK, timeout=None, label="publish")
     try:
         os.link(chosen, staging)

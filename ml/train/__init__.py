@@ -13,7 +13,8 @@ Entry points
 Modules (one job each): ``config`` (dataclasses), ``interactions`` (load, weight, split,
 matrices), ``models`` (ALS/BPR/popularity), ``metrics``, ``evaluate``, ``tuning``,
 ``bundle`` (model + index maps), ``pyfunc``, ``tracking`` (MLflow), ``gate``, ``plots``,
-``pipeline`` (orchestration).
+``pipeline`` (orchestration), ``erasure`` (logged models re-exported without erased
+customers).
 """
 
 from ml.train.config import TrainConfig

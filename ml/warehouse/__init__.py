@@ -7,6 +7,7 @@ Modules
 :mod:`.stage_log`   ``ml.stage_runs``: per-stage rows and timings of each logical date
 :mod:`.dbt`         dbt in-process: the two dbt stages and the manifest the DAG renders
 :mod:`.erasure`     the right to be forgotten across the warehouse
+:mod:`.raw_erasure` erasure in ``raw`` (quarantine included) and its audit counts
 """
 
 from ml.warehouse.connection import connect

@@ -1,19 +1,25 @@
 """The right to be forgotten in the warehouse: who asked, and where they still are.
 
 Requests arrive as the ``erasure_requests`` input entity (``raw.erasure_requests``, the
-audit record) and are applied once, upstream, by the ingest that loads them
-(:func:`apply_erasure`, in the same transaction): the Python steps' stored outputs lose the
-customers at once, dbt drops them from staging on, and everything built afterwards
-inherits that. The publish verifies that a snapshot holds none of them.
+audit record) and are applied upstream by every ingest (:func:`apply_erasure`, in the batch
+transaction, so rows of a re-sent file lose them again): the raw input
+(:mod:`ml.warehouse.raw_erasure`, counted in ``raw.erasure_audit``) and every stored table
+of every other schema (marts, incremental ones included, outputs, the Python steps' ``ml``)
+lose the customers at once; dbt drops them from staging on, and everything built afterwards
+inherits that. Outside the warehouse, the registered models (:mod:`ml.train.erasure`) and
+the analyst snapshots (:mod:`ml.publish.erasure`) are scrubbed before the next scoring and
+publish; the publish verifies that a snapshot holds none of them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 import duckdb
 
+from ml.warehouse.raw_erasure import erase_from_raw
 from ml.warehouse.tables import ML_SCHEMA, table_exists, tables_with_column
 
 log = logging.getLogger(__name__)
@@ -65,9 +71,27 @@ def erase_customers(
     return deleted
 
 
-def apply_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Remove every requested customer from the stored outputs; return ``{table: rows}``.
+def derived_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Schemas holding base tables besides ``raw`` (marts, outputs, ml, ...), sorted."""
+    rows = con.execute(
+        "SELECT DISTINCT table_schema FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' "
+        "AND table_schema NOT IN ('raw', 'information_schema', 'pg_catalog') ORDER BY 1"
+    ).fetchall()
+    return [schema for (schema,) in rows]
 
-    Idempotent: customers already removed cost nothing.
+
+def apply_erasure(
+    con: duckdb.DuckDBPyConnection, erased_at: datetime | None = None
+) -> dict[str, int]:
+    """Remove every requested customer from raw and every stored table of the warehouse.
+
+    Returns ``{"schema.table": rows deleted}``. Idempotent: customers already removed
+    cost a scan.
     """
-    return erase_customers(con, erased_customer_ids(con))
+    ids = erased_customer_ids(con)
+    removed = erase_from_raw(con, ids, erased_at)
+    for schema in derived_schemas(con):
+        for table, rows in erase_customers(con, ids, schema).items():
+            removed[f"{schema}.{table}"] = rows
+    return removed

@@ -203,6 +203,55 @@ def _lone_cr_rows_typed(con: duckdb.DuckDBPyConnection) -> None:
     assert rows == [("P-CR-1", "Cup", 1.0), ("P-CR-2", "Bowl", 2.0)], rows
 
 
+def _line_numbers_kept(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "select customer_id, _source_row from raw.customers where customer_id like 'C-BL-%' "
+        "order by 1"
+    ).fetchall()
+    assert rows == [("C-BL-1", 1), ("C-BL-2", 3), ("C-BL-3", 5)], rows
+
+
+def _offsets_in_utc(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "select order_id, ordered_at::varchar from raw.orders where order_id like 'O-TZ-%' "
+        "order by 1"
+    ).fetchall()
+    assert rows == [
+        ("O-TZ-1", "2026-02-05 04:30:00"),
+        ("O-TZ-2", "2026-02-04 23:30:00"),
+        ("O-TZ-3", "2026-02-04 22:30:00"),
+    ], rows
+
+
+def _renamed_optional_column_warned(con: duckdb.DuckDBPyConnection) -> None:
+    (warnings,) = con.execute(
+        "select warnings from raw.load_manifest where source_file like '%renamed_optional%'"
+    ).fetchone()
+    assert "marketing_optin" in warnings and "marketing_opt_in = false" in warnings, warnings
+
+
+def _multiline_value_numbered(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "select product_id, _source_row from raw.products where product_id like 'P-ML-%' order by 1"
+    ).fetchall()
+    assert rows == [("P-ML-1", 1), ("P-ML-2", 3)], rows
+
+
+def _padded_key_trimmed(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "select customer_id from raw.customers where customer_id like '%C-PAD-%'"
+    ).fetchall()
+    assert rows == [("C-PAD-1",)], rows
+
+
+def _late_nul_file() -> bytes:
+    """Products with a NUL byte in a row after the first 64 KiB."""
+    filler = [[f"P-FILL-{n}", "x" * 60, "", "Kitchen", "Acme", "1.00", "true"] for n in range(1200)]
+    head = csv_bytes(HEADERS["products"], filler)
+    assert len(head) > 64 * 1024
+    return head + b"P-NUL-2,Bo\x00wl,,Kitchen,Acme,2.00,true\nP-NUL-3,Jug,,Kitchen,Acme,3.00,true\n"
+
+
 def _truncated(content: bytes, share: float) -> bytes:
     """The first ``share`` of ``content``: a download or copy that stopped early."""
     return content[: int(len(content) * share)]
@@ -743,6 +792,158 @@ def build_cases() -> list[Case]:
         )
     )
 
+    # ------------------------------------------ issue 19: values that would break the night
+    add(
+        Case(
+            "non_finite_number",
+            "products",
+            "prices inf, NaN and 1e400 (a double overflow)",
+            _case_file("products", "non_finite_number"),
+            csv_bytes(
+                H["products"],
+                [
+                    ["P-NF-1", "Cup", "", "Kitchen", "Acme", "1.00", "true"],
+                    ["P-NF-2", "Cloud", "", "Kitchen", "Acme", "inf", "true"],
+                    ["P-NF-3", "Ghost", "", "Kitchen", "Acme", "NaN", "true"],
+                    ["P-NF-4", "Void", "", "Kitchen", "Acme", "1e400", "true"],
+                ],
+            ),
+            "quarantined",
+            ((2, "non_finite_number"), (3, "non_finite_number"), (4, "non_finite_number")),
+            4,
+            ("P-NF-1",),
+        )
+    )
+    add(
+        Case(
+            "value_out_of_range",
+            "order_lines",
+            "quantity 2147483647 and a unit price of 2,000,000 (bounds: 1,000,000 each)",
+            _case_file("order_lines", "value_out_of_range"),
+            csv_bytes(
+                H["order_lines"],
+                [
+                    ["O2", "20", "P1", "1000000", "1000000"],  # at the bounds: loads
+                    ["O2", "21", "P1", "2147483647", "3.50"],
+                    ["O2", "22", "P1", "1", "2000000"],
+                ],
+            ),
+            "quarantined",
+            ((2, "value_out_of_range"), (3, "value_out_of_range")),
+            3,
+            ("O2",),
+        )
+    )
+    add(
+        Case(
+            "timestamp_out_of_range",
+            "events",
+            "occurred_at 1960-01-01 and -infinity (bounds: 1970 to 2100)",
+            _case_file("events", "timestamp_out_of_range"),
+            csv_bytes(
+                H["events"],
+                [
+                    ["E-OOR-1", "C1", "S7", "P1", "view", "1970-01-01 00:00:00"],
+                    ["E-OOR-2", "C1", "S7", "P1", "view", "1960-01-01 00:00:00"],
+                    ["E-OOR-3", "C1", "S7", "P1", "view", "-infinity"],
+                ],
+            ),
+            "quarantined",
+            ((2, "value_out_of_range"), (3, "value_out_of_range")),
+            3,
+            ("E-OOR-1",),
+        )
+    )
+    add(
+        Case(
+            "unparseable_time_zone",
+            "orders",
+            "ordered_at in zone 'Mars/Olympus' and at offset +25:00",
+            _case_file("orders", "unparseable_time_zone"),
+            csv_bytes(
+                H["orders"],
+                [
+                    ["O-UTZ-1", "C1", "2026-02-04 10:00:00 Europe/Paris", "placed", "web"],
+                    ["O-UTZ-2", "C1", "2026-02-04 10:00:00 Mars/Olympus", "placed", "web"],
+                    ["O-UTZ-3", "C1", "2026-02-04 10:00:00+25:00", "placed", "web"],
+                ],
+            ),
+            "quarantined",
+            ((2, "unparseable_time_zone"), (3, "unparseable_time_zone")),
+            3,
+            ("O-UTZ-1",),
+        )
+    )
+    add(
+        Case(
+            "blank_lines",
+            "customers",
+            "blank lines between rows and at the end (received, quarantined, numbered)",
+            _case_file("customers", "blank_lines"),
+            lines_bytes(
+                H["customers"],
+                "C-BL-1,bl1@corpus.example,Ola,GB,2026-01-05 10:00:00,true",
+                "",
+                "C-BL-2,bl2@corpus.example,Pia,GB,2026-01-05 10:00:00,true",
+                "",
+                "C-BL-3,bl3@corpus.example,Quin,GB,2026-01-05 10:00:00,true",
+                "",
+            ),
+            "quarantined",
+            ((2, "blank_line"), (4, "blank_line"), (6, "blank_line")),
+            6,
+            ("C-BL-1", "C-BL-2", "C-BL-3"),
+            check=_line_numbers_kept,
+        )
+    )
+    add(
+        Case(
+            "padded_key",
+            "customers",
+            "' C1' and 'C2 ': ids the warehouse compares trimmed, so repeats of C1 and C2",
+            _case_file("customers", "padded_key"),
+            csv_bytes(
+                H["customers"],
+                [
+                    ["C-PAD-1 ", "p1@corpus.example", "Pam", "GB", "2026-01-05 10:00:00", "1"],
+                    [" C1", "p2@corpus.example", "Pat", "GB", "2026-01-05 10:00:00", "1"],
+                    ["C2 ", "p3@corpus.example", "Pip", "GB", "2026-01-05 10:00:00", "1"],
+                ],
+            ),
+            "quarantined",
+            ((2, "duplicate_key"), (3, "duplicate_key")),
+            3,
+            ("C-PAD-1",),
+            check=_padded_key_trimmed,
+        )
+    )
+    add(
+        Case(
+            "nul_byte_early",
+            "products",
+            "a NUL byte inside a product name in the first rows",
+            _case_file("products", "nul_byte_early"),
+            b"product_id,name,price\nP-NUL-1,Cup,1\nP-NUL-2,Bo\x00wl,2\n",
+            "quarantined",
+            ((2, "nul_byte"),),
+            2,
+            ("P-NUL-1",),
+        )
+    )
+    add(
+        Case(
+            "nul_byte_late",
+            "products",
+            "a NUL byte inside a product name after the first 64 KiB (same rule)",
+            _case_file("products", "nul_byte_late"),
+            _late_nul_file(),
+            "quarantined",
+            ((1201, "nul_byte"),),
+            1202,
+            tuple([f"P-FILL-{n}" for n in range(1200)] + ["P-NUL-3"]),
+        )
+    )
+
     # ----------------------------------------------------------- loaded verbatim as data
     add(
         Case(
@@ -821,6 +1022,58 @@ def build_cases() -> list[Case]:
             2,
             ("P-CR-1", "P-CR-2"),
             check=_lone_cr_rows_typed,
+        )
+    )
+    add(
+        Case(
+            "offset_timestamps",
+            "orders",
+            "ordered_at with an offset, a Z and a zone name: converted to UTC",
+            _case_file("orders", "offset_timestamps"),
+            csv_bytes(
+                H["orders"],
+                [
+                    ["O-TZ-1", "C1", "2026-02-04 23:30:00-05:00", "placed", "web"],
+                    ["O-TZ-2", "C1", "2026-02-04T23:30:00Z", "placed", "web"],
+                    ["O-TZ-3", "C1", "2026-02-04 23:30:00 Europe/Paris", "placed", "web"],
+                ],
+            ),
+            "loaded",
+            (),
+            3,
+            ("O-TZ-1", "O-TZ-2", "O-TZ-3"),
+            check=_offsets_in_utc,
+        )
+    )
+    add(
+        Case(
+            "renamed_optional_column",
+            "customers",
+            "marketing_opt_in renamed marketing_optin: loads with its default, loudly",
+            _case_file("customers", "renamed_optional_column"),
+            lines_bytes(
+                H["customers"].replace("marketing_opt_in", "marketing_optin"),
+                "C-ROC-1,roc@corpus.example,Ros,GB,2026-01-09 10:00:00,true",
+            ),
+            "loaded",
+            (),
+            1,
+            ("C-ROC-1",),
+            check=_renamed_optional_column_warned,
+        )
+    )
+    add(
+        Case(
+            "multiline_value",
+            "products",
+            "a quoted name spanning two lines: the next row keeps its line number",
+            _case_file("products", "multiline_value"),
+            b'product_id,name,price\nP-ML-1,"Two\nlines",1\nP-ML-2,Cup,2\n',
+            "loaded",
+            (),
+            2,
+            ("P-ML-1", "P-ML-2"),
+            check=_multiline_value_numbered,
         )
     )
     add(
@@ -905,6 +1158,14 @@ def build_cases() -> list[Case]:
             "PNG bytes in a file named .csv",
             ".csv",
             b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4,
+            r"binary content",
+        ),
+        (
+            "nul_in_header",
+            "products",
+            "a NUL byte in the header line",
+            ".csv",
+            b"product_id,na\x00me,price\nP-NH-1,Cup,1\n",
             r"binary content",
         ),
         (
