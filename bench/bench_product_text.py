@@ -446,8 +446,8 @@ def markdown(result: dict) -> str:
             "",
             f"Embedding {sc['embed_seconds']} s; taxonomy {sc['taxonomy_seconds']} s "
             f"({sc['groups']} groups, largest {sc['max_share']:.1%}); hybrid similar products "
-            f"{sc['hybrid_similar_seconds']} s for {sc['hybrid_rows']:,} rows (three exact "
-            "top-k passes: blended, behaviour and text, the last two for the reasons) against "
+            f"{sc['hybrid_similar_seconds']} s for {sc['hybrid_rows']:,} rows (one exact "
+            "top-k pass over the blended vectors; reasons from each row's two terms) against "
             f"{sc['todays_collaborative_seconds']} s for today's item-factor lists alone.",
         ]
     lines += [
