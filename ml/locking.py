@@ -49,6 +49,9 @@ from ml.config import paths
 log = logging.getLogger(__name__)
 
 LOCK_FILE_NAME = "run.lock"
+# One publish, rollback or snapshot rewrite at a time per home (in the home, not in
+# published/: analysts see only snapshots there).
+PUBLISH_LOCK = "publish.lock"
 TIMEOUT_ENV = "AFFINITY_RUN_LOCK_TIMEOUT"
 # The descriptor of the held run lock, for the processes the holder starts.
 LOCK_FD_ENV = "AFFINITY_RUN_LOCK_FD"

@@ -135,7 +135,7 @@ def reason_expr(templates: dict[str, str]) -> pl.Expr:
     code = pl.col("reason_code")
     fields = {
         "product": pl.coalesce("reason_product_name", "reason_product_id", pl.lit("it")),
-        "context": pl.col("reason_context").fill_null("our"),
+        "context": pl.col("reason_context").fill_null(""),
     }
     expr = pl.when(False).then(pl.lit(None, pl.String))
     for reason_code, template in sorted(templates.items()):

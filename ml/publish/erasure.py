@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ml.config import paths
-from ml.locking import acquire_lock
+from ml.locking import PUBLISH_LOCK, acquire_lock
 from ml.warehouse import connect
 from ml.warehouse.erasure import erased_rows
 
@@ -116,7 +116,6 @@ def rewrite_snapshots(
     dict
         ``{file: {table: rows removed}}`` of the files rewritten.
     """
-    from ml.publish.snapshot import PUBLISH_LOCK  # one publish, rollback or rewrite at a time
 
     if not customer_ids:
         return {}

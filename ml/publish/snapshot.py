@@ -40,7 +40,7 @@ import duckdb
 
 from ml.config import paths
 from ml.dates import to_date, utcnow
-from ml.locking import acquire_lock
+from ml.locking import PUBLISH_LOCK, acquire_lock
 from ml.publish.erasure import rewrite_snapshots
 from ml.publish.privacy import privacy_problems
 from ml.publish.query import table_checksum
@@ -64,9 +64,6 @@ OUTPUT_SCHEMA = "outputs"
 HISTORY_DIR = "history"
 # Published snapshots kept in published/history/ for rollback.
 DEFAULT_KEEP_SNAPSHOTS = 3
-# One publish (or rollback) at a time per home; under it, files a killed publish left
-# behind are removed. In the home, not in published/: analysts see only snapshots there.
-PUBLISH_LOCK = "publish.lock"
 # What publishes before publish-work/ existed left in published/ when killed.
 LEFTOVER_PATTERNS = (".building-*.duckdb", ".building-*.duckdb.wal", ".rollback-*.duckdb")
 

@@ -23,7 +23,8 @@ class ScoringInputs:
     products : polars.DataFrame
         ``product_id, category, eligible`` of the catalogue (eligible: an active product).
     history : polars.DataFrame
-        ``customer_id, product_id, bought, last_bought_at`` per pair with any interaction.
+        ``customer_id, product_id, bought, last_bought_at, viewed`` per pair with any
+        interaction (``viewed``: at least one view event).
     popular : polars.DataFrame
         ``group_kind, group_value, product_id, buyers`` over the popularity window.
     """
@@ -74,7 +75,8 @@ def load_inputs(con, logical_date: date, config: ScoreConfig) -> ScoringInputs:
     history = read_frame(
         con,
         """
-        SELECT customer_id, product_id, purchases > 0 AS bought, last_bought_at
+        SELECT customer_id, product_id, purchases > 0 AS bought, last_bought_at,
+               views > 0 AS viewed
         FROM marts.interactions
         ORDER BY customer_id, product_id
         """,

@@ -1,5 +1,5 @@
 -- Published recommendations: ml.recommendations of the run's logical date with product
--- names and prices, and the reason as text ("because you bought <name>").
+-- names and prices, and the reason as text ("because you bought <name> on <day>").
 with
 
 scored as (
@@ -36,7 +36,7 @@ final as (
                 coalesce(reason_products.product_name, scored.reason_product_id, 'it')
             ),
             '{context}',
-            coalesce(scored.reason_context, 'our')
+            coalesce(scored.reason_context, '')
         ) as reason,
         scored.reason_product_id,
         scored.model_name,
