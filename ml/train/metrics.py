@@ -32,29 +32,83 @@ def metric_name(metric: str, k: int) -> str:
     return f"{metric}_at_{k}"
 
 
+def relevant_truth(truth: sp.spmatrix) -> sp.csr_matrix:
+    """The truth as a CSR of ones, without stored zeros (they are not relevant items).
+
+    A matrix built by subtraction (``truth - truth.multiply(bought)``) keeps explicit
+    zeros unless ``eliminate_zeros()`` is called; counting them as relevant for hits but
+    not for ``R`` once made recall exceed 1.
+    """
+    matrix = sp.csr_matrix(truth, copy=True)
+    matrix.eliminate_zeros()
+    matrix.sum_duplicates()
+    matrix.data = np.ones_like(matrix.data, dtype=np.float32)
+    return matrix
+
+
+def _checked_columns(recommended: np.ndarray, n_products: int) -> np.ndarray:
+    recommended = np.asarray(recommended, dtype=np.int64)
+    if recommended.ndim != 2:
+        raise ValueError(
+            f"recommended must be a (customers, n) array of product columns, got shape "
+            f"{recommended.shape}"
+        )
+    outside = (recommended < -1) | (recommended >= n_products)
+    if outside.any():
+        bad = int(recommended[outside][0])
+        raise ValueError(
+            f"recommended holds product column {bad}, outside the truth's 0..{n_products - 1} "
+            "(-1 is the only padding value): map ids into the truth's product space first"
+        )
+    return recommended
+
+
+def first_occurrences(recommended: np.ndarray) -> np.ndarray:
+    """Boolean mask of each row's first occurrence of every product (padding is False)."""
+    recommended = np.asarray(recommended, dtype=np.int64)
+    if recommended.size == 0:
+        return np.zeros(recommended.shape, dtype=bool)
+    order = np.argsort(recommended, axis=1, kind="stable")
+    ordered = np.take_along_axis(recommended, order, axis=1)
+    first_sorted = np.ones(ordered.shape, dtype=bool)
+    first_sorted[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.empty_like(first_sorted)
+    np.put_along_axis(first, order, first_sorted, axis=1)
+    return first & (recommended >= 0)
+
+
 def hits(recommended: np.ndarray, truth: sp.spmatrix) -> np.ndarray:
     """Return a boolean array: ``hits[u, i]`` is True when rank ``i`` of customer ``u`` hits.
+
+    A product repeated in one list hits at its first rank only; stored zeros of the truth
+    are not relevant.
 
     Parameters
     ----------
     recommended : numpy.ndarray
         ``(n_customers, n)`` product columns, ``-1`` for padding.
     truth : scipy.sparse matrix
-        ``(n_customers, n_products)`` relevant items (any non-zero counts).
+        ``(n_customers, n_products)`` relevant items (non-zero cells).
+
+    Raises
+    ------
+    ValueError
+        When the rows do not align or a column lies outside ``0..n_products - 1``.
     """
+    truth = relevant_truth(truth)
     recommended = np.asarray(recommended, dtype=np.int64)
-    truth = sp.csr_matrix(truth)
     if recommended.shape[0] != truth.shape[0]:
         raise ValueError(
             f"recommended has {recommended.shape[0]} rows but truth has {truth.shape[0]}: "
             "pass the truth rows of the same customers, in the same order"
         )
     n_products = truth.shape[1]
+    recommended = _checked_columns(recommended, n_products)
     truth = truth.tocoo()
     truth_keys = truth.row.astype(np.int64) * n_products + truth.col
     rows = np.arange(recommended.shape[0], dtype=np.int64)[:, None]
     keys = rows * n_products + recommended
-    return np.isin(keys, truth_keys) & (recommended >= 0)
+    return np.isin(keys, truth_keys) & first_occurrences(recommended)
 
 
 def per_customer_metrics(
@@ -71,7 +125,7 @@ def per_customer_metrics(
         ``{"precision_at_10": array(n_customers), ...}``.
     """
     hit = hits(recommended, truth)
-    n_relevant = np.asarray(sp.csr_matrix(truth).astype(bool).sum(axis=1)).ravel()
+    n_relevant = np.diff(relevant_truth(truth).indptr)
     has_truth = n_relevant > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         results: dict[str, np.ndarray] = {}
@@ -123,7 +177,7 @@ def recall_curve(recommended: np.ndarray, truth: sp.spmatrix, max_k: int) -> np.
     hit = hits(recommended[:, :max_k], truth).astype(np.float64)
     if hit.shape[1] < max_k:
         hit = np.pad(hit, ((0, 0), (0, max_k - hit.shape[1])))
-    n_relevant = np.asarray(sp.csr_matrix(truth).astype(bool).sum(axis=1)).ravel()
+    n_relevant = np.diff(relevant_truth(truth).indptr)
     has_truth = n_relevant > 0
     if not has_truth.any():
         return np.full(max_k, np.nan)
