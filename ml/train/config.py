@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 QuantityTransform = Literal["log1p", "sqrt", "one", "linear"]
+StrengthTransform = Literal["counts", "log", "binary"]
 ConfidenceScheme = Literal["linear", "log", "bm25", "tfidf"]
+Family = Literal["als", "bpr", "itemknn", "blend", "popularity"]
+# Families that learn from each customer's own history (the blend only re-ranks popularity).
+PERSONALIZED_FAMILIES = ("als", "bpr", "itemknn")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,10 @@ class InteractionWeighting:
     repeat_exponent : float
         Exponent applied to the summed strength of a pair (1 keeps the sum; below 1
         damps customers who re-order the same product many times).
+    strength_transform : {"counts", "log", "binary"}
+        Last step on a pair's strength: ``counts`` keeps it, ``log`` takes ``log1p``,
+        ``binary`` makes every pair 1 (who interacted with what, nothing more: what
+        review-like data with one event per pair needs).
     """
 
     purchase_weight: float = 1.0
@@ -44,6 +52,7 @@ class InteractionWeighting:
     half_life_days: float | None = 90.0
     purchase_quantity: QuantityTransform = "log1p"
     repeat_exponent: float = 1.0
+    strength_transform: StrengthTransform = "counts"
 
     def kind_weights(self) -> dict[str, float]:
         """Return the weight of each event kind."""
@@ -78,6 +87,10 @@ class ConfidenceScaling:
         Scale inside the ``log`` scheme.
     bm25_k1, bm25_b : float
         BM25 saturation and length normalisation.
+    normalize : bool
+        Divide the strengths by their mean before the scheme, so ``alpha`` means the same
+        whatever the weighting: with a short half-life on years of data most strengths
+        are tiny (below 1e-3), and ``alpha * s`` then tells ALS almost nothing.
     """
 
     scheme: ConfidenceScheme = "linear"
@@ -85,6 +98,7 @@ class ConfidenceScaling:
     epsilon: float = 1.0
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
+    normalize: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,17 +121,56 @@ class BPRParams:
 
 
 @dataclass(frozen=True)
+class ItemKNNParams:
+    """Hyperparameters of ``implicit``'s item-item nearest-neighbour models.
+
+    Parameters
+    ----------
+    weighting : {"bm25", "cosine", "tfidf"}
+        ``BM25Recommender``, ``CosineRecommender`` or ``TFIDFRecommender``.
+    neighbours : int
+        Neighbours kept per product (``K``).
+    bm25_k1, bm25_b : float
+        BM25 saturation and length normalisation.
+    """
+
+    weighting: Literal["bm25", "cosine", "tfidf"] = "bm25"
+    neighbours: int = 100
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+
+
+@dataclass(frozen=True)
+class BlendParams:
+    """Popularity re-ranked by the customer's own categories and history.
+
+    ``score = popularity * (1 + category_weight * category_share + history_weight * seen)``
+    where ``popularity`` is the products' summed (recency-weighted) strength,
+    ``category_share`` the share of the customer's history in the product's category and
+    ``seen`` 1 for products in the customer's history (views included). Both weights 0
+    is plain (recency-weighted) popularity.
+    """
+
+    category_weight: float = 1.0
+    history_weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Everything that turns events into a fitted model: weighting, scaling, hyperparameters.
 
     Stored with every registered model, so the champion can be re-fit on a new split.
+    ``family`` says which model it builds (the other families' parameters are carried
+    along unused, so a recipe can switch family without losing them).
     """
 
-    family: Literal["als", "bpr", "popularity"] = "als"
+    family: Family = "als"
     weighting: InteractionWeighting = field(default_factory=lambda: TUNED_WEIGHTING)
     confidence: ConfidenceScaling = field(default_factory=ConfidenceScaling)
     als: ALSParams = field(default_factory=ALSParams)
     bpr: BPRParams = field(default_factory=BPRParams)
+    itemknn: ItemKNNParams = field(default_factory=ItemKNNParams)
+    blend: BlendParams = field(default_factory=BlendParams)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the recipe as nested plain data (JSON-serialisable)."""
@@ -137,6 +190,8 @@ class Recipe:
             confidence=build(ConfidenceScaling, data.get("confidence")),
             als=build(ALSParams, data.get("als")),
             bpr=build(BPRParams, data.get("bpr")),
+            itemknn=build(ItemKNNParams, data.get("itemknn")),
+            blend=build(BlendParams, data.get("blend")),
         )
 
     def to_json(self) -> str:
@@ -150,30 +205,69 @@ class Recipe:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """The bounded ALS search: candidate values per knob, explored around the defaults.
+    """The bounded recipe search: candidate values per knob, explored around the start.
 
-    The search is coordinate-wise (one knob at a time, keeping the best value), so its
-    cost is the number of values listed, capped by :attr:`SearchConfig.budget`.
+    The search is coordinate-wise (one knob at a time, keeping the best value; see
+    :mod:`ml.train.tuning`), so its cost is about the number of values listed, capped by
+    :attr:`SearchConfig.budget` and :attr:`SearchConfig.max_seconds`. Empty tuples switch
+    a knob off.
+
+    Parameters
+    ----------
+    half_life_days : tuple of float or None
+        Fixed half-lives to try (``None``: no decay).
+    half_life_span_fractions : tuple of float
+        Half-lives tied to the data: these fractions of the history's span (a shop with
+        ten years of reviews and one with ninety days of orders need different ones).
+    strength_transform, purchase_quantity, repeat_exponent : tuple
+        Weighting knobs (see :class:`InteractionWeighting`).
+    normalize, scheme, alpha : tuple
+        Confidence scaling of ALS.
+    regularization, factors : tuple
+        ALS hyperparameters.
+    iterations : tuple of int
+        ALS early stopping: the fit is continued through these iteration counts and
+        validated at each; the best count is kept (empty: the recipe's count).
+    families : tuple of str
+        Other families compared after ALS with the chosen weighting: ``bpr``,
+        ``itemknn`` (implicit's item-item models), ``blend`` (popularity re-ranked by the
+        customer's categories and history).
+    bpr_learning_rate, bpr_iterations : tuple
+        BPR knobs (``bpr_iterations`` are early-stopping checkpoints like ALS's).
+    itemknn_weighting : tuple of str
+        Item-item models tried (``bm25``, ``cosine``, ``tfidf``).
+    blend_category_weight, blend_history_weight : tuple of float
+        Blend weights tried.
     """
 
-    half_life_days: tuple[float | None, ...] = (14.0, 30.0)
+    half_life_days: tuple[float | None, ...] = (None,)
+    half_life_span_fractions: tuple[float, ...] = (0.5, 0.125, 0.03)
+    strength_transform: tuple[str, ...] = ("log", "binary")
     purchase_quantity: tuple[str, ...] = ("log1p",)
     repeat_exponent: tuple[float, ...] = (0.5,)
+    normalize: tuple[bool, ...] = (True,)
     scheme: tuple[str, ...] = ()
-    alpha: tuple[float, ...] = (1.0, 4.0)
+    alpha: tuple[float, ...] = (0.5, 1.0, 4.0, 8.0, 16.0)
+    regularization: tuple[float, ...] = (1.0, 5.0, 20.0)
     factors: tuple[int, ...] = (64,)
-    regularization: tuple[float, ...] = (5.0, 20.0)
-    iterations: tuple[int, ...] = ()
+    iterations: tuple[int, ...] = (5, 10, 15, 25, 40)
+    families: tuple[str, ...] = ("bpr", "itemknn", "blend")
+    bpr_learning_rate: tuple[float, ...] = (0.05,)
+    bpr_iterations: tuple[int, ...] = (25, 50, 100, 200)
+    itemknn_weighting: tuple[str, ...] = ("bm25", "cosine", "tfidf")
+    blend_category_weight: tuple[float, ...] = (0.0, 4.0)
+    blend_history_weight: tuple[float, ...] = (0.0, 4.0)
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Budget and space of the ALS hyperparameter search on the validation window.
+    """Budget and space of the recipe search on the validation window.
 
     Parameters
     ----------
     budget : int
-        Maximum number of ALS fits in the search (0 disables it: the recipe is used as is).
+        Maximum number of model fits in the search (0 disables it: the recipe is used as
+        is). An early-stopped fit counts once.
     space : SearchSpace
         Values tried per knob.
     max_customers : int
@@ -183,13 +277,17 @@ class SearchConfig:
     reuse_days : int
         A nightly run reuses the champion's recipe instead of searching when that recipe
         was tuned at most this many days before the run (0: search every run). The
-        tuning run is then weekly, and it is also the run that compares BPR.
+        tuning run is then weekly.
+    max_seconds : float
+        Wall-time bound of the search: no new fit starts after it (0: none). Only the
+        fit budget is deterministic; the run is tagged when the time bound cut it short.
     """
 
-    budget: int = 10
+    budget: int = 32
     space: SearchSpace = field(default_factory=SearchSpace)
     max_customers: int = 50_000
     reuse_days: int = 6
+    max_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -199,7 +297,8 @@ class TrainConfig:
     Parameters
     ----------
     recipe : Recipe
-        The main (ALS) recipe; also the start point of the search.
+        The start point of the search (an ALS recipe by default); used as is when the
+        search is off.
     bpr_enabled : bool
         Fit the BPR candidate besides ALS and popularity, in the runs that tune the recipe
         (see :attr:`SearchConfig.reuse_days`) on at most ``bpr_max_pairs`` training pairs:
@@ -207,9 +306,20 @@ class TrainConfig:
     bpr_max_pairs : int
         Above this many customer-product pairs BPR is skipped (tagged ``bpr.skipped``).
     eval_days : int
-        Length of the test window that ends at ``as_of`` (exclusive).
+        Shortest test window (the days before ``as_of``); grown when it holds too few
+        customers to evaluate (see ``window_min_customers``).
     validation_days : int
-        Length of the validation window just before the test window (tuning only).
+        Shortest validation window, just before the test window (tuning only); grown
+        like the test window.
+    window_min_customers : int
+        A window is doubled in length until this many customers have held-out purchases
+        in it, up to ``window_max_share`` of the data's span; when no length gets there,
+        the length holding the most such customers wins (0: fixed windows).
+    window_max_share : float
+        Longest window, as a share of the time between the first event and ``as_of``.
+    dense_max_cells : int
+        ``itemknn`` and the blend's history part serve as dense customers x products
+        arrays: they are only considered while that many cells fit in this bound.
     ks : tuple of int
         Cut-offs of the ranking metrics.
     seed : int
@@ -241,6 +351,9 @@ class TrainConfig:
     bpr_max_pairs: int = 2_000_000
     eval_days: int = 30
     validation_days: int = 30
+    window_min_customers: int = 200
+    window_max_share: float = 0.25
+    dense_max_cells: int = 40_000_000
     ks: tuple[int, ...] = (10, 20)
     seed: int = 42
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -269,7 +382,14 @@ class TrainConfig:
             problems.append("search.budget must be >= 0 (0 switches the search off)")
         if self.promotion_margin < 0:
             problems.append("promotion_margin must be >= 0 (0.02 means 2 % better)")
-        if self.recipe.family != "als":
-            problems.append("recipe.family must be 'als': it is the model that gets registered")
+        if self.recipe.family == "popularity":
+            problems.append(
+                "recipe.family cannot be 'popularity': the baseline is never registered "
+                "(use als, bpr, itemknn or blend)"
+            )
+        if self.window_min_customers < 0 or not 0 < self.window_max_share <= 1:
+            problems.append("window_min_customers must be >= 0 and window_max_share in (0, 1]")
+        if self.search.max_seconds < 0:
+            problems.append("search.max_seconds must be >= 0 (0: no time bound)")
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))

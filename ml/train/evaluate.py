@@ -20,7 +20,9 @@ from ml.train.config import Recipe
 from ml.train.interactions import EvaluationWindow, IndexMaps, TrainingData, confidence_matrix
 from ml.train.models import (
     ALSRecommender,
+    BlendRecommender,
     BPRRecommender,
+    ItemKNNRecommender,
     PopularityRecommender,
     Recommender,
     warm_start_factors,
@@ -58,6 +60,10 @@ def fit_recipe(
     """
     if recipe.family == "popularity":
         return PopularityRecommender().fit(training.bought)
+    if recipe.family == "itemknn":
+        return ItemKNNRecommender(recipe.itemknn).fit(training.strength)
+    if recipe.family == "blend":
+        return BlendRecommender(recipe.blend).fit(training.strength, training.categories)
     if recipe.family == "bpr":
         # BPR only uses which cells are positive; the strength decides nothing more.
         return BPRRecommender(recipe.bpr, seed=seed).fit(training.strength)
@@ -70,7 +76,9 @@ def fit_recipe(
         return ALSRecommender(recipe.als, seed=seed).fit(
             confidences, initial_factors=initial, iterations=iterations
         )
-    raise ValueError(f"unknown model family {recipe.family!r}: use als, bpr or popularity")
+    raise ValueError(
+        f"unknown model family {recipe.family!r}: use als, bpr, itemknn, blend or popularity"
+    )
 
 
 @dataclass

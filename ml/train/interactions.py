@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 from ml.dates import day_start
+from ml.train.categories import category_codes
 from ml.train.config import ConfidenceScaling, InteractionWeighting
 from ml.warehouse import connect
 from ml.warehouse.tables import table_exists
@@ -134,6 +135,15 @@ def aggregate(
     )
     if weighting.repeat_exponent != 1.0:
         aggregated = aggregated.with_columns(pl.col("strength").pow(weighting.repeat_exponent))
+    if weighting.strength_transform == "log":
+        aggregated = aggregated.with_columns(pl.col("strength").log1p())
+    elif weighting.strength_transform == "binary":
+        aggregated = aggregated.with_columns(pl.lit(1.0).alias("strength"))
+    elif weighting.strength_transform != "counts":
+        raise ValueError(
+            f"unknown strength_transform {weighting.strength_transform!r}: "
+            "use counts, log or binary"
+        )
     return aggregated.sort("customer_id", "product_id").collect()
 
 
@@ -211,6 +221,12 @@ class TrainingData:
         Exclusive end of the history.
     n_events : int
         Events before the cut-off.
+    categories : numpy.ndarray or None
+        Category code of each product column (``-1``: none), when the catalogue has
+        categories (the blend family uses them).
+    first_event : datetime or None
+        The earliest event of the history (its span ties the search's half-lives to
+        the data).
     """
 
     maps: IndexMaps
@@ -218,6 +234,15 @@ class TrainingData:
     bought: sp.csr_matrix
     cutoff: datetime
     n_events: int
+    categories: np.ndarray | None = None
+    first_event: datetime | None = None
+
+    @property
+    def span_days(self) -> float:
+        """Days between the first event and the cut-off (0 without events)."""
+        if self.first_event is None:
+            return 0.0
+        return max((self.cutoff - self.first_event).total_seconds() / SECONDS_PER_DAY, 0.0)
 
     @property
     def item_popularity(self) -> np.ndarray:
@@ -226,9 +251,16 @@ class TrainingData:
 
 
 def build_training_data(
-    events: pl.DataFrame, cutoff: datetime, weighting: InteractionWeighting
+    events: pl.DataFrame,
+    cutoff: datetime,
+    weighting: InteractionWeighting,
+    categories: pl.DataFrame | None = None,
 ) -> TrainingData:
-    """Aggregate events before ``cutoff`` and build the matrices and index maps."""
+    """Aggregate events before ``cutoff`` and build the matrices and index maps.
+
+    ``categories`` (``product_id, category``, see :func:`load_product_categories`) gives
+    the products' category codes; without it :attr:`TrainingData.categories` is None.
+    """
     history = events.filter(pl.col("occurred_at") < cutoff)
     pairs = aggregate(history, cutoff, weighting)
     maps = IndexMaps(
@@ -236,8 +268,19 @@ def build_training_data(
         product_ids=np.sort(pairs["product_id"].unique().to_numpy().astype(str)),
     )
     strength = pairs_to_csr(maps, pairs, "strength")
+    # A long decay can underflow float32 to 0: a stored zero is no signal for any model.
+    strength.eliminate_zeros()
     bought = pairs_to_csr(maps, pairs.filter(pl.col("purchases") > 0))
-    return TrainingData(maps, strength, bought, cutoff, history.height)
+    first_event = history["occurred_at"].min() if history.height else None
+    return TrainingData(
+        maps,
+        strength,
+        bought,
+        cutoff,
+        history.height,
+        categories=category_codes(maps.product_ids, categories),
+        first_event=first_event,
+    )
 
 
 @dataclass(frozen=True)
@@ -335,6 +378,8 @@ def confidence_matrix(strength: sp.csr_matrix, scaling: ConfidenceScaling) -> sp
         float32 customers x products confidences, same sparsity.
     """
     matrix = strength.astype(np.float32).tocsr(copy=True)
+    if scaling.normalize and matrix.nnz:
+        matrix.data /= np.float32(matrix.data.mean())
     if scaling.scheme == "linear":
         pass
     elif scaling.scheme == "log":

@@ -1,4 +1,8 @@
-"""The matrix-factorization families: ALS and BPR (implicit), with warm starts.
+"""The model families: ALS and BPR (implicit, with warm starts) and the registry of all.
+
+Item-item neighbours live in :mod:`ml.train.neighbours`, the popularity blend in
+:mod:`ml.train.blend`, the baseline in :mod:`ml.train.popularity`;
+:data:`MODEL_FAMILIES` names them all for :func:`load_recommender`.
 
 Every model works in matrix index space (customer rows, product columns of
 :class:`~ml.train.interactions.IndexMaps`) and offers ``fit``, ``recommend``,
@@ -20,7 +24,9 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 
+from ml.train.blend import BlendRecommender
 from ml.train.config import ALSParams, BPRParams
+from ml.train.neighbours import ItemKNNRecommender
 from ml.train.popularity import PopularityRecommender, popular_topk
 from ml.train.recommender import ARRAYS_FILE, PARAMS_FILE, Recommender, finish_topk
 
@@ -33,6 +39,8 @@ __all__ = [
     "MODEL_FAMILIES",
     "ALSRecommender",
     "BPRRecommender",
+    "BlendRecommender",
+    "ItemKNNRecommender",
     "PopularityRecommender",
     "Recommender",
     "popular_topk",
@@ -110,6 +118,23 @@ class _FactorModel(Recommender):
         ids = np.take_along_axis(ids, order, axis=1)[:, : take - 1]
         scores = np.take_along_axis(scores, order, axis=1)[:, : take - 1]
         return finish_topk(ids, np.nan_to_num(scores, nan=-3.4e38), n)
+
+    def fit_more(self, user_items, iterations: int):
+        """Continue fitting from the current factors for ``iterations`` more iterations.
+
+        What early stopping needs: validate, fit a few more, validate again. For ALS the
+        result equals one fit with the summed iterations (each iteration is a
+        deterministic function of the factors); BPR re-seeds its sampler per call, so
+        its result is reproducible but not identical to one longer fit.
+        """
+        self._require_fit()
+        self._model.iterations = int(iterations)
+        self._model.fit(
+            sp.csr_matrix(user_items, dtype=np.float32),
+            show_progress=False,
+            callback=_log_iteration(self.family, int(iterations)),
+        )
+        return self
 
     def _arrays(self):
         self._require_fit()
@@ -272,6 +297,8 @@ class BPRRecommender(_FactorModel):
 MODEL_FAMILIES: dict[str, type[Recommender]] = {
     "als": ALSRecommender,
     "bpr": BPRRecommender,
+    "itemknn": ItemKNNRecommender,
+    "blend": BlendRecommender,
     "popularity": PopularityRecommender,
 }
 

@@ -1,55 +1,89 @@
-"""Bounded ALS search on the validation window (the test window is never looked at).
+"""The bounded recipe search on the validation window (the test window is never looked at).
 
-Coordinate ascent: starting from the configured recipe, try each value of one knob while
-keeping the others, keep the best by validation NDCG@10, move to the next knob. The knobs
-are visited in :data:`KNOB_ORDER` (data weighting first, then confidence scaling, then
-the ALS hyperparameters). The number of fits is capped by ``SearchConfig.budget``, so the
-cost is known in advance.
+Coordinate ascent from the configured recipe: try each value of one knob while keeping
+the others, keep the best by validation NDCG@10, move to the next knob.
+
+1. **ALS and the data weighting** (:data:`ALS_KNOBS`): the half-life (fixed values, no
+   decay, and values tied to the history's span), the strength transform (counts, log,
+   0/1), the quantity transform, the confidence scaling, regularization and factors;
+   then the iteration count by early stopping (one fit continued through the
+   checkpoints, validated at each).
+2. **Other families** with the chosen weighting: BPR (learning rates, early-stopped
+   epochs), implicit's item-item models (BM25, cosine, TF-IDF) and the popularity blend.
+
+The best recipe of any family wins. Fits are capped by ``SearchConfig.budget`` (an
+early-stopped fit counts once) and by ``SearchConfig.max_seconds`` of wall time, so the
+cost is known in advance; with the same data and seed the search is deterministic unless
+the time bound cuts it (the result then says so).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
 
-from ml.train.config import Recipe, SearchConfig
+from ml.train.config import PERSONALIZED_FAMILIES, Recipe, SearchConfig
 from ml.train.evaluate import evaluate_model, fit_recipe
-from ml.train.interactions import (
-    EvaluationWindow,
-    TrainingData,
-    build_evaluation_window,
-    build_training_data,
+from ml.train.interactions import TrainingData
+from ml.train.trials import (
+    SearchState,
+    ValidationData,
+    knob_value,
+    sample_customers,
+    with_knob,
 )
 
 log = logging.getLogger(__name__)
 
-# (knob, the part of the recipe it lives in)
-KNOB_ORDER: tuple[tuple[str, str], ...] = (
+# (knob, the part of the recipe it lives in), in the order the ALS phase visits them.
+ALS_KNOBS: tuple[tuple[str, str], ...] = (
+    ("normalize", "confidence"),
     ("half_life_days", "weighting"),
+    ("strength_transform", "weighting"),
     ("purchase_quantity", "weighting"),
     ("repeat_exponent", "weighting"),
     ("scheme", "confidence"),
     ("alpha", "confidence"),
     ("regularization", "als"),
     ("factors", "als"),
-    ("iterations", "als"),
 )
+# Kept for callers of the first search (ALS knobs only).
+KNOB_ORDER = ALS_KNOBS
+# Half-lives shorter than this are not tried, however short the history.
+MIN_HALF_LIFE_DAYS = 3.0
 
 
-def with_knob(recipe: Recipe, knob: str, section: str, value) -> Recipe:
-    """Return a copy of ``recipe`` with ``section.knob`` set to ``value``."""
-    part = dataclasses.replace(getattr(recipe, section), **{knob: value})
-    return dataclasses.replace(recipe, **{section: part})
+# Half-lives within this ratio of one already listed add nothing worth a fit.
+HALF_LIFE_MIN_RATIO = 1.25
+# Knobs that cannot change anything once strengths are made 0/1.
+BINARY_IGNORES = ("half_life_days", "purchase_quantity", "repeat_exponent")
 
 
-def knob_value(recipe: Recipe, knob: str, section: str):
-    """Return ``section.knob`` of ``recipe``."""
-    return getattr(getattr(recipe, section), knob)
+def span_half_lives(
+    span_days: float, fractions: tuple[float, ...], known: tuple[float | None, ...] = ()
+) -> list[float]:
+    """Half-lives tied to the history's span: whole days, at least 3, none within 25 % of
+    another listed value or of a ``known`` one."""
+    values: list[float] = []
+    for fraction in fractions:
+        days = float(max(MIN_HALF_LIFE_DAYS, round(span_days * fraction)))
+        near = [v for v in (*known, *values) if v is not None]
+        if all(max(days, v) / min(days, v) >= HALF_LIFE_MIN_RATIO for v in near):
+            values.append(days)
+    return values
+
+
+def matters(recipe: Recipe, knob: str) -> bool:
+    """Whether ``knob`` can change the fit of ``recipe`` (0/1 strengths ignore the
+    weighting's decay, quantity and repeat knobs)."""
+    return not (recipe.weighting.strength_transform == "binary" and knob in BINARY_IGNORES)
 
 
 @dataclass
@@ -63,11 +97,15 @@ class SearchResult:
     best_ndcg_at_10 : float
         Its validation NDCG@10.
     trials : list of dict
-        One row per fit: trial number, knob, value, validation figures, seconds.
+        One row per validated model: trial number, family, knob, value, figures, seconds.
     seconds : float
         Wall time of the search.
     customers : int
         Customers the search fit on (a sample on a large shop).
+    family_best : dict of str to float
+        Best validation NDCG@10 per family (``popularity`` included, for reference).
+    stopped : str or None
+        Why the search stopped early (budget or time), if it did.
     """
 
     best: Recipe
@@ -75,39 +113,232 @@ class SearchResult:
     trials: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     customers: int = 0
+    family_best: dict[str, float] = field(default_factory=dict)
+    stopped: str | None = None
 
     def trials_frame(self) -> pl.DataFrame:
         """Return the trials as a table (for the MLflow artifact)."""
         return pl.DataFrame(self.trials) if self.trials else pl.DataFrame()
 
+    def why(self) -> str:
+        """One sentence: which family won, by how much, against what (an MLflow tag)."""
+        if not math.isfinite(self.best_ndcg_at_10):
+            return "no validation customers: the configured recipe is used as is"
+        others = sorted(
+            (
+                (ndcg, family)
+                for family, ndcg in self.family_best.items()
+                if family != self.best.family and math.isfinite(ndcg)
+            ),
+            reverse=True,
+        )
+        rivals = ", ".join(f"{family} {ndcg:.4f}" for ndcg, family in others) or "none"
+        text = (
+            f"{self.best.family} has the best validation NDCG@10 ({self.best_ndcg_at_10:.4f}) "
+            f"of {len(self.trials)} trials; best of the others: {rivals}"
+        )
+        return text + (f"; {self.stopped}" if self.stopped else "")
 
-class _ValidationData:
-    """Training matrices and window per weighting, built once each."""
 
-    def __init__(self, events: pl.DataFrame, start: datetime, end: datetime) -> None:
-        self.events, self.start, self.end = events, start, end
-        self._cache: dict = {}
+def _ascend(
+    state: SearchState,
+    best: Recipe,
+    best_score: float,
+    knobs: list[tuple[str, str, list]],
+) -> tuple[Recipe, float]:
+    """Coordinate ascent over ``(knob, section, values)``: keep strict improvements."""
+    for knob, section, values in knobs:
+        if not matters(best, knob):
+            continue
+        current = knob_value(best, knob, section)
+        for value in values:
+            if value == current:
+                continue
+            candidate_score = state.score(with_knob(best, knob, section, value), knob, value)
+            if candidate_score is None:
+                return best, best_score
+            if candidate_score > best_score:
+                best, best_score = with_knob(best, knob, section, value), candidate_score
+    return best, best_score
 
-    def get(self, recipe: Recipe) -> tuple[TrainingData, EvaluationWindow]:
-        if recipe.weighting not in self._cache:
-            training = build_training_data(self.events, self.start, recipe.weighting)
-            window = build_evaluation_window(self.events, training, self.end)
-            self._cache[recipe.weighting] = (training, window)
-        return self._cache[recipe.weighting]
 
+def search_recipe(
+    events: pl.DataFrame,
+    start_recipe: Recipe,
+    validation_start: datetime,
+    validation_end: datetime,
+    search: SearchConfig,
+    seed: int,
+    *,
+    families: tuple[str, ...] | None = None,
+    categories: pl.DataFrame | None = None,
+    family_allowed: Callable[[str, TrainingData], str | None] | None = None,
+) -> SearchResult:
+    """Tune the recipe (weighting, ALS, other families) on ``[validation_start, validation_end)``.
 
-def sample_customers(events: pl.DataFrame, max_customers: int, seed: int) -> pl.DataFrame:
-    """Keep the events of a seeded sample of at most ``max_customers`` customers (0: all)."""
-    customers = events["customer_id"].unique().sort()
-    if max_customers <= 0 or len(customers) <= max_customers:
-        return events
-    chosen = customers.sample(max_customers, seed=seed)
-    log.info(
-        "search on a sample of %d of %d customers (SearchConfig.max_customers)",
-        max_customers,
-        len(customers),
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Interaction events (anything after ``validation_end`` is ignored).
+    start_recipe : Recipe
+        The configured recipe; evaluated first (as ALS when it is another family).
+    validation_start, validation_end : datetime
+        The validation window; the models are fit on events before ``validation_start``.
+    search : SearchConfig
+        Budget, time bound and values.
+    seed : int
+        Model seed (the same for every trial, so trials differ only by the knob).
+    families : tuple of str, optional
+        Families compared after ALS (default: ``search.space.families``).
+    categories : polars.DataFrame, optional
+        ``product_id, category`` for the blend.
+    family_allowed : callable, optional
+        ``(family, training) -> reason or None``: why a family is left out on this data
+        (e.g. a catalogue too large for dense item-item serving).
+
+    Returns
+    -------
+    SearchResult
+    """
+    events = sample_customers(
+        events.filter(pl.col("occurred_at") < validation_end), search.max_customers, seed
     )
-    return events.filter(pl.col("customer_id").is_in(chosen.implode()))
+    n_customers = events["customer_id"].n_unique()
+    data = ValidationData(events, validation_start, validation_end, categories)
+    state = SearchState(data, search, seed)
+    space = search.space
+
+    als_start = dataclasses.replace(start_recipe, family="als")
+    best_score = state.score(als_start, "start", "configured")
+    best = als_start
+    if best_score is None or not math.isfinite(best_score):
+        log.warning("validation window has no evaluable customer: search skipped")
+        return SearchResult(
+            start_recipe,
+            float("nan"),
+            state.trials,
+            time.perf_counter() - state.started,
+            n_customers,
+        )
+    training, window = data.get(als_start)
+    baseline = fit_recipe(dataclasses.replace(als_start, family="popularity"), training, seed)
+    popularity = evaluate_model(baseline, training, window).ndcg_at_10
+    state.family_best["popularity"] = popularity
+
+    # 1. ALS and the weighting, knob by knob.
+    half_lives = list(space.half_life_days) + span_half_lives(
+        training.span_days,
+        space.half_life_span_fractions,
+        (*space.half_life_days, als_start.weighting.half_life_days),
+    )
+    values = {
+        "normalize": list(space.normalize),
+        "half_life_days": half_lives,
+        "strength_transform": list(space.strength_transform),
+        "purchase_quantity": list(space.purchase_quantity),
+        "repeat_exponent": list(space.repeat_exponent),
+        "scheme": list(space.scheme),
+        "alpha": list(space.alpha),
+        "regularization": list(space.regularization),
+        "factors": list(space.factors),
+    }
+    als_knobs = [(knob, section, values[knob]) for knob, section in ALS_KNOBS]
+    best, best_score = _ascend(state, best, best_score, als_knobs)
+    stopped = state.early_stopped(best, space.iterations, "als")
+    if stopped is not None and stopped[1] > best_score:
+        best, best_score = stopped
+    winner, winner_score = best, best_score
+
+    # 2. Other families on the chosen weighting.
+    allowed = space.families if families is None else families
+    skipped: dict[str, str] = {}
+    family_recipes: dict[str, Recipe] = {}
+    training, _ = data.get(best)
+    for family in allowed:
+        reason = family_allowed(family, training) if family_allowed else None
+        if reason:
+            skipped[family] = reason
+            continue
+        base = dataclasses.replace(best, family=family)
+        if family == "bpr":
+            family_best, family_score = None, -1.0
+            for rate in dict.fromkeys([base.bpr.learning_rate, *space.bpr_learning_rate]):
+                trial = with_knob(base, "learning_rate", "bpr", rate)
+                if space.bpr_iterations:
+                    result = state.early_stopped(trial, space.bpr_iterations, "bpr")
+                else:
+                    trial_score = state.score(trial, "learning_rate", rate)
+                    result = None if trial_score is None else (trial, trial_score)
+                if result is None:
+                    break
+                if result[1] > family_score:
+                    family_best, family_score = result
+        elif family == "itemknn":
+            family_best, family_score = None, -1.0
+            for weighting in dict.fromkeys([base.itemknn.weighting, *space.itemknn_weighting]):
+                trial = with_knob(base, "weighting", "itemknn", weighting)
+                trial_score = state.score(trial, "weighting", weighting)
+                if trial_score is None:
+                    break
+                if trial_score > family_score:
+                    family_best, family_score = trial, trial_score
+        elif family == "blend":
+            blend_knobs = [
+                ("category_weight", "blend", list(space.blend_category_weight)),
+                ("history_weight", "blend", list(space.blend_history_weight)),
+            ]
+            if training.categories is None:
+                blend_knobs = [k for k in blend_knobs if k[0] != "category_weight"]
+            history_ban = family_allowed("blend_history", training) if family_allowed else None
+            if training.strength.nnz == training.bought.nnz:
+                history_ban = history_ban or "every interaction is a purchase (no views)"
+            if history_ban:
+                skipped["blend history"] = history_ban
+                blend_knobs = [k for k in blend_knobs if k[0] != "history_weight"]
+                base = with_knob(base, "history_weight", "blend", 0.0)
+            family_score = state.score(base, "start", "configured")
+            if family_score is None:
+                break
+            family_best, family_score = _ascend(state, base, family_score, blend_knobs)
+        else:
+            skipped[family] = "unknown family"
+            continue
+        if family_best is not None:
+            family_recipes[family] = family_best
+        if family_best is not None and family_score > winner_score:
+            winner, winner_score = family_best, family_score
+        if not state.can_fit():
+            break
+    if winner.family == "als" and state.can_fit():
+        # A second pass with what is left of the budget: the knobs interact (alpha and
+        # regularization above all), and one pass fixes each given the ones before it.
+        second, second_score = _ascend(state, winner, winner_score, als_knobs)
+        if second_score > winner_score:
+            winner, winner_score = second, second_score
+    if "blend" in family_recipes and winner.family != "blend":
+        # The blend is the fallback when no personalized model beats popularity on the test
+        # window: carry its tuned weights in the recipe.
+        winner = dataclasses.replace(winner, blend=family_recipes["blend"].blend)
+    if skipped:
+        log.info("search left out: %s", "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    seconds = time.perf_counter() - state.started
+    log.info(
+        "search done: %d fits in %.1fs, best %s val ndcg@10 %.4f (popularity %.4f)",
+        state.fits,
+        seconds,
+        winner.family,
+        winner_score,
+        popularity,
+    )
+    return SearchResult(
+        winner,
+        winner_score,
+        state.trials,
+        seconds,
+        n_customers,
+        dict(state.family_best),
+        state.stopped,
+    )
 
 
 def search_als(
@@ -118,78 +349,19 @@ def search_als(
     search: SearchConfig,
     seed: int,
 ) -> SearchResult:
-    """Tune the ALS recipe on ``[validation_start, validation_end)``.
-
-    Parameters
-    ----------
-    events : polars.DataFrame
-        Interaction events (anything after ``validation_end`` is ignored).
-    start_recipe : Recipe
-        The configured recipe; evaluated first.
-    validation_start, validation_end : datetime
-        The validation window; the models are fit on events before ``validation_start``.
-    search : SearchConfig
-        Budget and values.
-    seed : int
-        Model seed (the same for every trial, so trials differ only by the knob).
-
-    Returns
-    -------
-    SearchResult
-    """
-    started = time.perf_counter()
-    events = sample_customers(
-        events.filter(pl.col("occurred_at") < validation_end), search.max_customers, seed
+    """The ALS-only search (no other family): :func:`search_recipe` with ``families=()``."""
+    return search_recipe(
+        events, start_recipe, validation_start, validation_end, search, seed, families=()
     )
-    n_customers = events["customer_id"].n_unique()
-    data = _ValidationData(events, validation_start, validation_end)
-    trials: list[dict] = []
 
-    def score(recipe: Recipe, knob: str, value) -> float:
-        fit_started = time.perf_counter()
-        training, window = data.get(recipe)
-        if len(window.customer_rows) == 0:
-            ndcg = float("nan")
-            figures = {}
-        else:
-            model = fit_recipe(recipe, training, seed)
-            figures = evaluate_model(model, training, window).metrics
-            ndcg = figures["ndcg_at_10"]
-        trials.append(
-            {
-                "trial": len(trials),
-                "knob": knob,
-                "value": str(value),
-                "val_ndcg_at_10": ndcg,
-                "val_recall_at_10": figures.get("recall_at_10", float("nan")),
-                "val_catalog_coverage": figures.get("catalog_coverage", float("nan")),
-                "seconds": round(time.perf_counter() - fit_started, 3),
-            }
-        )
-        log.info("search trial %d: %s=%s -> val ndcg@10 %.4f", len(trials) - 1, knob, value, ndcg)
-        return ndcg
 
-    best = start_recipe
-    best_score = score(best, "start", "configured")
-    if best_score != best_score:  # NaN: nothing to validate on (tiny or degenerate data)
-        log.warning("validation window has no evaluable customer: search skipped")
-        return SearchResult(best, best_score, trials, time.perf_counter() - started, n_customers)
-    for knob, section in KNOB_ORDER:
-        current = knob_value(best, knob, section)
-        for value in getattr(search.space, knob):
-            if len(trials) >= search.budget:
-                break
-            if value == current:
-                continue
-            candidate = with_knob(best, knob, section, value)
-            candidate_score = score(candidate, knob, value)
-            if candidate_score > best_score:
-                best, best_score = candidate, candidate_score
-        if len(trials) >= search.budget:
-            log.info("search budget of %d fits reached", search.budget)
-            break
-    seconds = time.perf_counter() - started
-    log.info(
-        "search done: %d fits in %.1fs, best val ndcg@10 %.4f", len(trials), seconds, best_score
-    )
-    return SearchResult(best, best_score, trials, seconds, n_customers)
+__all__ = [
+    "ALS_KNOBS",
+    "PERSONALIZED_FAMILIES",
+    "SearchResult",
+    "ValidationData",
+    "sample_customers",
+    "search_als",
+    "search_recipe",
+    "span_half_lives",
+]
