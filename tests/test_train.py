@@ -259,18 +259,43 @@ def test_no_history_before_the_test_window_is_rejected_and_recorded(affinity_hom
     assert "nothing to train on" in run.data.tags["gate.reason"]
 
 
-def test_a_champion_fit_after_the_window_is_compared_by_refitting_its_recipe(shop):
+def test_a_backfill_is_gated_against_the_champion_of_its_own_date(shop):
+    from ml.train.registry import champion_as_of
+
     later = train(AS_OF, config=fast_config())
     assert later.promoted
-    earlier_as_of = (datetime.fromisoformat(AS_OF) - timedelta(days=20)).date().isoformat()
+    earlier = (datetime.fromisoformat(AS_OF) - timedelta(days=20)).date()
 
-    backfill = train(earlier_as_of, config=fast_config())
+    backfill = train(earlier.isoformat(), config=fast_config())
 
+    # No model was champion as of the earlier date: the backfill's model becomes its
+    # champion, but the alias (today's champion) stays with the later model.
     tags = client().get_run(backfill.run_id).data.tags
-    assert tags["gate.champion_evaluation"] == "recipe_refit"
-    # Same recipe, same split: the refit champion ties, so the back-fill is not promoted.
-    assert backfill.decision == "challenger"
+    assert "gate.champion_evaluation" not in tags
+    assert backfill.promoted, backfill.reason
+    assert tags["gate.alias_moved"] == "false"
     assert alias_version(DEFAULT_MODEL_NAME, CHAMPION) == later.model_version
+    assert champion_as_of(DEFAULT_MODEL_NAME, earlier) == backfill.model_version
+    assert champion_as_of(DEFAULT_MODEL_NAME, later.as_of) == later.model_version
+    assert champion_as_of(DEFAULT_MODEL_NAME, earlier - timedelta(days=1)) is None
+
+
+def test_a_champion_fit_after_the_window_is_compared_by_refitting_its_recipe(shop):
+    """A champion as of this date whose evaluated model saw this run's test window."""
+    from ml.train.gate import evaluate_champion
+    from ml.train.interactions import build_evaluation_window, build_training_data
+    from ml.train.registry import load_version
+
+    later = train(AS_OF, config=fast_config())
+    champion = load_version(DEFAULT_MODEL_NAME, later.model_version).evaluated
+    cutoff = champion.trained_until - timedelta(days=15)
+    training = build_training_data(shop, cutoff, champion.recipe.weighting)
+    window = build_evaluation_window(shop, training, cutoff + timedelta(days=30))
+
+    evaluation, method = evaluate_champion(champion, shop, training, window, (10,), seed=42)
+
+    assert method == "recipe_refit"
+    assert evaluation.ndcg_at_10 > 0
 
 
 def test_default_as_of_is_the_day_after_the_latest_event(shop):
@@ -300,7 +325,8 @@ def test_a_champion_that_cannot_be_evaluated_blocks_promotion(shop, affinity_hom
     for meta in (affinity_home / "mlartifacts" / "models").rglob("meta.json"):
         meta.write_text("{ broken")
 
-    second = train(AS_OF, config=fast_config(bpr_enabled=False))
+    # Another seed: the same inputs would reuse the first run (idempotent retries).
+    second = train(AS_OF, config=fast_config(bpr_enabled=False, seed=7))
 
     assert second.decision == "challenger"
     assert "could not be evaluated" in second.reason

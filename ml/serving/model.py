@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -101,23 +101,28 @@ class IdIndex:
         return np.where(found, self._order[pos], -1).astype(np.int64)
 
 
-def load_scoring_model(name: str | None = None) -> ScoringModel:
-    """Load the MLflow ``champion`` (:func:`ml.train.tracking.load_champion`) for scoring.
+def load_scoring_model(name: str | None = None, *, as_of: date | None = None) -> ScoringModel:
+    """Load the MLflow champion for scoring: today's, or the one of a date.
 
     Parameters
     ----------
     name : str, optional
         Registered model name (default: the training package's default name).
+    as_of : date, optional
+        A training date (the day after the last day of data, as ``affinity train``
+        counts): the version that was champion for that date
+        (:func:`ml.train.registry.champion_as_of`), so a backfill scores with the model
+        of its own date. Default: the ``champion`` alias.
 
     Raises
     ------
     LookupError
-        No version carries the ``champion`` alias yet (run ``affinity train``).
+        No version was champion (yet, or as of ``as_of``): run ``affinity train``.
     """
     from ml.train.tracking import DEFAULT_MODEL_NAME, load_champion
 
     name = name or DEFAULT_MODEL_NAME
-    champion = load_champion(name)
+    champion = load_champion(name) if as_of is None else _champion_as_of(name, as_of)
     model = ScoringModel.from_recommender(
         champion.model, champion.maps, name=name, version=str(champion.version)
     )
@@ -131,6 +136,23 @@ def load_scoring_model(name: str | None = None) -> ScoringModel:
         model.item_factors.shape[1],
     )
     return model
+
+
+def _champion_as_of(name: str, as_of: date):
+    """The serving bundle of the version that was champion for ``as_of``."""
+    from ml.config import paths
+    from ml.train.registry import champion_as_of, load_version
+    from ml.train.tracking import configure_registry
+
+    home = paths()
+    configure_registry(home)
+    version = champion_as_of(name, as_of)
+    if version is None:
+        raise LookupError(
+            f"no version of {name!r} was champion as of {as_of} in {home.mlflow_tracking_uri}: "
+            "train for that date (`affinity train --as-of`) or score a later date"
+        )
+    return load_version(name, version).serving
 
 
 def popularity_scoring_model(con, logical_date: date) -> ScoringModel:
@@ -164,9 +186,14 @@ def popularity_scoring_model(con, logical_date: date) -> ScoringModel:
 
 
 def load_serving_model(logical_date: date | str) -> ScoringModel:
-    """The MLflow champion, or the popularity baseline while no model has passed the gate."""
+    """The champion as of the logical date, or the popularity baseline before there was one.
+
+    A run for logical day ``L`` trains with ``as_of = L + 1``, so the model that serves
+    ``L`` is the champion as of ``L + 1``: a backfill of an earlier day never scores with
+    a model trained on later data.
+    """
     try:
-        return load_scoring_model()
+        return load_scoring_model(as_of=to_date(logical_date) + timedelta(days=1))
     except LookupError as exc:
         log.warning("%s; serving the popularity baseline until a model passes the gate", exc)
         with connect() as con:

@@ -205,6 +205,8 @@ def evaluate_champion(
     ks: tuple[int, ...],
     seed: int,
     segments: np.ndarray | None = None,
+    *,
+    categories: pl.DataFrame | None = None,
 ) -> tuple[Evaluation, str]:
     """Evaluate the champion on this run's test window without leakage.
 
@@ -221,7 +223,9 @@ def evaluate_champion(
         bundle.trained_until,
         training.cutoff,
     )
-    refit_training = build_training_data(events, training.cutoff, bundle.recipe.weighting)
+    refit_training = build_training_data(
+        events, training.cutoff, bundle.recipe.weighting, categories
+    )
     refit_window = build_evaluation_window(events, refit_training, window.end)
     model = fit_recipe(bundle.recipe, refit_training, seed)
     # Segments align with this run's evaluated customers, not the refit's: skip them.

@@ -1,4 +1,4 @@
-"""Which recipe a nightly run uses: the champion's recent one, warm starts, BPR or not."""
+"""Which recipe and families a run uses: the champion's recent recipe, warm starts, skips."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ log = logging.getLogger(__name__)
 
 
 def recent_champion_recipe(
-    name: str, as_of: date, config: TrainConfig
+    name: str, as_of: date, config: TrainConfig, version: str | None = None
 ) -> tuple[Recipe, date] | None:
     """The champion's recipe and the date it was tuned, if recent enough to skip the search.
 
-    Only a recipe tuned on or before ``as_of`` counts (a backfill never reuses a recipe
-    tuned on later data), and at most ``config.search.reuse_days`` days before it.
+    ``version`` is the champion as of ``as_of`` (default: the ``champion`` alias). Only
+    a recipe tuned on or before ``as_of`` counts (a backfill never reuses a recipe tuned
+    on later data), and at most ``config.search.reuse_days`` days before it.
     """
     if config.search.reuse_days <= 0:
         return None
-    version = tracking.alias_version(name, tracking.CHAMPION)
+    if version is None:
+        version = tracking.alias_version(name, tracking.CHAMPION)
     if version is None:
         return None
     tags = mlflow.MlflowClient().get_model_version(name, version).tags
@@ -46,7 +48,7 @@ def candidate_warm_start(champion, recipe: Recipe, training, config: TrainConfig
     on history that ends no later than this candidate's (so nothing of this test window
     leaks in). It then needs ``refit_iterations`` iterations instead of the recipe's.
     """
-    if champion is None or not config.refit_iterations:
+    if champion is None or not config.refit_iterations or recipe.family != "als":
         return None
     evaluated = champion.evaluated
     same_recipe = dataclasses.replace(evaluated.recipe, family="als") == dataclasses.replace(
@@ -59,6 +61,8 @@ def candidate_warm_start(champion, recipe: Recipe, training, config: TrainConfig
 
 def bpr_skipped_because(searched: bool, pairs: int, config: TrainConfig) -> str | None:
     """Why the BPR candidate is left out of this run, or None to fit it."""
+    if not config.bpr_enabled:
+        return "TrainConfig.bpr_enabled is off"
     if not searched and config.search.budget > 0:
         return "this run reuses the champion's recipe; BPR is compared in tuning runs"
     if pairs > config.bpr_max_pairs:
@@ -66,4 +70,31 @@ def bpr_skipped_because(searched: bool, pairs: int, config: TrainConfig) -> str 
             f"{pairs:,} training pairs > TrainConfig.bpr_max_pairs {config.bpr_max_pairs:,} "
             "(single-threaded SGD)"
         )
+    return None
+
+
+def dense_skipped_because(n_customers: int, n_products: int, config: TrainConfig) -> str | None:
+    """Why a family served as dense customers x products arrays is left out, or None."""
+    cells = n_customers * n_products
+    if cells > config.dense_max_cells:
+        return (
+            f"{n_customers:,} customers x {n_products:,} products = {cells:,} cells > "
+            f"TrainConfig.dense_max_cells {config.dense_max_cells:,} (served as dense arrays)"
+        )
+    return None
+
+
+def family_skipped_because(
+    family: str, pairs: int, n_customers: int, n_products: int, config: TrainConfig
+) -> str | None:
+    """Why the search leaves ``family`` out on this data (``blend_history``: the blend's
+    history lift), or None to try it."""
+    if family == "bpr":
+        if not config.bpr_enabled:
+            return "TrainConfig.bpr_enabled is off"
+        if pairs > config.bpr_max_pairs:
+            return f"{pairs:,} training pairs > TrainConfig.bpr_max_pairs {config.bpr_max_pairs:,}"
+        return None
+    if family in ("itemknn", "blend_history"):
+        return dense_skipped_because(n_customers, n_products, config)
     return None

@@ -31,9 +31,7 @@ def recipe_params(recipe: Recipe) -> dict[str, Any]:
     params["weighting"] = dataclasses.asdict(recipe.weighting)
     if recipe.family == "als":
         params["confidence"] = dataclasses.asdict(recipe.confidence)
-        params["als"] = dataclasses.asdict(recipe.als)
-    else:
-        params["bpr"] = dataclasses.asdict(recipe.bpr)
+    params[recipe.family] = dataclasses.asdict(getattr(recipe, recipe.family))
     return params
 
 
@@ -65,18 +63,23 @@ def apply_decision(
     version: str,
     decision: GateDecision,
     run_id: str,
-    als_run_id: str,
+    model_run_id: str,
     recipe: Recipe,
     tuned_as_of: date,
 ) -> None:
-    """Set the alias and write the decision on the parent run, the ALS run and the version."""
+    """Write the decision on the parent run, the model's run and the version.
+
+    A challenger gets the ``challenger`` alias here; a promotion's ``champion`` alias is
+    :func:`ml.train.registry.promote`'s job (it records the date and only moves forward).
+    """
     client = mlflow.MlflowClient()
     alias = tracking.CHAMPION if decision.promoted else tracking.CHALLENGER
-    client.set_registered_model_alias(name, alias, version)
+    if not decision.promoted:
+        client.set_registered_model_alias(name, alias, version)
     tags = {**decision.tags(), "gate.model_version": version}
     tracking.tag_run(tags)
     for key, value in tags.items():
-        client.set_tag(als_run_id, key, value)
+        client.set_tag(model_run_id, key, value)
     tracking.set_version_tags(
         name,
         version,

@@ -223,10 +223,7 @@ def load_champion(
     LookupError
         When no version carries the ``champion`` alias yet (run ``affinity train``).
     """
-    home = home or paths()
-    _quiet_mlflow()
-    mlflow.set_tracking_uri(home.mlflow_tracking_uri)
-    mlflow.set_registry_uri(home.mlflow_tracking_uri)
+    home = configure_registry(home)
     wrapper = load_registered(name, CHAMPION)
     if wrapper is None:
         raise LookupError(
@@ -234,6 +231,15 @@ def load_champion(
             "run `affinity train` until a model passes the gate"
         )
     return wrapper.serving
+
+
+def configure_registry(home: Paths | None = None) -> Paths:
+    """Point MLflow's tracking and registry at the Affinity home (no experiment needed)."""
+    home = home or paths()
+    _quiet_mlflow()
+    mlflow.set_tracking_uri(home.mlflow_tracking_uri)
+    mlflow.set_registry_uri(home.mlflow_tracking_uri)
+    return home
 
 
 def set_version_tags(name: str, version: str, tags: dict[str, Any]) -> None:

@@ -2,26 +2,30 @@
 
 :func:`train` is what ``affinity train [--as-of DATE]`` and the Airflow DAG call. One call
 is one MLflow parent run in the pipeline's experiment, with one child run per candidate
-(tag ``model_family``: ``als``, ``bpr``, ``popularity``). The ALS candidate is logged as a
-pyfunc model and registered; the gate then gives it the ``champion`` or ``challenger``
-alias and writes its reasons as tags on the run and on the model version.
+(tag ``model_family``: ``als``, ``bpr``, ``itemknn``, ``blend``, ``popularity``). The gated
+model is logged as a pyfunc model and registered; the gate then gives it the
+``champion`` or ``challenger`` alias and writes its reasons as tags on the run and on the
+model version (see :mod:`ml.train.candidates`).
 
-Windows for ``as_of = D`` (``eval_days = validation_days = 30``)::
+Windows for ``as_of = D`` (at least ``eval_days = validation_days = 30``, doubled while
+they hold fewer than ``window_min_customers`` customers to evaluate, see
+:mod:`ml.train.windows`)::
 
-    ... training ...  | validation [D-60, D-30) | test [D-30, D) | D (not evaluated)
-    search fits before D-60, scores on validation; candidates fit before D-30, score on test;
+    ... training ...  | validation [D-2w, D-w) | test [D-w, D) | D (not evaluated)
+    search fits before D-2w, scores on validation; candidates fit before D-w, score on test;
     the served model is re-fit on everything up to the end of D.
+
+A re-run of a date on the same inputs reuses the version it registered (see
+:mod:`ml.train.registry`): retries never register duplicates.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import mlflow
@@ -30,22 +34,12 @@ from threadpoolctl import threadpool_limits
 
 from ml.config import paths
 from ml.dates import day_start
-from ml.train import tracking
-from ml.train.bundle import TrainedRecommender
+from ml.train import registry, tracking
+from ml.train.candidates import run_candidates
+from ml.train.categories import load_product_categories
 from ml.train.config import Recipe, TrainConfig
-from ml.train.evaluate import Evaluation, evaluate_model, fit_recipe
-from ml.train.gate import decide, evaluate_champion
-from ml.train.interactions import (
-    TimeSplit,
-    build_evaluation_window,
-    build_training_data,
-    load_events,
-    load_segments,
-    segments_of,
-)
-from ml.train.recipes import bpr_skipped_because, candidate_warm_start, recent_champion_recipe
-from ml.train.review import apply_decision, log_evaluation, log_plots, log_search, recipe_params
-from ml.train.tuning import SearchResult, search_als
+from ml.train.interactions import TimeSplit, load_events, load_segments
+from ml.train.windows import adaptive_split
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +66,13 @@ class TrainResult:
         Test-window figures per family (``"als"``, ``"bpr"``, ``"popularity"``) and of
         the previous champion (``"champion"``) when there was one.
     recipe : Recipe
-        The ALS recipe after the search.
+        The gated model's recipe (after the search).
     seconds : float
         Wall time of the whole step.
+    family : str or None
+        Family of the registered model (``als``, ``bpr``, ``itemknn``, ``blend``).
+    reused : bool
+        True when a finished run on the same inputs was found and nothing was trained.
     """
 
     as_of: date
@@ -87,6 +85,8 @@ class TrainResult:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     recipe: Recipe | None = None
     seconds: float = 0.0
+    family: str | None = None
+    reused: bool = False
 
     @property
     def promoted(self) -> bool:
@@ -140,22 +140,50 @@ def train(as_of: str | date | None = None, *, config: TrainConfig | None = None)
     started = time.perf_counter()
     home = paths()
     as_of_start = _resolve_as_of(as_of, home.warehouse)
-    split = TimeSplit.from_as_of(as_of_start, config.eval_days, config.validation_days)
-    log.info(
-        "training as of %s: validation [%s, %s), test [%s, %s)",
-        split.as_of.date(),
-        split.validation_start.date(),
-        split.test_start.date(),
-        split.test_start.date(),
-        split.as_of.date(),
-    )
     with threadpool_limits(limits=1, user_api="blas"):
-        return _train(split, config, home, started)
+        return _train(as_of_start, config, home, started)
 
 
-def _train(split: TimeSplit, config: TrainConfig, home, started: float) -> TrainResult:
+def _reused_result(
+    version, as_of: date, config: TrainConfig, experiment_id: str, started: float
+) -> TrainResult:
+    """The result of the finished run that trained on the same inputs (nothing trained)."""
+    tags = version.tags
+    run_id = tags.get("parent_run_id", "")
+    metrics: dict[str, dict[str, float]] = {}
+    if run_id:
+        for key, value in mlflow.MlflowClient().get_run(run_id).data.metrics.items():
+            family, dot, metric = key.partition(".")
+            if dot:
+                metrics.setdefault(family, {})[metric] = value
+            elif key.startswith("champion_"):
+                metrics.setdefault("champion", {})[key.removeprefix("champion_")] = value
+    recipe = Recipe.from_json(tags["recipe.json"]) if "recipe.json" in tags else None
+    log.info(
+        "train: v%s already holds a finished run on the same inputs (%s): reused, nothing trained",
+        version.version,
+        run_id,
+    )
+    return TrainResult(
+        as_of=as_of,
+        run_id=run_id,
+        experiment_id=experiment_id,
+        decision=tags.get("gate.decision", "challenger"),
+        reason=tags.get("gate.reason", ""),
+        model_name=config.registered_model_name,
+        model_version=str(version.version),
+        metrics=metrics,
+        recipe=recipe,
+        seconds=time.perf_counter() - started,
+        family=recipe.family if recipe else None,
+        reused=True,
+    )
+
+
+def _train(as_of_start: datetime, config: TrainConfig, home, started: float) -> TrainResult:
     load_started = time.perf_counter()
-    events = load_events(split.history_end, home.warehouse)
+    history_end = as_of_start + timedelta(days=1)
+    events = load_events(history_end, home.warehouse)
     load_seconds = time.perf_counter() - load_started
     log.info(
         "loaded %d events in %.2fs (%.0f rows/s)",
@@ -164,15 +192,44 @@ def _train(split: TimeSplit, config: TrainConfig, home, started: float) -> Train
         events.height / max(load_seconds, 1e-9),
     )
     segments = load_segments(home.warehouse)
+    categories = load_product_categories(home.warehouse)
     experiment_id = tracking.configure(config.experiment_name, home)
-    as_of_text = split.as_of.date().isoformat()
+    as_of_date = as_of_start.date()
+    as_of_text = as_of_date.isoformat()
+    fingerprint = registry.training_fingerprint(as_of_date, events, categories, config)
+    existing = registry.version_with_fingerprint(config.registered_model_name, fingerprint)
+    if existing is not None:
+        return _reused_result(existing, as_of_date, config, experiment_id, started)
+    split, test_window, validation_window = adaptive_split(
+        events,
+        as_of_start,
+        config.eval_days,
+        config.validation_days,
+        config.window_min_customers,
+        config.window_max_share,
+    )
+    log.info(
+        "training as of %s: validation [%s, %s), test [%s, %s)",
+        split.as_of.date(),
+        split.validation_start.date(),
+        split.test_start.date(),
+        split.test_start.date(),
+        split.as_of.date(),
+    )
     with mlflow.start_run(run_name=f"train {as_of_text}") as parent:
-        tracking.tag_run({"as_of": as_of_text, "pipeline": "affinity-train"})
+        tracking.tag_run(
+            {
+                "as_of": as_of_text,
+                "pipeline": "affinity-train",
+                "window.test": test_window.describe(),
+                "window.validation": validation_window.describe(),
+            }
+        )
         mlflow.log_params(
             {
                 "as_of": as_of_text,
-                "eval_days": config.eval_days,
-                "validation_days": config.validation_days,
+                "eval_days": (split.as_of - split.test_start).days,
+                "validation_days": (split.test_start - split.validation_start).days,
                 "test_window": f"[{split.test_start.date()}, {split.as_of.date()})",
                 "validation_window": f"[{split.validation_start.date()}, {split.test_start.date()})",
                 "seed": config.seed,
@@ -185,7 +242,21 @@ def _train(split: TimeSplit, config: TrainConfig, home, started: float) -> Train
             }
         )
         _log_inputs(events, split, home)
-        result = _run_candidates(events, segments, split, config, parent.info.run_id, experiment_id)
+        outcome = run_candidates(
+            events, segments, categories, split, config, parent.info.run_id, fingerprint
+        )
+        result = TrainResult(
+            as_of=as_of_date,
+            run_id=parent.info.run_id,
+            experiment_id=experiment_id,
+            decision=outcome.decision,
+            reason=outcome.reason,
+            model_name=config.registered_model_name,
+            model_version=outcome.model_version,
+            metrics=outcome.metrics,
+            recipe=outcome.recipe,
+            family=outcome.family,
+        )
         result.seconds = time.perf_counter() - started
         mlflow.log_metric("train_seconds", result.seconds)
         log.info(
@@ -220,209 +291,6 @@ def _log_inputs(events: pl.DataFrame, split: TimeSplit, home) -> None:
         window=f"[{split.test_start.date()}, {split.as_of.date()})",
     )
     mlflow.log_metrics({"events_training": training.height, "events_test_window": test.height})
-
-
-def _run_candidates(events, segments, split, config, run_id, experiment_id) -> TrainResult:
-    recipe = config.recipe
-    name = config.registered_model_name
-    as_of_date = split.as_of.date()
-
-    def rejected(reason: str) -> TrainResult:
-        log.warning("training rejected: %s", reason)
-        tracking.tag_run({"gate.decision": "rejected", "gate.reason": reason})
-        return TrainResult(
-            as_of_date, run_id, experiment_id, "rejected", reason, name, None, {}, recipe
-        )
-
-    # 1. Tune ALS on the validation window (never on the test window), unless the champion's
-    #    recipe was tuned recently enough to reuse.
-    search: SearchResult | None = None
-    tuned_as_of = as_of_date
-    reused = recent_champion_recipe(name, as_of_date, config) if config.search.budget else None
-    if reused is not None:
-        recipe, tuned_as_of = reused
-        log.info(
-            "search skipped: the champion's recipe was tuned as of %s (SearchConfig.reuse_days %d)",
-            tuned_as_of,
-            config.search.reuse_days,
-        )
-        tracking.tag_run({"search": f"reused the champion's recipe tuned as of {tuned_as_of}"})
-    elif config.search.budget > 0:
-        search = search_als(
-            events, recipe, split.validation_start, split.test_start, config.search, config.seed
-        )
-        recipe = search.best
-        log_search(search)
-    mlflow.log_params(tracking.flatten({"chosen": recipe_params(recipe)}))
-    mlflow.log_param("recipe_tuned_as_of", tuned_as_of.isoformat())
-
-    # 2. One training history and test window shared by every candidate.
-    training = build_training_data(events, split.test_start, recipe.weighting)
-    window = build_evaluation_window(events, training, split.as_of).sample(
-        config.max_eval_customers, config.seed
-    )
-    n_customers, n_products = training.maps.shape
-    mlflow.log_metrics(
-        {
-            "train_customers": n_customers,
-            "train_products": n_products,
-            "train_pairs": training.strength.nnz,
-            "train_density": training.strength.nnz / max(n_customers * n_products, 1),
-            "eval_customers": len(window.customer_rows),
-            "test_purchases": window.n_purchases,
-        }
-    )
-    log.info(
-        "training matrix %d customers x %d products, %d pairs; %d customers to evaluate",
-        n_customers,
-        n_products,
-        training.strength.nnz,
-        len(window.customer_rows),
-    )
-    if n_customers == 0 or n_products == 0:
-        return rejected(f"no interaction before {split.test_start.date()}: nothing to train on")
-
-    eval_segments = segments_of(training.maps.customer_ids[window.customer_rows], segments)
-    if eval_segments is None:
-        tracking.tag_run({"segments": "unavailable (marts.customer_rfm_segments missing)"})
-
-    # 3. Candidates, each in its own child run.
-    families = ["als", "popularity"]
-    if config.bpr_enabled:
-        skipped = bpr_skipped_because(search is not None, training.strength.nnz, config)
-        if skipped:
-            log.info("bpr skipped: %s", skipped)
-            tracking.tag_run({"bpr.skipped": skipped})
-        else:
-            families.insert(1, "bpr")
-    champion_version = tracking.alias_version(name, tracking.CHAMPION)
-    champion, champion_error = None, None
-    if champion_version is not None:
-        try:
-            champion = tracking.load_registered(name, tracking.CHAMPION)
-        except Exception as error:  # a broken champion must block promotion, not the run
-            log.exception("the champion v%s could not be loaded", champion_version)
-            champion_error = f"{type(error).__name__}: {error}"[:300]
-    warm = candidate_warm_start(champion, recipe, training, config)
-    evaluations: dict[str, Evaluation] = {}
-    fitted: dict[str, Any] = {}
-    child_runs: dict[str, str] = {}
-    for family in families:
-        family_recipe = dataclasses.replace(recipe, family=family)
-        with mlflow.start_run(run_name=family, nested=True) as child:
-            child_runs[family] = child.info.run_id
-            tracking.tag_run({"model_family": family, "as_of": as_of_date.isoformat()})
-            mlflow.log_params(tracking.flatten(recipe_params(family_recipe)))
-            fit_started = time.perf_counter()
-            if family == "als" and warm is not None:
-                tracking.tag_run({"warm_start": f"champion v{champion_version} (evaluated model)"})
-                model = fit_recipe(
-                    family_recipe,
-                    training,
-                    config.seed,
-                    warm_start=warm,
-                    iterations=config.refit_iterations,
-                )
-            else:
-                model = fit_recipe(family_recipe, training, config.seed)
-            fit_seconds = time.perf_counter() - fit_started
-            evaluation = evaluate_model(model, training, window, config.ks, eval_segments)
-            log_evaluation(evaluation)
-            mlflow.log_metrics({"fit_seconds": fit_seconds, "eval_seconds": evaluation.seconds})
-            evaluations[family] = evaluation
-            fitted[family] = model
-    als, popularity = evaluations["als"], evaluations["popularity"]
-
-    # 4. The current champion on the same window.
-    champion_eval = None
-    if champion_version is not None:
-        method = "failed"
-        if champion is not None:
-            try:
-                champion_eval, method = evaluate_champion(
-                    champion.evaluated,
-                    events,
-                    training,
-                    window,
-                    config.ks,
-                    config.seed,
-                    eval_segments,
-                )
-            except Exception as error:  # a broken champion must block promotion, not the run
-                log.exception("the champion v%s could not be evaluated", champion_version)
-                champion_error = f"{type(error).__name__}: {error}"[:300]
-        tracking.tag_run({"gate.champion_evaluation": method})
-        if champion_eval is not None:
-            evaluations["champion"] = champion_eval
-            mlflow.log_metrics(tracking.finite_metrics(champion_eval.metrics, prefix="champion_"))
-
-    decision = decide(
-        als.ndcg_at_10,
-        popularity.ndcg_at_10,
-        champion_eval.ndcg_at_10 if champion_eval is not None else None,
-        champion_version=champion_version,
-        eval_customers=len(window.customer_rows),
-        margin=config.promotion_margin,
-        min_eval_customers=config.min_eval_customers,
-        champion_error=champion_error,
-    )
-
-    # 5. Register the ALS candidate (fit on the test-window history, plus a serving re-fit).
-    evaluated_bundle = TrainedRecommender.from_training(
-        fitted["als"],
-        training,
-        dataclasses.replace(recipe, family="als"),
-        as_of=as_of_date.isoformat(),
-    )
-    serving_bundle = evaluated_bundle
-    if config.refit_on_full_history:
-        full = build_training_data(events, split.history_end, recipe.weighting)
-        # Warm start: the evaluated model already fits all but the last eval_days days.
-        warm = (fitted["als"], training.maps) if config.refit_iterations else None
-        serving_bundle = TrainedRecommender.from_training(
-            fit_recipe(
-                dataclasses.replace(recipe, family="als"),
-                full,
-                config.seed,
-                warm_start=warm,
-                iterations=config.refit_iterations or None,
-            ),
-            full,
-            dataclasses.replace(recipe, family="als"),
-            as_of=as_of_date.isoformat(),
-        )
-    with mlflow.start_run(run_id=child_runs["als"], nested=True):
-        _, version = tracking.log_recommender(serving_bundle, evaluated_bundle, name)
-    apply_decision(
-        name,
-        version,
-        decision,
-        run_id,
-        child_runs["als"],
-        dataclasses.replace(recipe, family="als"),
-        tuned_as_of,
-    )
-
-    # 6. The parent run's summary: headline metrics, the decision, the review plots.
-    mlflow.log_metrics(tracking.finite_metrics(als.metrics))
-    for family, evaluation in evaluations.items():
-        if family != "champion":  # the champion's figures are logged as champion_*
-            mlflow.log_metrics(tracking.finite_metrics(evaluation.metrics, prefix=f"{family}."))
-    ratio = als.ndcg_at_10 / popularity.ndcg_at_10 if popularity.ndcg_at_10 else float("nan")
-    mlflow.log_metrics(tracking.finite_metrics({"ndcg_at_10_vs_popularity": ratio}))
-    if config.log_plots:
-        log_plots(evaluations, training)
-    return TrainResult(
-        as_of=as_of_date,
-        run_id=run_id,
-        experiment_id=experiment_id,
-        decision=decision.decision,
-        reason=decision.reason,
-        model_name=name,
-        model_version=version,
-        metrics={family: evaluation.metrics for family, evaluation in evaluations.items()},
-        recipe=recipe,
-    )
 
 
 __all__ = ["TrainResult", "train"]
