@@ -22,7 +22,8 @@ class ScoringInputs:
     products : polars.DataFrame
         ``product_id, category, eligible`` of the catalogue (eligible: an active product).
     history : polars.DataFrame
-        ``customer_id, product_id, bought, last_bought_at`` per pair with any interaction.
+        ``customer_id, product_id, bought, last_bought_at, viewed`` per pair with any
+        interaction (``viewed``: at least one view event).
     popular : polars.DataFrame
         ``group_kind, group_value, product_id, buyers`` over the popularity window.
     """
@@ -73,7 +74,8 @@ def load_inputs(con, logical_date: date, config: ScoreConfig) -> ScoringInputs:
         """
         SELECT customer_id, product_id,
                bool_or(event_kind = 'purchase') AS bought,
-               max(occurred_at) FILTER (WHERE event_kind = 'purchase') AS last_bought_at
+               max(occurred_at) FILTER (WHERE event_kind = 'purchase') AS last_bought_at,
+               bool_or(event_kind = 'view') AS viewed
         FROM marts.interaction_events
         WHERE occurred_at < ?
         GROUP BY customer_id, product_id

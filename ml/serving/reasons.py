@@ -1,15 +1,27 @@
 """Why a product is recommended: the reason codes and the history product behind them.
 
+A reason names what the customer really did, and nothing else:
+
+* ``bought_similar`` / ``bought_before``: the named product is one the customer bought
+  (``bought_before``: the recommended product itself, bought before the exclusion
+  window); the context is the day they last bought it;
+* ``viewed_similar``: a customer with no purchase, and a product they viewed (possibly
+  the recommended one itself: "because you viewed X");
+* ``popular_*`` / ``recommended_for_you``: no product of theirs is named.
+
 The dbt output mart turns a code into text with the product name or context.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 
 # Reason codes.
-BOUGHT_SIMILAR = "bought_similar"  # because you bought X
+BOUGHT_SIMILAR = "bought_similar"  # because you bought X (context: when)
 BOUGHT_BEFORE = "bought_before"  # you bought it before, outside the exclusion window
 VIEWED_SIMILAR = "viewed_similar"  # because you viewed X (history without purchases)
 RECOMMENDED_FOR_YOU = "recommended_for_you"  # collaborative, no history product to name
@@ -77,3 +89,75 @@ def reason_products(
         reasons[block] = np.where(recs >= 0, chosen, -1)
         start = stop
     return reasons
+
+
+def reason_codes(recommended: np.ndarray, reasons: np.ndarray, buyer: np.ndarray) -> np.ndarray:
+    """The code of each recommendation from its reason product and the customer's history.
+
+    Parameters
+    ----------
+    recommended, reasons : numpy.ndarray
+        Product positions of the recommendations and of their reason products (``-1``:
+        none), flat and aligned.
+    buyer : numpy.ndarray of bool
+        Whether the customer bought anything (then the reasons were drawn from their
+        purchases, else from their views).
+
+    Returns
+    -------
+    numpy.ndarray of str
+        ``bought_before`` only for a bought product recommended again, ``bought_similar``
+        for another bought product, ``viewed_similar`` for a viewed one (itself
+        included: a viewed product is never "bought before"), ``recommended_for_you``
+        when no product is named.
+    """
+    same = reasons == recommended
+    return np.where(
+        reasons < 0,
+        RECOMMENDED_FOR_YOU,
+        np.where(buyer, np.where(same, BOUGHT_BEFORE, BOUGHT_SIMILAR), VIEWED_SIMILAR),
+    ).astype(object)
+
+
+@dataclass
+class LastBought:
+    """The day each customer last bought each product, looked up by positions.
+
+    Attributes
+    ----------
+    keys : numpy.ndarray
+        Sorted ``customer_position * n_products + product_position`` of bought pairs.
+    days : numpy.ndarray
+        ``YYYY-MM-DD`` of the last purchase, aligned with ``keys``.
+    n_products : int
+        Catalogue size (the key's stride).
+    """
+
+    keys: np.ndarray
+    days: np.ndarray
+    n_products: int
+
+    @classmethod
+    def from_history(
+        cls,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        bought: np.ndarray,
+        history: pl.DataFrame,
+        n_products: int,
+    ) -> LastBought:
+        """Build from the scoring history (``last_bought_at`` per customer x product)."""
+        keep = bought & (rows >= 0) & (cols >= 0)
+        when = history["last_bought_at"].dt.strftime("%Y-%m-%d").to_numpy()
+        keys = rows[keep].astype(np.int64) * n_products + cols[keep]
+        order = np.argsort(keys, kind="stable")
+        return cls(keys[order], np.asarray(when[keep], dtype=object)[order], n_products)
+
+    def dates(self, customers: np.ndarray, products: np.ndarray) -> np.ndarray:
+        """Last purchase day of each (customer, product) position pair (None if never)."""
+        wanted = np.asarray(customers, np.int64) * self.n_products + np.asarray(products)
+        if len(self.keys) == 0:
+            return np.full(len(wanted), None, dtype=object)
+        at = np.clip(np.searchsorted(self.keys, wanted), 0, len(self.keys) - 1)
+        found = self.keys[at] == wanted
+        return np.where(found, self.days[at], None)

@@ -7,9 +7,12 @@ For each customer of ``marts.dim_customers`` the top ``n`` products:
   (implicit's ``topk``: one BLAS product per chunk of customers, selection in C), with the
   business filters applied inside the selection (nothing bought within
   ``exclusion_days``, no inactive product, no non-product code) and after it (at most
-  ``max_per_category`` per category). The **reason** is the product of the customer's
-  history whose item factors are closest (cosine) to the recommended product: "because you
-  bought X";
+  ``max_per_category`` per category). The **reason** names what the customer really did
+  (:func:`ml.serving.reasons.reason_codes`): the bought product whose item factors are
+  closest (cosine) to the recommended one, with the date it was last bought ("because
+  you bought X"; the product itself: "bought before"); for customers who bought nothing,
+  the closest *viewed* product ("because you viewed X"); never a purchase that did not
+  happen;
 * **cold start** (too little history, or not in the model): the products most bought in the
   last ``popularity_days`` by customers of the same RFM segment, else of the same country,
   else by everyone, with the same filters.
@@ -36,10 +39,9 @@ from ml.serving.config import ScoreConfig
 from ml.serving.inputs import ScoringInputs, latest_logical_date, load_inputs
 from ml.serving.model import IdIndex, ScoringModel, load_scoring_model
 from ml.serving.reasons import (
-    BOUGHT_BEFORE,
-    BOUGHT_SIMILAR,
-    RECOMMENDED_FOR_YOU,
-    VIEWED_SIMILAR,
+    POPULAR_OVERALL,
+    LastBought,
+    reason_codes,
     reason_products,
 )
 from ml.serving.topk import feasible_cap, top_products
@@ -140,6 +142,13 @@ def recommend_all(
     shape = (n_customers, n_products)
     interacted = _pairs_csr(h_rows, h_cols, shape)
     bought = _pairs_csr(h_rows[bought_flag], h_cols[bought_flag], shape)
+    viewed_flag = (
+        history["viewed"].fill_null(False).to_numpy().astype(bool)
+        if "viewed" in history.columns
+        else np.zeros(history.height, dtype=bool)
+    )
+    viewed = _pairs_csr(h_rows[viewed_flag], h_cols[viewed_flag], shape)
+    last_bought = LastBought.from_history(h_rows, h_cols, bought_flag, history, n_products)
     if config.exclusion_days is None:
         recent = bought_flag
     else:
@@ -147,9 +156,10 @@ def recommend_all(
         last = history["last_bought_at"].to_numpy()
         recent = bought_flag & (last >= np.datetime64(window_start))
     excluded = _pairs_csr(h_rows[recent], h_cols[recent], shape)
-    # Reasons come from purchases; customers who only browsed get their browsing history.
+    # Reasons come from purchases; customers who bought nothing get their views (only
+    # products really viewed: a cart without a view is not named as "viewed").
     has_purchase = np.diff(bought.indptr) > 0
-    reason_history = (bought + sp.diags((~has_purchase).astype(np.float32)) @ interacted).tocsr()
+    reason_history = (bought + sp.diags((~has_purchase).astype(np.float32)) @ viewed).tocsr()
     reason_history.data[:] = 1.0
     reason_history.sort_indices()
 
@@ -172,6 +182,7 @@ def recommend_all(
                 bought,
                 product_ids,
                 config,
+                last_bought,
             )
         )
     if (~warm).any():
@@ -234,6 +245,7 @@ def _collaborative(
     bought: sp.csr_matrix,
     product_ids: np.ndarray,
     config: ScoreConfig,
+    last_bought: LastBought | None = None,
 ):
     """Score warm customers in chunks; return flat index arrays of the rows."""
     # Candidate items: eligible catalogue products the model knows, as one contiguous block.
@@ -293,15 +305,24 @@ def _collaborative(
     customer_pos = np.repeat(positions, n).reshape(-1, n)[filled]
     ranks = np.broadcast_to(np.arange(1, n + 1), out_ids.shape)[filled]
     reasons = out_reasons[filled]
-    same = reasons == out_ids[filled]
+    recommended = out_ids[filled]
+    if model.family == "blend":
+        # The blend ranks popularity lifted by the customer's categories: it can only
+        # name a bought product of the same category; otherwise the product is popular.
+        same_category = (categories[np.maximum(reasons, 0)] == categories[recommended]) & (
+            categories[recommended] >= 0
+        )
+        reasons = np.where(same_category | (reasons == recommended), reasons, -1)
     buyer = np.repeat(has_purchase, n).reshape(-1, n)[filled]
-    codes = np.where(
-        reasons < 0,
-        RECOMMENDED_FOR_YOU,
-        np.where(same, BOUGHT_BEFORE, np.where(buyer, BOUGHT_SIMILAR, VIEWED_SIMILAR)),
-    )
+    codes = reason_codes(recommended, reasons, buyer)
+    if model.family == "blend":
+        codes = np.where(reasons < 0, POPULAR_OVERALL, codes)
     context = np.full(len(reasons), None, dtype=object)
-    return customer_pos, ranks, out_ids[filled], out_scores[filled], codes, reasons, context
+    if last_bought is not None:
+        # "Bought" reasons say when: the day the customer last bought the named product.
+        named = (reasons >= 0) & buyer
+        context[named] = last_bought.dates(customer_pos[named], reasons[named])
+    return customer_pos, ranks, recommended, out_scores[filled], codes, reasons, context
 
 
 def score(

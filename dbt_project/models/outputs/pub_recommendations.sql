@@ -1,5 +1,5 @@
 -- Published recommendations: ml.recommendations of the run's logical date with product
--- names and prices, and the reason as text ("because you bought <name>").
+-- names and prices, and the reason as text ("because you bought <name> on <day>").
 {%- set as_of = var('as_of') %}
 with
 
@@ -30,8 +30,10 @@ final as (
         case scored.reason_code
             when 'bought_similar'
                 then 'because you bought ' || coalesce(reason_products.product_name, scored.reason_product_id)
+                    || coalesce(' on ' || scored.reason_context, '')
             when 'bought_before'
                 then 'because you bought ' || coalesce(reason_products.product_name, scored.reason_product_id) || ' before'
+                    || coalesce(' (last on ' || scored.reason_context || ')', '')
             when 'viewed_similar'
                 then 'because you viewed ' || coalesce(reason_products.product_name, scored.reason_product_id)
             when 'popular_in_segment' then 'popular with ' || scored.reason_context || ' customers'
