@@ -70,3 +70,17 @@ def test_a_product_repeated_in_one_list_counts_once():
     assert figures["map_at_4"][0] == pytest.approx(1 / 2)
     assert figures["ndcg_at_4"][0] == pytest.approx(1.0 / (1.0 + 1.0 / np.log2(3)))
     assert metrics.recall_curve(recommended, truth, 4).tolist() == pytest.approx([0.5] * 4)
+
+
+def test_average_precision_with_both_published_denominators():
+    # Customer 0: 3 relevant, hits at ranks 2 and 4 (k = 2: one hit at rank 2).
+    truth = sp.csr_matrix(np.array([[0, 1, 1, 1, 0], [1, 0, 0, 0, 0]], dtype=np.float32))
+    recommended = np.array([[4, 1, 0, 2], [0, 1, 2, 3]])
+    by_min = metrics.average_precision(recommended, truth, 2, "min_r_k")
+    by_r = metrics.average_precision(recommended, truth, 2, "r")
+    assert by_min.tolist() == pytest.approx([(1 / 2) / 2, 1.0])
+    assert by_r.tolist() == pytest.approx([(1 / 2) / 3, 1.0])
+    logged = metrics.per_customer_metrics(recommended, truth, ks=(2,))["map_at_2"]
+    assert logged.tolist() == pytest.approx(by_min.tolist())
+    with pytest.raises(ValueError, match="min_r_k"):
+        metrics.average_precision(recommended, truth, 2, "k")

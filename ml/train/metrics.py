@@ -149,6 +149,28 @@ def per_customer_metrics(
     return results
 
 
+def average_precision(
+    recommended: np.ndarray, truth: sp.spmatrix, k: int, denominator: str = "min_r_k"
+) -> np.ndarray:
+    """AP@k of every customer (NaN without truth), with either published normalisation.
+
+    ``denominator="min_r_k"`` divides by ``min(R, k)`` (what ``map_at_k`` logs: a perfect
+    list scores 1 even when ``R > k``); ``"r"`` divides by ``R`` (as several published
+    tables do: customers with more than ``k`` relevant items can never reach 1).
+    """
+    if denominator not in ("min_r_k", "r"):
+        raise ValueError(f"denominator must be 'min_r_k' or 'r', not {denominator!r}")
+    top = hits(np.asarray(recommended)[:, :k], truth).astype(np.float64)
+    if top.shape[1] < k:
+        top = np.pad(top, ((0, 0), (0, k - top.shape[1])))
+    n_relevant = np.diff(relevant_truth(truth).indptr)
+    precision_at_rank = np.cumsum(top, axis=1) / np.arange(1, k + 1)
+    total = (top * precision_at_rank).sum(axis=1)
+    scale = np.minimum(n_relevant, k) if denominator == "min_r_k" else n_relevant
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_relevant > 0, total / scale, np.nan)
+
+
 def mean_metrics(per_customer: dict[str, np.ndarray], mask: np.ndarray | None = None):
     """Average per-customer metrics over evaluated customers (optionally a subset).
 

@@ -127,14 +127,15 @@ class SearchState:
         )
         return ndcg
 
-    def score(self, recipe: Recipe, knob: str, value) -> float | None:
+    def score(self, recipe: Recipe, knob: str, value, *, force: bool = False) -> float | None:
         """Fit and validate one recipe; None when the budget or the clock says stop.
 
-        A recipe already validated is not fit again (its score is remembered).
+        A recipe already validated is not fit again (its score is remembered); ``force``
+        fits it whatever the budget and clock (the start recipe, the reference of all).
         """
         if recipe in self.scores:
             return self.scores[recipe]
-        if not self.can_fit():
+        if not force and not self.can_fit():
             return None
         started = time.perf_counter()
         training, window = self.data.get(recipe)

@@ -106,6 +106,8 @@ class SearchResult:
         Best validation NDCG@10 per family (``popularity`` included, for reference).
     stopped : str or None
         Why the search stopped early (budget or time), if it did.
+    family_recipes : dict of str to Recipe
+        The best recipe found for each family tried.
     """
 
     best: Recipe
@@ -115,6 +117,7 @@ class SearchResult:
     customers: int = 0
     family_best: dict[str, float] = field(default_factory=dict)
     stopped: str | None = None
+    family_recipes: dict[str, Recipe] = field(default_factory=dict)
 
     def trials_frame(self) -> pl.DataFrame:
         """Return the trials as a table (for the MLflow artifact)."""
@@ -203,13 +206,39 @@ def search_recipe(
     events = sample_customers(
         events.filter(pl.col("occurred_at") < validation_end), search.max_customers, seed
     )
-    n_customers = events["customer_id"].n_unique()
     data = ValidationData(events, validation_start, validation_end, categories)
+    return search_on(
+        data,
+        start_recipe,
+        search,
+        seed,
+        families=families,
+        family_allowed=family_allowed,
+        n_customers=events["customer_id"].n_unique(),
+    )
+
+
+def search_on(
+    data,
+    start_recipe: Recipe,
+    search: SearchConfig,
+    seed: int,
+    *,
+    families: tuple[str, ...] | None = None,
+    family_allowed: Callable[[str, TrainingData], str | None] | None = None,
+    n_customers: int = 0,
+) -> SearchResult:
+    """The search on any validation data: ``data.get(recipe)`` returns the
+    ``(TrainingData, EvaluationWindow)`` a recipe is fit and validated on.
+
+    :func:`search_recipe` passes a time window (:class:`ValidationData`); the classic
+    benchmark protocol passes a per-customer random split.
+    """
     state = SearchState(data, search, seed)
     space = search.space
 
     als_start = dataclasses.replace(start_recipe, family="als")
-    best_score = state.score(als_start, "start", "configured")
+    best_score = state.score(als_start, "start", "configured", force=True)
     best = als_start
     if best_score is None or not math.isfinite(best_score):
         log.warning("validation window has no evaluable customer: search skipped")
@@ -248,6 +277,7 @@ def search_recipe(
     if stopped is not None and stopped[1] > best_score:
         best, best_score = stopped
     winner, winner_score = best, best_score
+    best_als = best
 
     # 2. Other families on the chosen weighting.
     allowed = space.families if families is None else families
@@ -315,6 +345,7 @@ def search_recipe(
         second, second_score = _ascend(state, winner, winner_score, als_knobs)
         if second_score > winner_score:
             winner, winner_score = second, second_score
+            best_als = second
     if "blend" in family_recipes and winner.family != "blend":
         # The blend is the fallback when no personalized model beats popularity on the test
         # window: carry its tuned weights in the recipe.
@@ -338,6 +369,7 @@ def search_recipe(
         n_customers,
         dict(state.family_best),
         state.stopped,
+        {**family_recipes, "als": best_als},
     )
 
 
@@ -362,6 +394,7 @@ __all__ = [
     "ValidationData",
     "sample_customers",
     "search_als",
+    "search_on",
     "search_recipe",
     "span_half_lives",
 ]
