@@ -271,7 +271,12 @@ def search_on(
         "regularization": list(space.regularization),
         "factors": list(space.factors),
     }
-    als_knobs = [(knob, section, values[knob]) for knob, section in ALS_KNOBS]
+    # Each knob's start value stays a candidate, so a later pass can go back to it.
+    als_knobs = [
+        (knob, section, list(dict.fromkeys([knob_value(als_start, knob, section), *values[knob]])))
+        for knob, section in ALS_KNOBS
+        if values[knob]
+    ]
     best, best_score = _ascend(state, best, best_score, als_knobs)
     stopped = state.early_stopped(best, space.iterations, "als")
     if stopped is not None and stopped[1] > best_score:
@@ -346,10 +351,12 @@ def search_on(
         if second_score > winner_score:
             winner, winner_score = second, second_score
             best_als = second
-    if "blend" in family_recipes and winner.family != "blend":
-        # The blend is the fallback when no personalized model beats popularity on the test
-        # window: carry its tuned weights in the recipe.
-        winner = dataclasses.replace(winner, blend=family_recipes["blend"].blend)
+    # Carry every family's tuned parameters in the winner: the test window compares the
+    # other families with their best settings, and the blend is the fallback when no
+    # personalized model beats popularity there.
+    for family, recipe in family_recipes.items():
+        if family != winner.family:
+            winner = dataclasses.replace(winner, **{family: getattr(recipe, family)})
     if skipped:
         log.info("search left out: %s", "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     seconds = time.perf_counter() - state.started
