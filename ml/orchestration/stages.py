@@ -64,6 +64,8 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
         "reason": result.reason,
         "model_name": result.model_name,
         "model_version": result.model_version,
+        "family": result.family,
+        "reused": result.reused,
         "champion_version": alias_version(result.model_name, "champion"),
         "ndcg_at_10": {k: v.get("ndcg_at_10") for k, v in result.metrics.items()},
         "rows": 1,
