@@ -19,8 +19,8 @@ Formats: ``csv`` / ``tsv`` / ``parquet`` with named columns (``--user``, ``--ite
 ``--rating``, ``--time``), ``movielens`` (``u.data``: tab-separated user, item, rating,
 timestamp), ``amazon`` (review JSON lines: reviewerID, asin, overall, unixReviewTime),
 ``online_retail`` (the UCI invoice-line CSV: customers with an id, positive quantities,
-cancellations dropped) and ``warehouse`` (the purchases of an Affinity home's
-``marts.interaction_events``).
+cancellations dropped) and ``warehouse`` (every interaction of an Affinity home's
+``marts.interaction_events``: purchases, carts and views alike).
 
 Usage::
 
@@ -126,7 +126,7 @@ def read_interactions(path: Path, fmt: str, args) -> pl.DataFrame:
                 con,
                 "SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
                 "CAST(product_id AS VARCHAR) AS product_id, 1.0 AS rating, occurred_at "
-                "FROM marts.interaction_events WHERE event_kind = 'purchase'",
+                "FROM marts.interaction_events",
             )
     else:
         reader = {"csv": pl.read_csv, "tsv": pl.read_csv, "parquet": pl.read_parquet}[fmt]

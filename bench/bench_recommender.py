@@ -47,7 +47,8 @@ BEFORE = {
     "amazon_all_beauty": {
         "ndcg_at_10": None,
         "popularity_ndcg_at_10": None,
-        "family": "none (train failed: 0 customers in the 30-day test window)",
+        "family": "no model: 0 customers in the fixed 30-day test window (the run then "
+        "crashed drawing its plots)",
     },
 }
 
@@ -205,9 +206,10 @@ def markdown(results: list[dict], meta: dict) -> str:
             )
         else:
             then = before.get("family", "n/a")
+        ratio = "inf (popularity 0)" if r["ratio"] == float("inf") else f"{r['ratio']:.2f}x"
         lines.append(
             f"| {r['name']} | {r['family']} | {r['recipe_text']} | {number(r['ndcg_at_10'])} | "
-            f"{number(r['popularity_ndcg_at_10'])} | {r['ratio']:.2f}x | {then} | "
+            f"{number(r['popularity_ndcg_at_10'])} | {ratio} | {then} | "
             f"{r['test_window']} |"
         )
     lines += [
