@@ -325,7 +325,7 @@ class TrainConfig:
     seed : int
         Seed of every model (fits are single-threaded, so results are reproducible).
     search : SearchConfig
-        The bounded ALS search.
+        The bounded recipe search (every family, see :mod:`ml.train.tuning`).
     promotion_margin : float
         Relative NDCG@10 margin a candidate must beat the champion by (0.02 = 2 %).
     max_eval_customers : int

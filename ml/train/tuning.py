@@ -3,15 +3,18 @@
 Coordinate ascent from the configured recipe: try each value of one knob while keeping
 the others, keep the best by validation NDCG@10, move to the next knob.
 
-1. **ALS and the data weighting** (:data:`ALS_KNOBS`): the half-life (fixed values, no
-   decay, and values tied to the history's span), the strength transform (counts, log,
-   0/1), the quantity transform, the confidence scaling, regularization and factors;
-   then the iteration count by early stopping (one fit continued through the
-   checkpoints, validated at each).
+1. **ALS and the data weighting** (:data:`ALS_KNOBS`): confidence normalisation, the
+   half-life (fixed values, no decay, and values tied to the history's span), the
+   strength transform (counts, log, 0/1), the quantity transform, repeat damping, the
+   confidence scaling, regularization and factors; then the iteration count by early
+   stopping (one fit continued through the checkpoints, validated at each).
 2. **Other families** with the chosen weighting: BPR (learning rates, early-stopped
    epochs), implicit's item-item models (BM25, cosine, TF-IDF) and the popularity blend.
+3. **A second ALS pass** with what is left of the budget, when ALS still leads (each
+   knob's start value stays a candidate, so the pass can also go back).
 
-The best recipe of any family wins. Fits are capped by ``SearchConfig.budget`` (an
+The best recipe of any family wins; every family's best settings ride along in it (the
+test window compares them, and the blend is the gate's fallback). Fits are capped by ``SearchConfig.budget`` (an
 early-stopped fit counts once) and by ``SearchConfig.max_seconds`` of wall time, so the
 cost is known in advance; with the same data and seed the search is deterministic unless
 the time bound cuts it (the result then says so).
