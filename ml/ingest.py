@@ -6,7 +6,9 @@ Every row of every file ends in exactly one place: its ``raw.<entity>`` table, o
 after loading: ``received = loaded + quarantined`` or the batch fails.
 
 Landing layout: ``DIR/<entity>.{parquet,csv,csv.gz}`` or ``DIR/<entity>/*.{...}`` for the
-entities of :mod:`ml.contract`. A file is identified by its path relative to ``DIR``:
+entities of :mod:`ml.contract`. ``DIR/<entity>/import.quarantine.parquet`` (written by an
+importer, see :mod:`ml.importers.quarantine`) holds source lines the importer refused: all of
+them go to ``raw.quarantine``, none loads. A file is identified by its path relative to ``DIR``:
 
 * same path, same checksum as the current manifest entry -> skipped (no-op re-run);
 * same path, new checksum -> a new version: its old rows (loaded and quarantined) are
@@ -52,6 +54,7 @@ from ml.contract import (
     Entity,
     raw_table_ddl,
 )
+from ml.importers.quarantine import is_import_quarantine, stage_import_quarantine
 from ml.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -460,7 +463,9 @@ def _load_file(
 ) -> None:
     """Stage, validate and load one file inside the caller's transaction."""
     stage = f"stage_{entity.name}"
-    if path.name.endswith(".parquet"):
+    if is_import_quarantine(path):  # lines an importer refused: quarantined, none loaded
+        header, rejected = stage_import_quarantine(con, path, entity.column_names, stage)
+    elif path.name.endswith(".parquet"):
         header, rejected = _stage_parquet(con, path, stage)
     else:
         header, rejected = _stage_csv(con, path, stage)
