@@ -10,6 +10,7 @@ fit            runs / fits (a bit) small, large, ...   runs small, runs large, r
 size           true to size, tts                       true to size
 too            too short, too much fabric              too short, too much fabric
 delivery       arrived broken, came quickly            arrived broken, arrived quickly
+wear           stopped working, shrank, came apart     stopped working, shrank in the wash
 pictured       colour is as pictured, as described     colour as pictured, as described
 described      thin fabric, the fabric is thin         thin fabric
 descriptor     soft, sheer, watery                     soft, sheer, watery
@@ -64,6 +65,15 @@ DELIVERY_STATES = {
     **dict.fromkeys(("late", "delayed"), "late"),
     **{state: state for state in ("dirty", "stained", "wet", "melted", "expired", "missing")},
     "on time": "on time",
+}
+# How things wear out, as reviewers say it -> as a list shows it.
+WEAR = {
+    **dict.fromkeys(("stopped working", "quit working", "stopped charging"), "stopped working"),
+    **dict.fromkeys(("fell apart", "came apart", "falling apart", "coming apart"), "fell apart"),
+    **dict.fromkeys(("shrank", "shrunk", "shrinks"), "shrank in the wash"),
+    **dict.fromkeys(("pilled", "pilling", "pills"), "pills"),
+    **dict.fromkeys(("faded", "fades"), "faded"),
+    **dict.fromkeys(("ripped", "tore", "unravelled", "unraveled"), "ripped"),
 }
 EVALUATIVE = frozenset(
     [
@@ -121,9 +131,10 @@ def templates(vocabulary: AspectVocabulary) -> list[Template]:
         ),
         "pictured": (
             rf"{NEGATED}\b(?:(?P<noun>[a-z]+) (?:is |was |are |were |looks? |looked )?)?"
-            r"(?:exactly |just )?(?:as|like) (?:the |in the |on the )?"
+            r"(?P<neg2>not |nothing )?(?:exactly |just )?(?:as|like) (?:the |in the |on the )?"
             r"(?P<ref>pictured|shown|described|advertised|pictures?|photos?|images?)\b"
         ),
+        "wear": rf"\b(?P<wear>{'|'.join(sorted(WEAR, key=len, reverse=True))})\b",
     }
     if nouns and qualifiers:
         specs["described"] = (
@@ -196,6 +207,8 @@ def phrase(template: Template, match: str, vocabulary: AspectVocabulary) -> Phra
     if template.name == "delivery":
         state = DELIVERY_STATES.get(groups["state"])
         return Phrase(f"arrived {state}", f"arrived {state}") if state else None
+    if template.name == "wear":
+        return Phrase(WEAR[groups["wear"]], WEAR[groups["wear"]])
     if template.name == "pictured":
         ref = "as described" if groups["ref"] in ("described", "advertised") else "as pictured"
         noun = singular.get(groups.get("noun", ""), groups.get("noun", ""))
