@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 
 N_FEATURES = 1 << 20
@@ -25,7 +26,10 @@ _NON_WORD = re.compile(r"\s+")
 
 
 def normalise(text: str) -> bytes:
-    """Lower-case, whitespace collapsed, padded with one space each side, as UTF-8 bytes."""
+    """Lower-case, whitespace collapsed, padded with one space each side, as UTF-8 bytes.
+
+    (The batch does the same with polars; this is the one-text reference.)
+    """
     return (" " + _NON_WORD.sub(" ", text.lower()).strip() + " ").encode("utf-8")
 
 
@@ -61,9 +65,17 @@ def char_ngram_counts(
 
 
 def _batch_counts(texts: list[str], ngram_range: tuple[int, int], n_features: int) -> sp.csr_matrix:
-    encoded = [normalise(text) for text in texts]
-    lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
-    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    padded = (
+        pl.Series(texts, dtype=pl.String)
+        .fill_null("")
+        .str.to_lowercase()
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
+    padded = " " + padded + " "
+    lengths = padded.str.len_bytes().to_numpy().astype(np.int64)
+    data = np.frombuffer("".join(padded.to_list()).encode("utf-8"), dtype=np.uint8)
+    encoded = padded  # one entry per text
     ends = np.cumsum(lengths)
     doc_of = np.repeat(np.arange(len(encoded)), lengths)
     # spaces_before[i] = spaces in data[:i]: counts spaces inside any window in O(1).
@@ -87,8 +99,10 @@ def _batch_counts(texts: list[str], ngram_range: tuple[int, int], n_features: in
             rows.append(doc_of[start[keep]])
     row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-    counts = sp.csr_matrix(
-        (np.ones(len(row), dtype=np.float32), (row, col)), shape=(len(encoded), n_features)
+    # One sort of (row, column) keys gives the CSR layout and the counts at once.
+    keys, counts = np.unique(row * n_features + col, return_counts=True)
+    indptr = np.searchsorted(keys, np.arange(len(encoded) + 1, dtype=np.int64) * n_features)
+    return sp.csr_matrix(
+        (counts.astype(np.float32), (keys % n_features).astype(np.int32), indptr),
+        shape=(len(encoded), n_features),
     )
-    counts.sum_duplicates()
-    return counts
