@@ -37,6 +37,7 @@ DETERMINER = r"(?:the|its|my|these|those|their|this|that|her|his|our)"
 # A noun pointed at with "this" this many times per description is the product itself.
 PRODUCT_NOUN_RATIO = 1.5
 MIN_COUNT_SHARE = 0.0005
+MIN_PRODUCT_SHARE = 0.02
 # A descriptor is used as one (after a copula) in at least this share of its occurrences:
 # "soft" 48 %, while "washed" is mostly a verb ("I washed it").
 PREDICATE_SHARE = 0.1
@@ -95,7 +96,9 @@ def min_count(reviews: int) -> int:
     return max(MIN_COUNT_FLOOR, round(reviews * MIN_COUNT_SHARE))
 
 
-def learn_vocabulary(norm: pl.Series, reviews: int) -> AspectVocabulary:
+def learn_vocabulary(
+    norm: pl.Series, reviews: int, products: pl.Series | None = None
+) -> AspectVocabulary:
     """Learn the attribute nouns and descriptors of normalised review sentences.
 
     Parameters
@@ -104,6 +107,10 @@ def learn_vocabulary(norm: pl.Series, reviews: int) -> AspectVocabulary:
         Normalised sentences (:func:`ml.text.sentences.normalise`).
     reviews : int
         Number of reviews they come from (scales the minimum count).
+    products : polars.Series, optional
+        The product of each sentence. An attribute is described across the catalogue; a
+        noun described in the reviews of fewer than :data:`MIN_PRODUCT_SHARE` of the
+        products (at least 3) names a kind of product ("moisturiser" in a general shop).
 
     Returns
     -------
@@ -117,6 +124,11 @@ def learn_vocabulary(norm: pl.Series, reviews: int) -> AspectVocabulary:
     is_product = pl.col("count_this") >= PRODUCT_NOUN_RATIO * pl.col("count")
     usable = (pl.col("count") >= threshold) & ~pl.col("word").is_in(sorted(STOP))
     usable = usable & (pl.col("word").str.len_chars() > 2)
+    if products is not None:
+        spread = _product_spread(norm, products)
+        candidates = candidates.join(spread, on="word", how="left").fill_null(0)
+        needed = max(3, round(MIN_PRODUCT_SHARE * products.n_unique()))
+        is_product = is_product | (pl.col("products") < needed)
     nouns = candidates.filter(usable & ~is_product)["word"].to_list()
     product_nouns = candidates.filter(usable & is_product)["word"].to_list()
     descriptors = predicates.filter(usable)["word"].to_list()
@@ -157,6 +169,21 @@ def _derived(word: str, known: set[str]) -> bool:
     if word.endswith("er"):
         stems += [word[:-2], word[:-1], word[:-3], word[:-3] + "y"]  # small-er, large-r, bigg-er
     return any(len(stem) > 2 and stem in known for stem in stems)
+
+
+def _product_spread(norm: pl.Series, products: pl.Series) -> pl.DataFrame:
+    """Per subject noun, the number of distinct products whose reviews describe it."""
+    subjects = (
+        pl.DataFrame({"norm": norm, "product": products})
+        .select(
+            "product",
+            pl.col("norm").str.extract_all(rf"\b{DETERMINER} ([a-z]+) {COPULA}\b").alias("m"),
+        )
+        .explode("m")
+        .drop_nulls("m")
+        .select("product", pl.col("m").str.extract(rf" ([a-z]+) {COPULA}$").alias("word"))
+    )
+    return subjects.group_by("word").agg(pl.col("product").n_unique().alias("products"))
 
 
 def _counts(norm: pl.Series, pattern: str, word: str) -> pl.DataFrame:

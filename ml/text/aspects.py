@@ -94,7 +94,7 @@ def learn_aspect_lexicon(
     """
     config = config or AspectConfig()
     sentences = review_sentences(reviews) if sentences is None else sentences
-    vocabulary = learn_vocabulary(sentences["norm"], reviews.height)
+    vocabulary = learn_vocabulary(sentences["norm"], reviews.height, sentences["product_id"])
     mentions = find_mentions(sentences, vocabulary)
     return AspectLexicon(vocabulary, aspect_polarity(mentions, reviews, config))
 
