@@ -82,7 +82,11 @@ def test_insights_aggregate_per_product_with_a_trend():
             "complaint_aspects": [
                 [{"aspect": "too short", "mentions": 2, "example": "Too short."}]
             ],
-        }
+        },
+        schema_overrides={
+            "praised_aspects": pl.List(ASPECT_STRUCT),
+            "complaint_aspects": pl.List(ASPECT_STRUCT),
+        },
     )
     insights = product_insights(sentiment(ROWS), aspects, AS_OF)
     by_product = {row["product_id"]: row for row in insights.iter_rows(named=True)}
