@@ -4,5 +4,6 @@
   bundled VADER fallback; :mod:`.scoring` -- one ``review_sentiment`` row per review;
   :mod:`.registry` -- MLflow runs, the ``affinity-review-sentiment`` registry and its gate.
 * :mod:`.aspects` -- praised and complaint aspects per product, in a marketer's words.
+* :mod:`.signals` -- product insights, products turning negative, unhappy customers.
 * :mod:`.stage` -- the whole review stage for the pipeline.
 """
