@@ -4,7 +4,7 @@ Reviews with text get the model's score, label and predicted rating
 (:mod:`ml.text.metrics`); rating-only reviews (no title, no text) have no text to read, so
 their sentiment is their rating's: ``(rating - 3) / 2`` and the rating's label, with
 ``sentiment_source = 'rating'``. Reviews are scored in batches (bounded memory) and, for
-large inputs, in worker processes (the featurisation is mostly single-threaded Python).
+large inputs, optionally in worker processes (``AFFINITY_TEXT_WORKERS``).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def score_reviews(
     source : str
         ``sentiment_source`` of text reviews (``model`` or ``lexicon``).
     workers : int, optional
-        Processes for large inputs (default: the CPUs available, at most 2 ... see
-        :data:`PARALLEL_MIN_TEXTS`).
+        Processes for inputs of at least :data:`PARALLEL_MIN_TEXTS` texts (default:
+        :func:`default_workers`, i.e. one).
 
     Returns
     -------
@@ -117,11 +117,15 @@ def predict_in_batches(
 
 
 def default_workers() -> int:
-    """CPUs this process may use (``AFFINITY_TEXT_WORKERS`` overrides)."""
+    """Scoring processes: 1 unless ``AFFINITY_TEXT_WORKERS`` says otherwise.
+
+    One process already uses both cores of the reference machine where it matters (polars
+    counts n-grams and lexicon hits on all cores); spawned workers each pay ~5 CPU-seconds
+    to start (imports, the model) and measured slower, not faster, on 100,000 reviews
+    (``bench/results/reviews.md``). Worth it only with more cores and more reviews.
+    """
     override = os.environ.get("AFFINITY_TEXT_WORKERS")
-    if override:
-        return max(1, int(override))
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    return max(1, int(override)) if override else 1
 
 
 _WORKER_MODEL: Any = None
