@@ -180,6 +180,8 @@ def _champion_for(
         )
         tracking.set_version_tags(model_name, run.version, {FINGERPRINT_TAG: fingerprint})
         decision, metrics = run.gate.decision, run.metrics
+        if run.gate.promoted:  # the new champion is in memory: no need to load it back
+            return run.training.model, run.version, run.training.kind, True, decision, metrics
     loaded = load_sentiment_champion(home, model_name)
     if loaded is None:  # the first version is always promoted; this is a registry problem
         raise LookupError(
