@@ -13,7 +13,8 @@ from test_reviews_support import AMAZON_BEAUTY, WOMENS_CLOTHING, require
 
 from ml.config import paths
 from ml.contract import ENTITIES
-from ml.importers.amazon_reviews import import_amazon_reviews, parse_price
+from ml.importers.amazon_meta import parse_price
+from ml.importers.amazon_reviews import import_amazon_reviews
 from ml.importers.online_retail import POLARS_TYPES
 from ml.importers.quarantine import IMPORT_QUARANTINE_FILE
 from ml.importers.womens_clothing import PLACEHOLDER_CUSTOMER_ID, import_womens_clothing

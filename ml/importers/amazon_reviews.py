@@ -61,15 +61,11 @@ Products are the reviewed products plus every product in ``--meta``.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import html
-import json
 import logging
 import math
-import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,7 +74,8 @@ from typing import Any
 import polars as pl
 
 from ml.contract import MAX_TEXT_CHARS
-from ml.importers.csv_records import read_utf8
+from ml.importers.amazon_meta import parse_meta_lines
+from ml.importers.json_records import Refused, json_lines, parse_object, required_text
 from ml.importers.output import conform, write_entities
 from ml.importers.quarantine import (
     RefusedLine,
@@ -94,8 +91,6 @@ ORDER_ID_PREFIX = "AO"
 CHANNEL = "amazon"
 NAME_FIELD = "reviewerName"  # personal data: never written anywhere
 REVIEW_TIME_FORMAT = "%m %d, %Y"  # reviewTime: "09 1, 2016"
-# A single amount: "$1,299.99", "12.5"; ranges ("$5.99 - $10.99") and page junk are not.
-PRICE_PATTERN = re.compile(r"^\s*\$?\s*(\d{1,3}(?:,\d{3})*|\d+)(\.\d+)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -128,14 +123,6 @@ class ParsedReview:
         """16 hex digits identifying the review (see the module docstring)."""
         text = "\x1f".join("" if v is None else str(v) for v in self.identity)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-class Refused(ValueError):
-    """A line that cannot become a row: carries the rule it broke."""
-
-    def __init__(self, rule: str, detail: str):
-        super().__init__(detail)
-        self.rule = rule
 
 
 def import_amazon_reviews(
@@ -195,33 +182,6 @@ def import_amazon_reviews(
 # --- reading -------------------------------------------------------------------------------
 
 
-def json_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, text)`` of the non-blank lines (1-based numbers)."""
-    data = read_utf8(path).decode("utf-8")
-    for number, text in enumerate(data.splitlines(), start=1):
-        if text.strip():
-            yield number, text
-
-
-def parse_object(text: str, *, python_literals: bool = False) -> dict[str, Any]:
-    """Parse one line into a dict, or raise :class:`Refused` (``malformed_json``).
-
-    ``python_literals`` also accepts the 2014 metadata's Python-literal lines.
-    """
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if not python_literals:
-            raise Refused("malformed_json", f"not JSON ({exc.msg} at column {exc.colno})") from exc
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError) as literal_exc:
-            raise Refused("malformed_json", "neither JSON nor a Python literal") from literal_exc
-    if not isinstance(value, dict):
-        raise Refused("malformed_json", f"a JSON {type(value).__name__}, not an object")
-    return value
-
-
 def parse_review_lines(path: Path) -> tuple[list[ParsedReview], list[RefusedLine]]:
     """Parse every review line; set aside the ones that cannot become a review.
 
@@ -262,8 +222,8 @@ def without_name(record: dict[str, Any]) -> str:
 
 def parse_review(line: int, record: dict[str, Any]) -> ParsedReview:
     """Turn one review object into contract values, or raise :class:`Refused`."""
-    customer_id = _required_text(record, "reviewerID")
-    product_id = _required_text(record, "asin")
+    customer_id = required_text(record, "reviewerID")
+    product_id = required_text(record, "asin")
     rating = _rating(record.get("overall"))
     created_at = _review_time(record)
     title, body = _text(record.get("summary"), "summary"), _text(record.get("reviewText"), "text")
@@ -278,14 +238,6 @@ def parse_review(line: int, record: dict[str, Any]) -> ParsedReview:
         created_at,
         verified if isinstance(verified, bool) else None,
     )
-
-
-def _required_text(record: dict[str, Any], key: str) -> str:
-    value = record.get(key)
-    text = str(value).strip() if value is not None else ""
-    if not text:
-        raise Refused("missing_value", f"no {key}")
-    return text
 
 
 def _rating(value: Any) -> int:
@@ -328,92 +280,6 @@ def _text(value: Any, name: str) -> str | None:
             "text_too_long", f"{name} has {len(text):,} characters (> {MAX_TEXT_CHARS:,})"
         )
     return text or None
-
-
-def parse_meta_lines(path: Path) -> tuple[pl.DataFrame, list[RefusedLine], int]:
-    """Parse product metadata: one product per asin (first line wins), refused lines aside.
-
-    Returns
-    -------
-    products : polars.DataFrame
-        ``product_id, name, description, category, brand, price``.
-    refused : list of RefusedLine
-    lines : int
-        Non-blank lines read.
-    """
-    rows: list[dict[str, Any]] = []
-    refused: list[RefusedLine] = []
-    first_line: dict[str, int] = {}
-    lines = 0
-    for number, text in json_lines(path):
-        lines += 1
-        try:
-            record = parse_object(text, python_literals=True)
-            product_id = _required_text(record, "asin")
-        except Refused as exc:
-            refused.append(RefusedLine(number, exc.rule, str(exc), text))
-            continue
-        original = first_line.setdefault(product_id, number)
-        if original != number:
-            refused.append(
-                RefusedLine(number, "duplicate_key", f"asin already on record {original}", text)
-            )
-            continue
-        rows.append(
-            {
-                "product_id": product_id,
-                "name": _clipped(record.get("title")),
-                "description": _clipped(record.get("description")),
-                "category": meta_category(record),
-                "brand": _clipped(record.get("brand")),
-                "price": parse_price(record.get("price")),
-            }
-        )
-    schema = {
-        "product_id": pl.String,
-        "name": pl.String,
-        "description": pl.String,
-        "category": pl.String,
-        "brand": pl.String,
-        "price": pl.Float64,
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row"), refused, lines
-
-
-def _clipped(value: Any) -> str | None:
-    """Text of a scalar or list field, entities decoded, cut to the contract's limit."""
-    if isinstance(value, list):
-        value = "\n".join(str(v) for v in value if v is not None)
-    if value is None:
-        return None
-    text = html.unescape(str(value)).strip()
-    return text[:MAX_TEXT_CHARS] or None
-
-
-def parse_price(value: Any) -> float | None:
-    """A single non-negative amount (``12.5``, ``"$1,299.99"``), else None (never invented)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) and value >= 0 else None
-    match = PRICE_PATTERN.match(str(value))
-    if match is None:
-        return None
-    return float(match.group(1).replace(",", "") + (match.group(2) or ""))
-
-
-def meta_category(record: dict[str, Any]) -> str | None:
-    """Second level of the first category path (2018 ``category``, 2014 ``categories``)."""
-    path = record.get("category")
-    if path is None:
-        paths = record.get("categories")
-        path = paths[0] if isinstance(paths, list) and paths else None
-    if not isinstance(path, list):
-        return None
-    levels = [html.unescape(str(level)).strip() for level in path if str(level).strip()]
-    if not levels:
-        return None
-    return levels[1] if len(levels) > 1 else levels[0]
 
 
 # --- entities --------------------------------------------------------------------------------
