@@ -264,9 +264,8 @@ def markdown(result: dict) -> str:
         "## Throughput and the whole stage",
         "",
         "Wall times depend on what the other sessions of this shared machine run (load "
-        "averages above; at load 3.6-6.3 the stage with training took 67 s, at 1.3-2.0 "
-        "30 s); CPU seconds count this process and its scoring workers. Reviews: Women's "
-        "Clothing resampled to the stated size (new ids, dates over a year).",
+        "averages above); CPU seconds count this process and its scoring workers. Reviews: "
+        "Women's Clothing resampled to the stated size (new ids, dates over a year).",
         "",
         "| measure | reviews | wall s | reviews/s (wall) | CPU s | reviews per CPU-second | target |",
         "|---|---|---|---|---|---|---|",
