@@ -89,6 +89,26 @@ def _latest_logical_date() -> str:
         return latest_logical_date(con).isoformat()
 
 
+def _cmd_import_amazon_reviews(args: argparse.Namespace) -> int:
+    from ml.ingest.importers.amazon_reviews import import_amazon_reviews
+
+    counts = import_amazon_reviews(args.path, args.out, meta_path=args.meta)
+    for entity, rows in counts.items():
+        print(f"{entity:>18}: {rows:,}")
+    print(f"wrote {Path(args.out).resolve()}")
+    return 0
+
+
+def _cmd_import_womens_clothing(args: argparse.Namespace) -> int:
+    from ml.ingest.importers.womens_clothing import import_womens_clothing
+
+    counts = import_womens_clothing(args.path, args.out, reviewed_at=args.reviewed_at)
+    for entity, rows in counts.items():
+        print(f"{entity:>18}: {rows:,}")
+    print(f"wrote {Path(args.out).resolve()}")
+    return 0
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from ml.ingest import ingest
     from ml.orchestration.erasure import erase_outside_warehouse
@@ -256,6 +276,28 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("path", type=Path, help="the CSV or CSV.gz export")
     imp.add_argument("--out", required=True, type=Path, help="output folder")
     imp.set_defaults(func=_cmd_import_online_retail)
+
+    amz = sub.add_parser(
+        "import-amazon-reviews",
+        help="convert an Amazon review export (JSON lines, 2014/2018) into the input contract",
+    )
+    amz.add_argument("path", type=Path, help="reviews JSON lines (.json or .json.gz)")
+    amz.add_argument("--meta", type=Path, help="product metadata JSON lines (titles, prices)")
+    amz.add_argument("--out", required=True, type=Path, help="output folder")
+    amz.set_defaults(func=_cmd_import_amazon_reviews)
+
+    wcr = sub.add_parser(
+        "import-womens-clothing",
+        help="convert the Women's E-Commerce Clothing Reviews CSV into the input contract",
+    )
+    wcr.add_argument("path", type=Path, help="the CSV or CSV.gz")
+    wcr.add_argument("--out", required=True, type=Path, help="output folder")
+    wcr.add_argument(
+        "--reviewed-at",
+        default="2018-01-01",
+        help="placeholder review date for the undated reviews (YYYY-MM-DD)",
+    )
+    wcr.set_defaults(func=_cmd_import_womens_clothing)
 
     ing = sub.add_parser("ingest", help="load a landing folder into the warehouse raw schema")
     ing.add_argument("dir", type=Path, help="folder with <entity>.parquet|.csv|.csv.gz files")

@@ -148,6 +148,7 @@ def test_synthetic_export_maps_exactly(tmp_path, caplog, filename, text, encodin
         "orders": 8,
         "order_lines": 11,
         "source_lines": 11,
+        "refused_lines": 0,
     }
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(f"{e}.parquet" for e in OUTPUTS)
     for entity in OUTPUTS:

@@ -1,4 +1,10 @@
-"""Product reviews written after some purchases, with text that matches the rating."""
+"""Product reviews written after some purchases, with text that matches the rating.
+
+The rating comes from a latent satisfaction score (product quality + noise, lower after
+a return); the text says the rating's verdict and, often, the product's recurring
+complaint or praise (:mod:`ml.datagen.review_text`), so sentiment and aspect extraction
+have something real to find.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import polars as pl
 from ml.datagen.activity import Activity
 from ml.datagen.catalog import Catalog, product_nouns
 from ml.datagen.common import DAY, IdTables, Period, gather_ids, lookup, numbered_ids, timestamps
+from ml.datagen.review_text import aspect_sentences, product_voices
 from ml.datagen.vocab import REVIEW_BODIES, REVIEW_TITLES
 from ml.ingest.contract import ORDER_STATUSES
 
@@ -31,6 +38,7 @@ class Reviews:
     created_at: np.ndarray
     title_choice: np.ndarray
     body_choice: np.ndarray
+    aspect_text: np.ndarray  # "" or a sentence about the product's complaint or praise
 
     def __len__(self) -> int:
         return len(self.customer)
@@ -66,12 +74,27 @@ def draw_reviews(
     rating = draw_ratings(rng, catalog.quality[product[chosen]], returned[chosen])
     title_choice = rng.integers(0, 1 << 30, len(chosen))
     body_choice = rng.integers(0, 1 << 30, len(chosen))
+    # Drawn last, from a child stream: every draw above is as it was before aspect text.
+    text_rng = np.random.default_rng(rng.integers(0, 1 << 62))
+    voices = product_voices(text_rng, catalog.category, catalog.quality)
+    nouns = product_nouns(catalog).gather(product[chosen]).to_list()
+    aspect_text = np.asarray(
+        aspect_sentences(text_rng, voices, product[chosen], rating, nouns), dtype=object
+    )
     keep = created_at < period.end  # reviews not yet written at the end stay unwritten
     by_time = np.lexsort((chosen[keep], created_at[keep]))
     return Reviews(
         *(
             a[keep][by_time]
-            for a in (who[chosen], product[chosen], rating, created_at, title_choice, body_choice)
+            for a in (
+                who[chosen],
+                product[chosen],
+                rating,
+                created_at,
+                title_choice,
+                body_choice,
+                aspect_text,
+            )
         )
     )
 
@@ -99,8 +122,9 @@ def reviews_frame(reviews: Reviews, catalog: Catalog, ids: IdTables) -> pl.DataF
             "before": lookup([b for b, _ in bodies], body),
             "noun": product_nouns(catalog).gather(reviews.product),
             "after": lookup([a for _, a in bodies], body),
+            "aspect": pl.Series(reviews.aspect_text.tolist(), dtype=pl.String),
             "created_at": timestamps(reviews.created_at),
         }
     )
-    body_text = pl.concat_str([pl.col("before"), pl.col("noun"), pl.col("after")])
-    return frame.with_columns(body=body_text).drop("before", "noun", "after")
+    body_text = pl.concat_str([pl.col("before"), pl.col("noun"), pl.col("after"), pl.col("aspect")])
+    return frame.with_columns(body=body_text).drop("before", "noun", "after", "aspect")

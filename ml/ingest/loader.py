@@ -6,7 +6,9 @@ Every row of every file ends in exactly one place: its ``raw.<entity>`` table, o
 after loading: ``received = loaded + quarantined`` or the batch fails.
 
 Landing layout: ``DIR/<entity>.{parquet,csv,csv.gz}`` or ``DIR/<entity>/*.{...}`` for the
-entities of :mod:`ml.ingest.contract`. A file is identified by its path relative to ``DIR``:
+entities of :mod:`ml.ingest.contract`. ``DIR/<entity>/import.quarantine.parquet`` (written
+by an importer, see :mod:`ml.ingest.importers.quarantine`) holds source lines the importer
+refused: all of them go to ``raw.quarantine``, none loads. A file is identified by its path relative to ``DIR``:
 
 * same path, same checksum as the current manifest entry -> skipped (no-op re-run);
 * same path, new checksum -> a new version: its old rows (loaded and quarantined) are
@@ -40,6 +42,7 @@ import duckdb
 
 from ml.ingest.contract import ENTITIES, LOAD_MANIFEST_DDL, QUARANTINE_DDL, Entity, raw_table_ddl
 from ml.ingest.files import IngestError, discover, file_checksum, stage_csv, stage_parquet
+from ml.ingest.importers.quarantine import is_import_quarantine, stage_import_quarantine
 from ml.ingest.rules import quote_identifier, validate
 from ml.ingest.timestamps import check_timezone, shop_timezone
 from ml.warehouse import connect
@@ -125,7 +128,9 @@ def _load_file(
 ) -> None:
     """Stage, validate and load one file inside the caller's transaction."""
     stage = f"stage_{entity.name}"
-    if path.name.endswith(".parquet"):
+    if is_import_quarantine(path):  # lines an importer refused: quarantined, none loaded
+        header, rejected = stage_import_quarantine(con, path, entity.column_names, stage)
+    elif path.name.endswith(".parquet"):
         header, rejected = stage_parquet(con, path, stage)
     else:
         header, rejected = stage_csv(con, path, stage)

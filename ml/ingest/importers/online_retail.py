@@ -9,8 +9,12 @@ columns and types are exactly those of :mod:`ml.ingest.contract`.
 
 Policies
 --------
-Every source line becomes exactly one order line.
-    Nothing is dropped or repaired here: zero quantities, negative prices ("Adjust bad
+Every well-formed source line becomes exactly one order line.
+    A record the CSV parser cannot take (more or fewer fields than the header, an
+    unterminated quote) is set aside with its rule and record number in
+    ``order_lines/import.quarantine.parquet`` (see :mod:`ml.importers.quarantine`), which the
+    ingest puts in ``raw.quarantine``; the rest of the file still imports. Nothing else is
+    dropped or repaired here: zero quantities, negative prices ("Adjust bad
     debt"), unparseable values and the like pass through, so the ingest can quarantine them
     with the rule they break and ``loaded + quarantined = received`` holds per source line.
     A value that cannot be typed (e.g. a quantity of ``"abc"``) becomes NULL and is counted
@@ -57,7 +61,6 @@ Timestamps.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import time
@@ -66,6 +69,8 @@ from pathlib import Path
 import polars as pl
 
 from ml.ingest.contract import ENTITIES, Entity
+from ml.ingest.importers.csv_records import RECORD, read_csv_records, read_utf8
+from ml.ingest.importers.quarantine import RefusedLine, refused_frame, write_import_quarantine
 
 logger = logging.getLogger(__name__)
 
@@ -144,9 +149,6 @@ MERCHANDISE_PREFIXES = ("DCGS",)
 
 CANCELLATION_PREFIX = "C"
 CHANNEL = "online"
-GZIP_MAGIC = b"\x1f\x8b"
-# Windows exports of the v1 workbook are often not UTF-8; tried after UTF-8 fails.
-FALLBACK_ENCODINGS = ("cp1252", "latin-1")
 
 # DuckDB type of a contract column -> polars type of the Parquet column.
 POLARS_TYPES: dict[str, pl.DataType] = {
@@ -176,7 +178,8 @@ def import_online_retail(
     Returns
     -------
     dict of str to int
-        Rows written per entity, plus ``source_lines``: data lines read from the file.
+        Rows written per entity, plus ``source_lines`` (data records in the file) and
+        ``refused_lines`` (malformed records set aside for quarantine).
 
     Raises
     ------
@@ -186,7 +189,8 @@ def import_online_retail(
     """
     started = time.perf_counter()
     path, out_dir = Path(path), Path(out_dir)
-    lines = clean_lines(read_source(path))
+    raw, refused = read_source_records(path)
+    lines = clean_lines(raw)
     tables = {
         "customers": build_customers(lines),
         "products": build_products(lines),
@@ -196,8 +200,10 @@ def import_online_retail(
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         _write_parquet_atomically(frame, out_dir / f"{name}.parquet")
+    write_import_quarantine(refused_frame(refused, path.name), out_dir, "order_lines")
     counts = {name: frame.height for name, frame in tables.items()}
-    counts["source_lines"] = lines.height
+    counts["source_lines"] = lines.height + len(refused)
+    counts["refused_lines"] = len(refused)
     _log_summary(path, lines, tables, time.perf_counter() - started)
     return counts
 
@@ -206,6 +212,11 @@ def import_online_retail(
 
 
 def read_source(path: Path) -> pl.DataFrame:
+    """Read the export's well-formed lines (see :func:`read_source_records`)."""
+    return read_source_records(path)[0]
+
+
+def read_source_records(path: Path) -> tuple[pl.DataFrame, list[RefusedLine]]:
     """Read the export with every column as a string, columns renamed to the v2 spelling.
 
     Parameters
@@ -215,34 +226,17 @@ def read_source(path: Path) -> pl.DataFrame:
 
     Returns
     -------
-    polars.DataFrame
-        One row per data line, the columns of :data:`SOURCE_COLUMNS` (extra columns dropped).
+    lines : polars.DataFrame
+        One row per well-formed data line, the columns of :data:`SOURCE_COLUMNS` (extra
+        columns dropped), in file order.
+    refused : list of RefusedLine
+        Malformed records (wrong field count, broken quoting) with their record number.
     """
     # All strings: ids such as '13085.0' and codes such as '85123A' must not be inferred.
-    raw = pl.read_csv(_read_utf8(path), infer_schema=False)
+    raw, refused = read_csv_records(path, read_utf8(path))
+    raw = raw.drop(RECORD)
     renames = _canonical_header(raw.columns, path)
-    return raw.rename(renames).select(SOURCE_COLUMNS)
-
-
-def _read_utf8(path: Path) -> bytes:
-    """Return the file's content as UTF-8 bytes, decompressing gzip and re-encoding if needed."""
-    data = path.read_bytes()
-    if data[:2] == GZIP_MAGIC:
-        data = gzip.decompress(data)
-    data = data.removeprefix(b"\xef\xbb\xbf")  # Excel's UTF-8 byte-order mark
-    try:
-        data.decode("utf-8")
-        return data
-    except UnicodeDecodeError:
-        pass
-    for encoding in FALLBACK_ENCODINGS:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        logger.warning("%s is not UTF-8; decoded as %s", path, encoding)
-        return text.encode("utf-8")
-    raise AssertionError("latin-1 decodes any byte string")  # pragma: no cover
+    return raw.rename(renames).select(SOURCE_COLUMNS), refused
 
 
 def _canonical_header(columns: list[str], path: Path) -> dict[str, str]:
