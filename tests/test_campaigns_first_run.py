@@ -1,8 +1,8 @@
 """A first run measures campaigns: the replay of missed launches, then the daily campaign
 step (launch, measure, learn), on a generated shop with a known uplift and a placebo.
 
-generate (campaign_uplift) -> ingest -> dbt as of the last day -> campaigns_stage with
-replay: the campaigns that ended before the run are launched as of the day before they
+generate (campaign_uplift) -> ingest -> dbt as of the last day -> the campaigns stage
+with replay: the campaigns that ended before the run are launched as of the day before they
 started (marts rebuilt as of then, no model), then measured with the run's marts.
 """
 
@@ -14,13 +14,14 @@ import polars as pl
 import pytest
 from test_campaigns_support import generate_and_ingest
 
-from ml.campaigns import campaigns_stage
 from ml.campaigns.copy import Draft, Guardrails
 from ml.campaigns.copy.brief import CopyBrief, brief_products, limits_for
 from ml.campaigns.insights import TARGET
 from ml.campaigns.replay import missed_launches, replay_missed_launches
 from ml.config import paths
 from ml.datagen.uplift import true_lift
+from ml.orchestration.runner import run_stage
+from ml.pipeline import RunContext
 from ml.warehouse import connect
 from ml.warehouse.dbt import build_features
 from ml.warehouse.tables import read_frame
@@ -40,7 +41,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         patch.setenv("AFFINITY_HOME", str(home))
         landing = generate_and_ingest(paths().ensure().landing / "shop", **SHOP)
         build_features(RUN)
-        summary = campaigns_stage(RUN, replay=True)
+        summary = run_stage("campaigns", RunContext(RUN.isoformat(), replay_campaigns=True))
         again = replay_missed_launches(RUN)
         with connect() as con:
             tables = {
