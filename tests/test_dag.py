@@ -99,11 +99,12 @@ def test_task_graph_retries_and_pool(dag_info: dict) -> None:
     assert "dbt_outputs.stg_ml__recommendations_model_build" in tasks
     assert "dbt_features.stg_raw__customers_model_build" in feature_models
     assert not {t for t in feature_models if "stg_ml__" in t}
-    # Order: ingest -> features -> train -> score -> outputs -> publish.
+    # Order (test_dag_task_order_is_the_declared_pipeline checks all of it): ... ->
+    # dbt_features -> train -> score -> ... -> dbt_outputs -> publish.
     assert any(t.startswith("dbt_features.") for t in tasks["train"]["upstream"])
     assert tasks["score"]["upstream"] == ["train"]
     assert any(t.startswith("dbt_outputs.") for t in tasks["publish"]["upstream"])
-    assert "ingest" in {u for t in feature_models for u in tasks[t]["upstream"]}
+    assert "product_text" in {u for t in feature_models for u in tasks[t]["upstream"]}
     # Retries everywhere; every warehouse writer takes the size-1 pool.
     assert all(t["retries"] >= 1 for t in tasks.values())
     assert all(t["pool"] == WAREHOUSE_POOL for t in tasks.values())

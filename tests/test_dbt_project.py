@@ -418,11 +418,20 @@ def test_erasure_removes_the_customer_past_staging(erased_home: Path, erased_cus
         [erased_customer],
     )
     assert orphan_lines == 0
-    # The raw data is untouched (erasure of raw is the ingest side's concern).
+    # The ingest that loaded the request removed them from raw too; the request stays.
+    for table in ("customers", "orders", "events"):
+        assert (
+            scalar(
+                erased_home,
+                f"select count(*) from raw.{table} where customer_id = ?",
+                [erased_customer],
+            )
+            == 0
+        ), table
     assert (
         scalar(
             erased_home,
-            "select count(*) from raw.customers where customer_id = ?",
+            "select count(*) from raw.erasure_requests where customer_id = ?",
             [erased_customer],
         )
         == 1

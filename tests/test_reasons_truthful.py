@@ -13,7 +13,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 import pytest
-from test_score_support import LOGICAL_DATE, build_marts, fit_model
+from test_score_support import LOGICAL_DATE, build_marts, fit_model, replace_events
 
 from ml.serving.config import ScoreConfig
 from ml.serving.reason_audit import load_customers, load_history, reason_contradictions
@@ -56,11 +56,7 @@ def browsing_shop():
         .otherwise(pl.col("event_kind"))
         .alias("event_kind")
     )
-    with connect() as con:
-        con.register("frame", events.to_arrow())
-        con.execute("CREATE OR REPLACE TABLE marts.interaction_events AS SELECT * FROM frame")
-        con.unregister("frame")
-    frames["interaction_events"] = events
+    replace_events(frames, events)
     return frames, set(browsers)
 
 

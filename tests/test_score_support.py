@@ -146,13 +146,34 @@ def build_marts(
         "customer_rfm_segments": rfm,
         **shared_rule_marts(products, customers, events, rfm, end),
     }
+    write_marts(frames)
+    return frames
+
+
+def replace_events(frames: dict[str, pl.DataFrame], events: pl.DataFrame) -> None:
+    """Swap the fixture's events and rebuild the marts derived from them (in place)."""
+    end = datetime.combine(LOGICAL_DATE + timedelta(days=1), datetime.min.time())
+    frames["interaction_events"] = events
+    frames.update(
+        shared_rule_marts(
+            frames["dim_products"],
+            frames["dim_customers"],
+            events,
+            frames["customer_rfm_segments"],
+            end,
+        )
+    )
+    write_marts(frames)
+
+
+def write_marts(frames: dict[str, pl.DataFrame]) -> None:
+    """Write the fixture frames as ``marts.<name>`` tables of the test warehouse."""
     with connect() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         for name, frame in frames.items():
             con.register("frame", frame.to_arrow())
             con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT * FROM frame")
             con.unregister("frame")
-    return frames
 
 
 def shared_rule_marts(
