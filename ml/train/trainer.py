@@ -142,8 +142,8 @@ def train(as_of: str | date | None = None, *, config: TrainConfig | None = None)
     as_of_start = _resolve_as_of(as_of, home.warehouse)
     split = TimeSplit.from_as_of(as_of_start, config.eval_days, config.validation_days)
     log.info(
-        "training as of %s: validation [%s, %s), test [%s, %s)",
-        split.as_of.date(),
+        "training on data up to and including %s: validation [%s, %s), test [%s, %s)",
+        data_through(split),
         split.validation_start.date(),
         split.test_start.date(),
         split.test_start.date(),
@@ -165,7 +165,8 @@ def _train(split: TimeSplit, config: TrainConfig, home, started: float) -> Train
     )
     segments = load_segments(home.warehouse)
     experiment_id = tracking.configure(config.experiment_name, home)
-    as_of_text = split.as_of.date().isoformat()
+    # Labels name the last day of data (the logical date); the windows stay half-open.
+    as_of_text = data_through(split).isoformat()
     with mlflow.start_run(run_name=f"train {as_of_text}") as parent:
         tracking.tag_run({"as_of": as_of_text, "pipeline": "affinity-train"})
         mlflow.log_params(
@@ -189,7 +190,7 @@ def _train(split: TimeSplit, config: TrainConfig, home, started: float) -> Train
         result.seconds = time.perf_counter() - started
         mlflow.log_metric("train_seconds", result.seconds)
         log.info(
-            "training as of %s done in %.1fs: %s (%s)",
+            "training on data up to and including %s done in %.1fs: %s (%s)",
             as_of_text,
             result.seconds,
             result.decision,
@@ -198,13 +199,21 @@ def _train(split: TimeSplit, config: TrainConfig, home, started: float) -> Train
         return result
 
 
+def data_through(split: TimeSplit) -> date:
+    """The last day of data a training sees: its logical date, the label of its runs.
+
+    ``split.as_of`` is the exclusive end (midnight after that day) the windows use.
+    """
+    return (split.as_of - timedelta(days=1)).date()
+
+
 def _log_inputs(events: pl.DataFrame, split: TimeSplit, home) -> None:
     source = f"{home.warehouse}#marts.interaction_events"
     training = events.filter(pl.col("occurred_at") < split.test_start)
     test = events.filter(
         (pl.col("occurred_at") >= split.test_start) & (pl.col("occurred_at") < split.as_of)
     )
-    as_of = split.as_of.date().isoformat()
+    as_of = data_through(split).isoformat()
     tracking.log_events_dataset(
         training,
         context="training",
@@ -241,12 +250,17 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
     reused = recent_champion_recipe(name, as_of_date, config) if config.search.budget else None
     if reused is not None:
         recipe, tuned_as_of = reused
+        # recipe.tuned_as_of is the tuning run's exclusive end: its label is the day before.
+        tuned_label = tuned_as_of - timedelta(days=1)
         log.info(
-            "search skipped: the champion's recipe was tuned as of %s (SearchConfig.reuse_days %d)",
-            tuned_as_of,
+            "search skipped: the champion's recipe was tuned on data up to %s "
+            "(SearchConfig.reuse_days %d)",
+            tuned_label,
             config.search.reuse_days,
         )
-        tracking.tag_run({"search": f"reused the champion's recipe tuned as of {tuned_as_of}"})
+        tracking.tag_run(
+            {"search": f"reused the champion's recipe tuned on data up to {tuned_label}"}
+        )
     elif config.search.budget > 0:
         search = search_als(
             events, recipe, split.validation_start, split.test_start, config.search, config.seed
@@ -311,7 +325,7 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
         family_recipe = dataclasses.replace(recipe, family=family)
         with mlflow.start_run(run_name=family, nested=True) as child:
             child_runs[family] = child.info.run_id
-            tracking.tag_run({"model_family": family, "as_of": as_of_date.isoformat()})
+            tracking.tag_run({"model_family": family, "as_of": data_through(split).isoformat()})
             mlflow.log_params(tracking.flatten(recipe_params(family_recipe)))
             fit_started = time.perf_counter()
             if family == "als" and warm is not None:
@@ -425,4 +439,4 @@ def _run_candidates(events, segments, split, config, run_id, experiment_id) -> T
     )
 
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["TrainResult", "data_through", "train"]
