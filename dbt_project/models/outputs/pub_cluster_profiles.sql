@@ -11,6 +11,7 @@ select
     cast(top_categories as varchar) as top_categories,
     cast(k as integer) as k,
     cast(silhouette as double) as silhouette,
+    cast(description as varchar) as description,
     cast(logical_date as date) as logical_date
 
 from {{ ref('stg_ml__cluster_profiles') }}

@@ -21,6 +21,7 @@ renamed as (
         cast(top_categories as varchar) as top_categories,
         cast(k as integer) as k,
         cast(silhouette as double) as silhouette,
+        cast(description as varchar) as description,
         cast(logical_date as date) as logical_date
 
     from source
