@@ -107,8 +107,8 @@ def _ingest(s: dict[str, Any], seconds: float | None) -> str:
 def _product_text(s: dict[str, Any], seconds: float | None) -> str:
     return (
         f"{s.get('products', 0):,} products: {s.get('embedded', 0):,} embedded, "
-        f"{s.get('reused', 0):,} reused, {s.get('inferred', 0):,} categories inferred; "
-        f"taxonomy {s.get('taxonomy', '?')}"
+        f"{s.get('reused', 0):,} reused; {s.get('inferred', 0):,} given an inferred category "
+        f"({s.get('categories', 0):,} categories); taxonomy {s.get('taxonomy', '?')}"
     )
 
 
@@ -128,8 +128,8 @@ def _score(s: dict[str, Any], seconds: float | None) -> str:
     return (
         f"{s.get('recommendations', 0):,} recommendations "
         f"({_rate(s.get('recommendations', 0), seconds)}), "
-        f"{s.get('similar_products', 0):,} similar products, {len(clusters)} clusters; "
-        f"model {s.get('model_name', '?')} {s.get('model_version', '?')}"
+        f"{s.get('similar_products', 0):,} similar products, {len(clusters)} clusters "
+        f"(model {s.get('model_name', '?')} v{s.get('model_version', '?')})"
     )
 
 
