@@ -173,3 +173,20 @@ def test_task_logs_are_written_where_the_run_template_puts_them(tmp_path: Path):
     assert [r["event"].split(" loc=")[0] for r in retry][1] == "fine now"
     first = [json.loads(line)["event"] for line in written[1].read_text().splitlines()]
     assert any(e.startswith("boom") for e in first)
+
+
+def test_a_failure_names_the_task_and_shows_the_end_of_its_log(tmp_path: Path):
+    from ml.orchestration.dag_watch import DagWatch
+
+    output = tmp_path / "run.log"
+    output.write_text(DAG_TEST_OUTPUT)
+    watch = DagWatch(tmp_path / "airflow", "affinity_daily", T0)
+    assert watch.failure_detail(output) == ""  # nothing read yet: nothing to add
+    watch.state = _run(
+        _task("ingest", "success", 0, 1), _task("dbt_features.m_model_build", "failed", 2, 3, 2)
+    )
+    detail = watch.failure_detail(output).splitlines()
+    assert detail[0] == "failed task(s): dbt_features.m_model_build"
+    assert detail[1] == "last lines of dbt_features.m_model_build's log:"
+    # The last attempt's lines, not the first one's.
+    assert any("fine now" in line for line in detail) and not any("boom" in line for line in detail)
