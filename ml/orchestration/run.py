@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -75,7 +77,7 @@ def run_pipeline(
             printer.line(f"Affinity run in {home.home}; full log: {log_path}")
             if replaced is not None:
                 printer.line(f"  the previous data set's state was moved to {replaced}")
-            with capture_run_output(log_file, verbose=verbose):
+            with capture_run_output(log_file, verbose=verbose), _closing(printer):
                 as_of, dag_seconds = _run(
                     data,
                     as_of,
@@ -98,7 +100,6 @@ def run_pipeline(
                         "campaign_uplift": campaign_uplift,
                     },
                 )
-            printer.close()
         return summarize(
             as_of,
             landing,
@@ -187,13 +188,21 @@ def _run(
     except RuntimeError as error:
         log_file.flush()
         watch.finish(log_path)
-        printer.close()
         detail = watch.failure_detail(log_path)
         parts = [str(error), detail, f"full log: {log_path}"]
         raise RuntimeError("\n".join(p for p in parts if p)) from None
     log_file.flush()
     watch.finish(log_path)
     return as_of, dag_seconds
+
+
+@contextlib.contextmanager
+def _closing(printer: ProgressPrinter) -> Iterator[None]:
+    """Clear the live status line however the block ends (an error prints on a clean line)."""
+    try:
+        yield
+    finally:
+        printer.close()
 
 
 def _is_terminal(stream: TextIO) -> bool:
