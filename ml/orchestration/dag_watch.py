@@ -1,10 +1,11 @@
 """Follow an ``airflow dags test`` run from its metadata, then tidy what it left for the UI.
 
 While the DAG runs, :meth:`DagWatch.poll` reads the run's task instances and return values
-from Airflow's SQLite metadata and hands them to the progress printer. Once it has ended,
-:meth:`DagWatch.finish` corrects the run's start in the metadata (``dags test`` records the
-logical date, apache/airflow#66127) and writes each task's log where the Airflow UI reads
-it (``dags test`` writes none), both from what the run recorded.
+from Airflow's SQLite metadata and hands them to the progress printer; as soon as the run
+exists it corrects the run's start (``dags test`` records the logical date,
+apache/airflow#66127) to the moment ``dags test`` created it. Once the run has ended,
+:meth:`DagWatch.finish` writes each task's log where the Airflow UI reads it (``dags test``
+writes none), cut from the run's output.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class DagWatch:
         self.printer = printer
         self.run_id: str | None = None
         self.state: RunState | None = None
+        self._start_fixed = False
 
     def poll(self) -> RunState | None:
         """Read the run's current state (None until ``dags test`` has created the run)."""
@@ -67,6 +69,14 @@ class DagWatch:
             self.run_id = find_run(self.db, self.dag_id, self.started)
             if self.run_id is None:
                 return None
+        if not self._start_fixed:
+            # As soon as the run exists, so the UI shows its real start while it runs (dags
+            # test reloads the run each loop and keeps a start it finds set).
+            try:
+                fix_test_run_start(self.db, self.dag_id, self.run_id)
+                self._start_fixed = True
+            except sqlite3.OperationalError as error:  # busy: next poll
+                log.debug("run start not corrected yet: %s", error)
         try:
             self.state = read_run(self.db, self.dag_id, self.run_id)
         except sqlite3.OperationalError as error:  # busy for a moment: next poll
