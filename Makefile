@@ -12,12 +12,15 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY ?= False
 setup: $(STAMP)
 
 # Reinstall only when the pins change; uv makes the install take seconds, not minutes.
+# Quiet: one line, then errors only (`make setup V=1` shows the installer's output).
+UV_QUIET := $(if $(V),,--quiet)
 $(STAMP): requirements.txt pyproject.toml scripts/setup-system.sh
-	bash scripts/setup-system.sh
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --python $(BIN)/python -r requirements.txt
-	touch $(STAMP)
+	@echo "setting up $(VENV) from requirements.txt (uv, about 20 s)"
+	@bash scripts/setup-system.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	@$(BIN)/uv pip install $(UV_QUIET) --python $(BIN)/python -r requirements.txt
+	@touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/affinity run $(ARGS)

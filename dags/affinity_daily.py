@@ -59,6 +59,11 @@ def _dbt_group(stage: Stage) -> DbtTaskGroup:
             # A test reading several models (e.g. erased customers absent everywhere) runs
             # once all of them are built, not inside the first one's task.
             should_detach_multiple_parents_tests=True,
+            # No Airflow Asset per dbt model: nothing is scheduled on them (the DAG's one
+            # Asset is the published snapshot), and emitting them made every dbt task warn
+            # twice ("Airflow 3.0.0 Asset (Dataset) URIs validation rules changed", then
+            # "Emitting event for inactive AssetModel" or "AssetModel ... not found").
+            emit_datasets=False,
         ),
         operator_args=_dbt_operator_args,
     )

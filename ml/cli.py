@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -135,9 +137,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         top_n=args.top_n,
         campaign_uplift=args.campaign_uplift,
         replay_campaigns=args.replay_campaigns,
+        verbose=args.verbose or args.run_verbose,
+        replace=args.replace,
+        command=_rerun_command(),
     )
     print(summary)
     return 0
+
+
+def _rerun_command() -> str:
+    """This command as the user typed it, ``{extra}`` where more arguments would go.
+
+    Under ``make run`` (make sets ``MAKELEVEL``) that is ``make run ARGS="..."``.
+    """
+    args = " ".join(shlex.quote(a) for a in sys.argv[2:])
+    if os.environ.get("MAKELEVEL") and sys.argv[1:2] == ["run"]:
+        return f'make run ARGS="{args}{{extra}}"'
+    program = Path(sys.argv[0])
+    name = str(program) if program.parent != Path() else program.name
+    return f"{name} run {args}".rstrip() + "{extra}"
 
 
 def _cmd_build_features(args: argparse.Namespace) -> int:
@@ -329,6 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="launch campaigns that ended unlaunched as of their launch dates, so this run "
         "measures them (default: on for a generated shop, off for --data)",
+    )
+    run.add_argument(
+        "--verbose",
+        dest="run_verbose",
+        action="store_true",
+        help="show Airflow's, dbt's and Cosmos's output too (always kept in $AFFINITY_HOME/logs/)",
+    )
+    run.add_argument(
+        "--replace",
+        action="store_true",
+        help="the home holds another data set: move its warehouse, snapshots and MLflow runs "
+        "to $AFFINITY_HOME/replaced/ and start afresh on this one (default: refuse)",
     )
     run.set_defaults(func=_cmd_run)
 

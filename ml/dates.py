@@ -62,6 +62,15 @@ def as_of_end(value: date | datetime | str) -> datetime:
     return day_start(value) + timedelta(days=1)
 
 
+def data_through(end: date | datetime | str) -> date:
+    """The last day of data before an exclusive end (midnight): the day runs are named for.
+
+    A run for logical date D reads everything before ``as_of_end(D)``; its labels (log
+    lines, MLflow run names, the ``as_of`` param) say D.
+    """
+    return to_date(end) - timedelta(days=1)
+
+
 def utcnow() -> datetime:
     """The current time as naive UTC, like every timestamp in the warehouse."""
     return datetime.now(UTC).replace(tzinfo=None)

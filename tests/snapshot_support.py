@@ -100,10 +100,13 @@ def write_snapshot(path: Path, *, quarantine: bool = False) -> Path:
         con.execute(
             """
             CREATE TABLE cluster_profiles AS SELECT * FROM (VALUES
-              (0, 'regular spenders', 20, 0.667, 20.5, 2.0, 205.0, 10.0, 'Category 0'),
-              (1, 'no purchases yet', NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+              (0, 'regular spenders', 20, 0.667, 20.5, 2.0, 205.0, 10.0, 'Category 0',
+               'Buyers compared with all buyers: typical recency'),
+              (1, 'no purchases yet', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               'Customers without any order in the data')
             ) AS t(cluster_id, cluster_name, customers, share, mean_recency_days,
-                   mean_frequency, mean_monetary, mean_avg_order_value, top_categories)
+                   mean_frequency, mean_monetary, mean_avg_order_value, top_categories,
+                   description)
             """
         )
         # Campaign CMP001: customers 1-12, every third one in control.

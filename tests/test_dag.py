@@ -45,6 +45,7 @@ INSPECT_DAG = textwrap.dedent(
                 "pool": t.pool,
                 "upstream": sorted(t.upstream_task_ids),
                 "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
+                "emit_datasets": getattr(t, "emit_datasets", None),
             }
             for t in (dag.tasks if dag else [])
         },
@@ -109,6 +110,16 @@ def test_task_graph_retries_and_pool(dag_info: dict) -> None:
     assert all(t["retries"] >= 1 for t in tasks.values())
     assert all(t["pool"] == WAREHOUSE_POOL for t in tasks.values())
     assert tasks["publish"]["outlets"] == ["affinity_snapshot"]
+
+
+def test_dbt_tasks_emit_no_assets(dag_info: dict) -> None:
+    # No Asset per dbt model (nothing consumes them; each one made its task warn twice).
+    dbt_tasks = [
+        t
+        for name, t in dag_info["tasks"].items()
+        if name.startswith(("dbt_features.", "dbt_outputs."))
+    ]
+    assert dbt_tasks and all(t["emit_datasets"] is False for t in dbt_tasks)
 
 
 def _stage_of(task_id: str) -> str:

@@ -73,6 +73,7 @@ def test_segments_page(snapshot: Path) -> None:
     assert grid == {(5, 1): 5, (5, 2): 5, (1, 1): 5, (1, 2): 5}
     assert page.clusters["cluster_name"].tolist() == ["regular spenders", "no purchases yet"]
     assert page.clusters["customers"].isna().tolist() == [False, True]  # withheld figures
+    assert page.clusters["description"].iloc[1].startswith("Customers without any order")
 
 
 def test_customer_page(snapshot: Path) -> None:

@@ -165,10 +165,10 @@ print(json.dumps({"reads": reads, "errors": errors, "inconsistent": inconsistent
 
 
 def start_affinity_run(home: Path, landing: Path, log: Path) -> subprocess.Popen:
-    """``affinity run`` in its own process group, output to ``log``."""
+    """``affinity run`` in its own process group, all output (``--verbose``) to ``log``."""
     with open(log, "w") as out:
         return subprocess.Popen(
-            [AFFINITY, "run", "--data", str(landing), "--top-n", "10"],
+            [AFFINITY, "run", "--data", str(landing), "--top-n", "10", "--verbose"],
             env=child_env(home),
             stdout=out,
             stderr=subprocess.STDOUT,

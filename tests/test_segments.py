@@ -10,7 +10,13 @@ import pytest
 from test_score_support import LOGICAL_DATE, build_marts, fit_model
 
 from ml.serving.affinity import category_affinity
-from ml.serving.clusters import NO_PURCHASE_NAME, cluster_customers, cluster_name
+from ml.serving.clusters import (
+    NO_PURCHASE_NAME,
+    RETURNS_ONLY_NAME,
+    cluster_customers,
+    cluster_description,
+    cluster_name,
+)
 from ml.serving.config import SegmentConfig
 from ml.serving.segments import build_segments
 from ml.warehouse import connect
@@ -101,3 +107,55 @@ def test_build_segments_writes_every_customer(warehouse):
     assert clusters.height == frames["dim_customers"].height == report.customers
     assert clusters["cluster_name"].null_count() == 0
     assert audiences.height == report.audience_rows == 6 * 25
+
+
+def _features_with_non_buyers() -> pl.DataFrame:
+    rng = np.random.default_rng(3)
+    buyers = 60
+    return pl.DataFrame(
+        {
+            "customer_id": [f"B{i:03d}" for i in range(buyers)]
+            + [f"N{i}" for i in range(5)]
+            + [f"R{i}" for i in range(4)],
+            "recency_days": list(rng.integers(1, 300, buyers)) + [None] * 5 + [None] * 4,
+            "frequency": list(rng.integers(1, 12, buyers)) + [0] * 5 + [0] * 4,
+            "monetary": list(rng.uniform(10, 900, buyers))
+            + [None, 0, 0, None, 0]
+            # Returns of purchases made before the data starts: a negative net spend.
+            + [-19.0, -4.5, -60.0, -2.0],
+        },
+        schema_overrides={"recency_days": pl.Float64, "frequency": pl.Int64},
+    )
+
+
+def test_customers_with_returns_only_are_their_own_honestly_named_group():
+    features = _features_with_non_buyers()
+    empty = pl.DataFrame(
+        schema={"customer_id": pl.String, "category": pl.String, "purchases": pl.Int64}
+    )
+    clusters, profiles = cluster_customers(features, None, empty, CONFIG)
+    k = profiles["k"][0]
+    by_name = {row["cluster_name"]: row for row in profiles.iter_rows(named=True)}
+    none_yet, returns = by_name[NO_PURCHASE_NAME], by_name[RETURNS_ONLY_NAME]
+    assert (none_yet["cluster_id"], returns["cluster_id"]) == (k, k + 1)
+    assert (none_yet["customers"], returns["customers"]) == (5, 4)
+    # The returns no longer drag "no purchases yet" below zero; their own group says why.
+    assert none_yet["mean_monetary"] == 0
+    assert returns["mean_monetary"] == pytest.approx((-19.0 - 4.5 - 60.0 - 2.0) / 4)
+    assert "returns or cancellations" in returns["description"]
+    assert "without any order" in none_yet["description"]
+    members = dict(clusters.select("customer_id", "cluster_name").iter_rows())
+    assert {members[f"R{i}"] for i in range(4)} == {RETURNS_ONLY_NAME}
+    assert {members[f"N{i}"] for i in range(5)} == {NO_PURCHASE_NAME}
+    buyers = profiles.filter(pl.col("cluster_id") < k)
+    assert buyers["description"].str.starts_with("Buyers compared with all buyers").all()
+    assert buyers["customers"].sum() == 60
+
+
+def test_cluster_description_matches_the_name():
+    z = {"recency_days": 1.0, "frequency": -1.0, "monetary": 0.0}
+    assert cluster_name(z) == "lapsed occasional mid spenders"
+    assert cluster_description(z, 4) == (
+        "Buyers compared with all buyers: older last order, fewer orders, typical net spend "
+        "(one of 4 k-means clusters)."
+    )

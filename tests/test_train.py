@@ -31,6 +31,8 @@ from ml.train.config import SearchConfig
 from ml.train.interactions import MissingWarehouseTable
 from ml.train.tracking import CHALLENGER, CHAMPION, DEFAULT_MODEL_NAME, alias_version
 
+# The last day of data a training as of AS_OF (exclusive end) sees: the label of its runs.
+LAST_DAY = (datetime.fromisoformat(AS_OF) - timedelta(days=1)).date().isoformat()
 RANKING_METRICS = [
     f"{metric}_at_{k}" for metric in ("precision", "recall", "ndcg", "map") for k in (10, 20)
 ]
@@ -76,12 +78,16 @@ def test_first_model_beats_popularity_and_everything_is_recorded(shop, affinity_
     )
     for name in [*RANKING_METRICS, "catalog_coverage", "popularity_bias"]:
         assert name in parent.data.metrics, name
-    assert parent.data.params["as_of"] == AS_OF
+    # A training as of AS_OF (its test window ends at AS_OF's midnight) sees data up to and
+    # including the day before: that day labels its run, params and tags.
+    assert parent.data.params["as_of"] == LAST_DAY == parent.data.tags["as_of"]
+    assert parent.info.run_name == f"train {LAST_DAY}"
     assert "chosen.als.factors" in parent.data.params
     assert parent.data.metrics["search_fits"] <= 3
 
     children = child_runs(result)
     assert set(children) == {"als", "bpr", "popularity"}
+    assert {run.data.tags["as_of"] for run in children.values()} == {LAST_DAY}
     for family, run in children.items():
         for name in [*RANKING_METRICS, "catalog_coverage", "popularity_bias"]:
             assert name in run.data.metrics, (family, name)
@@ -100,7 +106,7 @@ def test_first_model_beats_popularity_and_everything_is_recorded(shop, affinity_
         if any(t.key == "mlflow.data.context" and t.value == "training" for t in d.tags)
     )
     tags = {tag.key: tag.value for tag in training_input.tags}
-    assert tags["as_of"] == AS_OF and int(tags["rows"]) > 0
+    assert tags["as_of"] == LAST_DAY and int(tags["rows"]) > 0
 
     artifacts = {a.path for a in mlflow_client.list_artifacts(result.run_id, "plots")}
     assert artifacts == {
@@ -354,7 +360,9 @@ def test_nightly_run_reuses_a_recently_tuned_recipe_and_weekly_run_searches(shop
     next_day = (datetime.fromisoformat(AS_OF) + timedelta(days=1)).date().isoformat()
     nightly = train(next_day, config=fast_config())
     parent = client().get_run(nightly.run_id)
-    assert parent.data.tags["search"] == f"reused the champion's recipe tuned as of {AS_OF}"
+    assert parent.data.tags["search"] == (
+        f"reused the champion's recipe tuned on data up to {LAST_DAY}"
+    )
     assert "search_fits" not in parent.data.metrics
     assert parent.data.params["recipe_tuned_as_of"] == AS_OF
     assert nightly.recipe == first.recipe

@@ -141,8 +141,8 @@ def segments_page(con: duckdb.DuckDBPyConnection) -> SegmentsPage:
             "SELECT cluster_id, cluster_name, customers, round(100 * share, 1) AS share_pct, "
             "round(mean_recency_days, 1) AS mean_recency_days, "
             "round(mean_frequency, 2) AS mean_frequency, round(mean_monetary, 2) AS mean_monetary, "
-            "round(mean_avg_order_value, 2) AS mean_avg_order_value, top_categories "
-            "FROM cluster_profiles ORDER BY cluster_id",
+            "round(mean_avg_order_value, 2) AS mean_avg_order_value, top_categories, "
+            "description FROM cluster_profiles ORDER BY cluster_id",
         ),
         affinity_categories=frame(
             con,

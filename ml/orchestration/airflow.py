@@ -8,14 +8,18 @@ airflow`` uses :func:`airflow_env` too, so both modes see the same DAGs and sett
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TextIO
 
 from ml.config import DAGS_DIR, PLUGINS_DIR, Paths, paths
 
@@ -90,6 +94,17 @@ def airflow_env(extra: dict[str, str] | None = None, *, home: Path | None = None
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DO_NOT_TRACK": "1",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            # dbt inside Cosmos tasks writes to task logs and the run log, never a terminal:
+            # no colour codes (unless the user's environment asks for them).
+            "DBT_USE_COLORS": os.environ.get("DBT_USE_COLORS", "false"),
+            "DBT_USE_COLORS_FILE": os.environ.get("DBT_USE_COLORS_FILE", "false"),
+            # `airflow dags test` imports graphviz for its optional --save-dagrun/--show-dagrun
+            # rendering, which `affinity run` never uses; without graphviz it warns on every run.
+            "PYTHONWARNINGS": ",".join(
+                w
+                for w in (os.environ.get("PYTHONWARNINGS"), "ignore:Could not import graphviz")
+                if w
+            ),
             "OPENBLAS_NUM_THREADS": "1",
             "MLFLOW_TRACKING_URI": home.mlflow_tracking_uri,
             "NO_PROXY": "*",
@@ -102,31 +117,76 @@ def airflow_env(extra: dict[str, str] | None = None, *, home: Path | None = None
 
 
 def _airflow(
-    args: list[str], env: dict[str, str], *, check: bool = True, pass_fds: tuple[int, ...] = ()
+    args: list[str],
+    env: dict[str, str],
+    *,
+    check: bool = True,
+    pass_fds: tuple[int, ...] = (),
+    output: TextIO | None = None,
 ) -> subprocess.CompletedProcess:
     cmd = [str(Path(sys.executable).with_name("airflow")), *args]
     log.debug("running %s", " ".join(cmd))
-    return subprocess.run(cmd, env=env, check=check, pass_fds=pass_fds)
+    if output is not None:
+        output.flush()
+    return subprocess.run(
+        cmd,
+        env=env,
+        check=check,
+        pass_fds=pass_fds,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+    )
 
 
-def ensure_airflow(env: dict[str, str]) -> None:
-    """Create or upgrade Airflow's metadata database and the warehouse pool (idempotent)."""
+def ensure_airflow(env: dict[str, str], output: TextIO | None = None) -> None:
+    """Create or upgrade Airflow's metadata database and the warehouse pool (idempotent).
+
+    ``output``: file for the commands' output (default: this process's).
+    """
     marker = Path(env["AIRFLOW_HOME"]) / ".migrated"
     if not marker.exists():
         log.info("initialising Airflow metadata in %s", env["AIRFLOW_HOME"])
-        _airflow(["db", "migrate"], env)
+        _airflow(["db", "migrate"], env, output=output)
         marker.touch()
     # Warehouse writers take turns: DuckDB allows one read-write process per file.
     _airflow(
         ["pools", "set", WAREHOUSE_POOL, "1", "tasks that write the DuckDB warehouse"],
         env,
+        output=output,
     )
 
 
-def run_dag(logical_date: str, conf: dict[str, object], *, pass_fds: tuple[int, ...] = ()) -> float:
-    """Run ``affinity_daily`` for ``logical_date`` with ``conf`` as its params.
+def run_dag(
+    logical_date: str,
+    conf: dict[str, object],
+    *,
+    pass_fds: tuple[int, ...] = (),
+    output: TextIO | None = None,
+    echo: TextIO | None = None,
+    on_poll: Callable[[], None] | None = None,
+    dag_id: str = DAG_ID,
+    env: dict[str, str] | None = None,
+) -> float:
+    """Run ``affinity_daily`` (or ``dag_id``) for ``logical_date`` with ``conf`` as its params.
 
-    ``pass_fds``: descriptors the ``airflow dags test`` process inherits (the run lock).
+    Parameters
+    ----------
+    logical_date : str
+        ``YYYY-MM-DD``.
+    conf : dict
+        The run's params.
+    pass_fds : tuple of int
+        Descriptors the ``airflow dags test`` process inherits (the run lock).
+    output : text file, optional
+        Where Airflow's output goes (the run log); default: this process's stdout/stderr.
+    echo : text stream, optional
+        With ``output``: also copy every line here (``--verbose``).
+    on_poll : callable, optional
+        Called about every second while the DAG runs (progress).
+    dag_id : str
+        The DAG (tests run probe DAGs).
+    env : dict, optional
+        Airflow's environment (default :func:`airflow_env`).
 
     Returns
     -------
@@ -136,25 +196,55 @@ def run_dag(logical_date: str, conf: dict[str, object], *, pass_fds: tuple[int, 
     Raises
     ------
     RuntimeError
-        If any task fails (Airflow's log above says which).
+        If any task fails (Airflow's log says which).
     """
-    env = airflow_env()
-    ensure_airflow(env)
+    env = env or airflow_env()
+    ensure_airflow(env, output)
     started = time.perf_counter()
-    result = _airflow(
-        ["dags", "test", DAG_ID, logical_date, "-c", json.dumps(conf)],
-        env,
-        check=False,
-        pass_fds=pass_fds,
-    )
+    cmd = [
+        str(Path(sys.executable).with_name("airflow")),
+        *["dags", "test", dag_id, logical_date, "-c", json.dumps(conf)],
+    ]
+    if output is not None:
+        output.flush()
+    piped = output is not None and echo is not None
+    stdout = subprocess.PIPE if piped else output
+    stderr = subprocess.STDOUT if output is not None else None
+    with subprocess.Popen(
+        cmd, env=env, pass_fds=pass_fds, stdout=stdout, stderr=stderr, text=piped
+    ) as process:
+        copier = _start_copy(process.stdout, (output, echo)) if piped else None
+        while process.poll() is None:
+            if on_poll is not None:
+                on_poll()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=1.0)
+        if copier is not None:
+            copier.join()
     seconds = time.perf_counter() - started
-    if result.returncode != 0:
+    if process.returncode != 0:
+        where = "the task log above" if output is None or echo is not None else "the run log"
         raise RuntimeError(
-            f"DAG {DAG_ID} failed for {logical_date} (exit {result.returncode}); the task log above "
+            f"DAG {dag_id} failed for {logical_date} (exit {process.returncode}); {where} "
             "names the failing task. Fix the cause and re-run the same date: every task replaces "
             "its outputs."
         )
     return seconds
+
+
+def _start_copy(source, targets: tuple[TextIO | None, ...]) -> threading.Thread:
+    """Copy ``source`` line by line to every target, in a thread (``--verbose``)."""
+
+    def copy() -> None:
+        for line in source:
+            for target in targets:
+                if target is not None:
+                    target.write(line)
+                    target.flush()
+
+    thread = threading.Thread(target=copy, name="airflow-output", daemon=True)
+    thread.start()
+    return thread
 
 
 def serve_airflow(port: int = 8080) -> int:

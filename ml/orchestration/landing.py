@@ -35,11 +35,11 @@ def prepare_landing(
     campaign_uplift : float, optional
         The generated shop's ground-truth campaign uplift (``None``: no such campaigns).
     """
-    home = paths().ensure()
+    paths().ensure()
+    out = landing_folder(data)
     if data is None or str(data) == "":
         from ml.datagen import generate_shop
 
-        out = home.landing / "generated"
         generate_shop(
             out,
             customers=customers,
@@ -48,16 +48,29 @@ def prepare_landing(
             seed=seed,
             campaign_uplift=campaign_uplift,
         )
-        return out
+    elif out != Path(data).expanduser().resolve():
+        from ml.ingest.importers.online_retail import import_online_retail
+
+        import_online_retail(Path(data).expanduser().resolve(), out)
+    return out
+
+
+def landing_folder(data: Path | str | None) -> Path:
+    """The landing folder a run on ``data`` ingests (see :func:`prepare_landing`); writes nothing.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``data`` is neither a folder nor an Online Retail CSV(.gz).
+    """
+    home = paths()
+    if data is None or str(data) == "":
+        return home.landing / "generated"
     data = Path(data).expanduser().resolve()
     if data.is_dir():
         return data
     if data.is_file() and data.name.endswith(ONLINE_RETAIL_SUFFIXES):
-        from ml.ingest.importers.online_retail import import_online_retail
-
-        out = home.landing / data.name.split(".")[0]
-        import_online_retail(data, out)
-        return out
+        return home.landing / data.name.split(".")[0]
     raise FileNotFoundError(
         f"{data}: expected a landing folder of contract files or an Online Retail .csv/.csv.gz export."
     )

@@ -7,8 +7,11 @@ variance). **k is chosen by the mean silhouette** on a seeded sample, over
 ``k_min..k_max``; the smallest k wins a tie. Clusters are numbered by descending mean
 spend, and each gets a profile (size, share, feature means, top categories) and a
 generated name from how its recency, frequency and spend compare with all buyers ("recent
-frequent high spenders"). Customers without a purchase form one extra cluster, "no
-purchases yet".
+frequent high spenders"). Customers who bought nothing are not clustered: those with no
+order at all form the group "no purchases yet" (id ``k``), and those whose only orders in
+the data are returns or cancellations (net spend below zero: what they returned was bought
+before the data starts, or elsewhere) the group "returns only, no purchases" (id ``k + 1``,
+when there are any). Every profile carries a plain-words ``description``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,16 @@ from ml.serving.model import ScoringModel
 log = logging.getLogger(__name__)
 
 NO_PURCHASE_NAME = "no purchases yet"
+RETURNS_ONLY_NAME = "returns only, no purchases"
+NO_PURCHASE_DESCRIPTION = (
+    "Customers without any order in the data (registered, browsing or reviewing only). "
+    "Not part of the k-means clustering of buyers."
+)
+RETURNS_ONLY_DESCRIPTION = (
+    "Customers whose only orders in the data are returns or cancellations, so their net "
+    "spend is negative: what they returned was bought before the data starts, or elsewhere. "
+    "Not buyers; not part of the k-means clustering."
+)
 
 
 # Feature columns of marts.customer_features used when present (the first three must be).
@@ -52,6 +65,7 @@ PROFILE_COLUMNS = {
     "top_categories": "VARCHAR",
     "k": "INTEGER",
     "silhouette": "DOUBLE",
+    "description": "VARCHAR",
 }
 
 
@@ -149,6 +163,27 @@ def cluster_name(z: dict[str, float]) -> str:
     return f"{when}{how_often} {how_much}"
 
 
+def cluster_description(z: dict[str, float], k: int) -> str:
+    """What a buyers' cluster has in common, in words (no figures: small groups hide them).
+
+    >>> cluster_description({"recency_days": -1.0, "frequency": 1.2, "monetary": 0.0}, 5)
+    'Buyers compared with all buyers: more recent last order, more orders, typical net spend (one of 5 k-means clusters).'
+    """
+
+    def compared(value: float, above: str, below: str, typical: str) -> str:
+        return above if value >= 0.5 else below if value <= -0.5 else typical
+
+    recency = compared(
+        z["recency_days"], "older last order", "more recent last order", "typical recency"
+    )
+    frequency = compared(z["frequency"], "more orders", "fewer orders", "typical order count")
+    spend = compared(z["monetary"], "higher net spend", "lower net spend", "typical net spend")
+    return (
+        f"Buyers compared with all buyers: {recency}, {frequency}, {spend} "
+        f"(one of {k} k-means clusters)."
+    )
+
+
 def cluster_customers(
     features: pl.DataFrame,
     model: ScoringModel | None,
@@ -209,12 +244,15 @@ def cluster_customers(
             "clustered %d buyers into k=%d clusters (silhouette %.3f)", len(buyers), k, silhouette
         )
 
+    # Non-buyers: no order at all (k), or returns / cancellations only (k + 1).
+    returns_only = pl.col("monetary").cast(pl.Float64).fill_null(0) < 0
     assigned = pl.concat(
         [
             buyers.select("customer_id").with_columns(pl.Series("cluster_id", labels, pl.Int32)),
-            features.filter(pl.Series(~buyers_mask))
-            .select("customer_id")
-            .with_columns(pl.lit(k, pl.Int32).alias("cluster_id")),
+            features.filter(pl.Series(~buyers_mask)).select(
+                "customer_id",
+                pl.when(returns_only).then(k + 1).otherwise(k).cast(pl.Int32).alias("cluster_id"),
+            ),
         ]
     )
     profiles = _profiles(features, assigned, category_purchases, columns, k, silhouette)
@@ -274,21 +312,23 @@ def _profiles(
         .group_by("cluster_id", maintain_order=True)
         .agg(pl.col("category").head(3).str.join(", ").alias("top_categories"))
     )
-    names = {}
+    names, descriptions = {}, {}
     for row in log_means.iter_rows(named=True):
         z = {}
         for c, (mean, std) in stats.items():
             value = row[c]
             z[c] = 0.0 if value is None or not std else (value - mean) / std
         names[row["cluster_id"]] = cluster_name(z)
-    names[k] = NO_PURCHASE_NAME
+        descriptions[row["cluster_id"]] = cluster_description(z, k)
+    names[k], descriptions[k] = NO_PURCHASE_NAME, NO_PURCHASE_DESCRIPTION
+    names[k + 1], descriptions[k + 1] = RETURNS_ONLY_NAME, RETURNS_ONLY_DESCRIPTION
     tops = dict(top.iter_rows())
     # Names must be unique. Clusters sharing a name are told apart by their basket size
     # (mean order value, ranked among them), then by their top category, then by id.
     aov = dict(means.select("cluster_id", "mean_avg_order_value").iter_rows())
     for name in {n for n in names.values() if list(names.values()).count(n) > 1}:
         same = sorted(
-            (c for c in names if names[c] == name and c != k),
+            (c for c in names if names[c] == name and c < k),
             key=lambda c: (-(aov.get(c) if aov.get(c) is not None else -np.inf), c),
         )
         for position, cluster_id in enumerate(same):
@@ -304,7 +344,7 @@ def _profiles(
     for step in ("category", "id"):
         values = list(names.values())
         for cluster_id, name in list(names.items()):
-            if values.count(name) > 1 and cluster_id != k:
+            if values.count(name) > 1 and cluster_id < k:
                 first = (tops.get(cluster_id) or "").split(", ")[0]
                 suffix = first if step == "category" and first else f"#{cluster_id}"
                 names[cluster_id] = f"{name} ({suffix})"
@@ -317,6 +357,9 @@ def _profiles(
         .alias("top_categories"),
         pl.lit(k, pl.Int32).alias("k"),
         pl.lit(silhouette, pl.Float64).alias("silhouette"),
+        pl.col("cluster_id")
+        .replace_strict(descriptions, return_dtype=pl.String)
+        .alias("description"),
     ).select([c for c in PROFILE_COLUMNS if c != "logical_date"])
 
 

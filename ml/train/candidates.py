@@ -24,6 +24,7 @@ from typing import Any
 import mlflow
 import polars as pl
 
+from ml.dates import data_through
 from ml.train import registry, tracking
 from ml.train.bundle import TrainedRecommender
 from ml.train.config import PERSONALIZED_FAMILIES, Recipe, TrainConfig
@@ -107,7 +108,8 @@ def _fit_and_evaluate(
     """Fit one family in its own child run and evaluate it on the test window."""
     family_recipe = dataclasses.replace(recipe, family=family)
     with mlflow.start_run(run_name=family, nested=True) as child:
-        tracking.tag_run({"model_family": family, "as_of": window.end.date().isoformat()})
+        # The label is the last day of data, like the parent run's (window.end is exclusive).
+        tracking.tag_run({"model_family": family, "as_of": data_through(window.end).isoformat()})
         mlflow.log_params(tracking.flatten(recipe_params(family_recipe)))
         started = time.perf_counter()
         if family == "als" and warm is not None:

@@ -33,7 +33,7 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from ml.config import paths
-from ml.dates import day_start
+from ml.dates import data_through, day_start
 from ml.train import registry, tracking
 from ml.train.candidates import run_candidates
 from ml.train.categories import load_product_categories
@@ -195,7 +195,8 @@ def _train(as_of_start: datetime, config: TrainConfig, home, started: float) -> 
     categories = load_product_categories(home.warehouse)
     experiment_id = tracking.configure(config.experiment_name, home)
     as_of_date = as_of_start.date()
-    as_of_text = as_of_date.isoformat()
+    # Labels name the last day of data (the logical date); the windows stay half-open.
+    as_of_text = data_through(as_of_start).isoformat()
     fingerprint = registry.training_fingerprint(as_of_date, events, categories, config)
     existing = registry.version_with_fingerprint(config.registered_model_name, fingerprint)
     if existing is not None:
@@ -209,8 +210,8 @@ def _train(as_of_start: datetime, config: TrainConfig, home, started: float) -> 
         config.window_max_share,
     )
     log.info(
-        "training as of %s: validation [%s, %s), test [%s, %s)",
-        split.as_of.date(),
+        "training on data up to and including %s: validation [%s, %s), test [%s, %s)",
+        as_of_text,
         split.validation_start.date(),
         split.test_start.date(),
         split.test_start.date(),
@@ -260,7 +261,7 @@ def _train(as_of_start: datetime, config: TrainConfig, home, started: float) -> 
         result.seconds = time.perf_counter() - started
         mlflow.log_metric("train_seconds", result.seconds)
         log.info(
-            "training as of %s done in %.1fs: %s (%s)",
+            "training on data up to and including %s done in %.1fs: %s (%s)",
             as_of_text,
             result.seconds,
             result.decision,
@@ -275,7 +276,7 @@ def _log_inputs(events: pl.DataFrame, split: TimeSplit, home) -> None:
     test = events.filter(
         (pl.col("occurred_at") >= split.test_start) & (pl.col("occurred_at") < split.as_of)
     )
-    as_of = split.as_of.date().isoformat()
+    as_of = data_through(split.as_of).isoformat()
     tracking.log_events_dataset(
         training,
         context="training",

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,7 +62,18 @@ def dbt_env(home: Path) -> dict[str, str]:
         # No network, no user cookie (.user.yml) in the repository.
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
+        # Colour codes only on a terminal (not in log files, pipes or Airflow task logs).
+        "DBT_USE_COLORS": os.environ.get("DBT_USE_COLORS")
+        or ("true" if _stdout_is_terminal() else "false"),
+        "DBT_USE_COLORS_FILE": os.environ.get("DBT_USE_COLORS_FILE", "false"),
     }
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        return False
 
 
 @contextmanager

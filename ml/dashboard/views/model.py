@@ -61,7 +61,7 @@ def render() -> None:
                 alt.Chart(long)
                 .mark_line(point=True)
                 .encode(
-                    x=alt.X("as_of:N", title="trained as of"),
+                    x=alt.X("as_of:N", title="trained on data up to and including"),
                     y=alt.Y("value:Q", title=None),
                     color="metric:N",
                     tooltip=["as_of", "metric", alt.Tooltip("value:Q", format=".4f")],

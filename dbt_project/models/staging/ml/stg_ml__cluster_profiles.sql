@@ -4,7 +4,7 @@
     ('share', 'double'), ('mean_recency_days', 'double'), ('mean_frequency', 'double'),
     ('mean_monetary', 'double'), ('mean_avg_order_value', 'double'),
     ('top_categories', 'varchar'), ('k', 'integer'), ('silhouette', 'double'),
-    ('logical_date', 'date')
+    ('description', 'varchar'), ('logical_date', 'date')
 ] %}
 with
 
