@@ -55,8 +55,8 @@ def test_every_list_is_the_exact_top_m_of_the_documented_blend(similar):
     factors = normalise_rows(factors)
     has_factors = np.linalg.norm(factors, axis=1) > 0
     buyers = products["buyers"].to_numpy()
-    weight = behaviour_weight(buyers, has_factors, config.hybrid())
-    supported = candidate_support(buyers, has_factors, config.hybrid())
+    weight = behaviour_weight(buyers, has_factors, config)
+    supported = candidate_support(buyers, has_factors, config)
     eligible = products["eligible"].to_numpy()
     checked = 0
     for source in range(0, len(ids), 7):

@@ -48,44 +48,17 @@ SIMILAR_COLUMNS = {
 
 
 @dataclass(frozen=True)
-class SimilarConfig:
-    """The blend, the minimum-support rule and the batching of the similar-products lists.
+class SimilarConfig(HybridConfig):
+    """The rule of :class:`~ml.text.content_neighbours.HybridConfig` (list length, blend,
+    minimum support, batching) plus how long ``ml.similar_products`` keeps its dates.
 
     Parameters
     ----------
-    m : int
-        Similar products per product.
-    shrinkage : float
-        Behaviour weight ``buyers / (buyers + shrinkage)``.
-    min_source_buyers : int
-        Products with fewer buyers get content neighbours only.
-    min_candidate_buyers : int
-        Candidates with fewer buyers never score on behaviour.
-    chunk_size : int
-        Products per batch.
-    num_threads : int
-        Threads of implicit's topk (0: all cores).
     keep_dates : int
         Logical dates kept in ``ml.similar_products``.
     """
 
-    m: int = 10
-    shrinkage: float = 20.0
-    min_source_buyers: int = 3
-    min_candidate_buyers: int = 3
-    chunk_size: int = 2048
-    num_threads: int = 0
     keep_dates: int = 3
-
-    def hybrid(self) -> HybridConfig:
-        return HybridConfig(
-            m=self.m,
-            shrinkage=self.shrinkage,
-            min_source_buyers=self.min_source_buyers,
-            min_candidate_buyers=self.min_candidate_buyers,
-            chunk_size=self.chunk_size,
-            num_threads=self.num_threads,
-        )
 
 
 def load_products(con) -> pl.DataFrame:
@@ -143,7 +116,7 @@ def similar_all(
         buyers,
         products["eligible"].fill_null(False).to_numpy().astype(bool),
         sources=products["is_product"].fill_null(True).to_numpy().astype(bool) & readable,
-        config=config.hybrid(),
+        config=config,
     )
 
 

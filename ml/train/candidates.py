@@ -74,8 +74,12 @@ def _choose_recipe(events, categories, split, config, champion_version, dense_sh
     search: SearchResult | None = None
     if reused is not None:
         recipe, tuned_as_of = reused
-        log.info("search skipped: the champion's recipe was tuned as of %s", tuned_as_of)
-        tracking.tag_run({"search": f"reused the champion's recipe tuned as of {tuned_as_of}"})
+        # recipe.tuned_as_of is the tuning run's exclusive end: its label is the day before.
+        tuned_label = data_through(tuned_as_of)
+        log.info("search skipped: the champion's recipe was tuned on data up to %s", tuned_label)
+        tracking.tag_run(
+            {"search": f"reused the champion's recipe tuned on data up to {tuned_label}"}
+        )
     elif config.search.budget > 0:
         n_customers, n_products = dense_shape
 
