@@ -23,7 +23,6 @@ from ml.campaigns.stats import (
     srm_p_value,
 )
 from ml.datagen.experiment_sim import simulate_experiment
-from ml.datagen.uplift import simulate_campaign_outcomes
 
 SIMULATIONS = range(400)
 
@@ -160,12 +159,12 @@ def test_mde_formula_and_power_at_the_mde() -> None:
     assert minimum_detectable_effect(0.01, 0.05, 0.8) == pytest.approx(
         (norm.ppf(0.975) + norm.ppf(0.8)) * 0.01
     )
-    mde = summarize_outcomes(simulate_campaign_outcomes(0, uplift=0.0), control_share=0.5)[
+    mde = summarize_outcomes(simulate_experiment(0, uplift=0.0)[0], control_share=0.5)[
         "mde_absolute_lift"
     ]
     uplift = round(mde, 3)
     detected = [
-        summarize_outcomes(simulate_campaign_outcomes(seed, uplift=uplift), control_share=0.5)[
+        summarize_outcomes(simulate_experiment(seed, uplift=uplift)[0], control_share=0.5)[
             "p_value"
         ]
         < 0.05

@@ -22,14 +22,12 @@ caused by the campaign when they respond and would not have bought anyway, so
 customer bought in the window in the shop without any ground-truth campaign (the same
 seed without ``campaign_uplift``: the baseline orders are kept exactly).
 
-:func:`simulate_campaign_outcomes` is the light version for statistics tests: outcomes
-of one campaign drawn directly, with an exactly additive uplift on every customer's
-purchase probability.
+:func:`ml.datagen.experiment_sim.simulate_experiment` is the light version for statistics
+tests: outcomes of one campaign drawn directly, with exactly known effects.
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -363,48 +361,3 @@ def true_lift(truth: pl.DataFrame, campaign_id: str, customer_ids: list[str]) ->
             "not in the truth table (only opted-in customers signed up before it started are)"
         )
     return float((rows["responds"] & ~rows["baseline_converted"]).mean())
-
-
-# --------------------------------------------------------------------------- quick simulation
-
-
-def simulate_campaign_outcomes(
-    seed: int,
-    *,
-    customers: int = 2_000,
-    base_rate: float = 0.2,
-    uplift: float = 0.05,
-    control_share: float = 0.5,
-    salt: str = DEFAULT_SALT,
-) -> pl.DataFrame:
-    """Outcomes of one simulated campaign with an exactly known additive uplift.
-
-    Every customer has their own baseline purchase probability ``p`` (Beta-distributed
-    with mean ``base_rate``, kept below ``1 - uplift``); treatment customers buy with
-    probability ``p + uplift``, control customers with ``p``. Groups come from the
-    campaign step's hash (campaign ``SIM<seed>``), so the true lift of any subset is
-    ``uplift``.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``customer_id, assignment_group, converted, revenue`` (what
-        :func:`ml.campaigns.measurement.summarize_outcomes` takes).
-    """
-    if not 0 < base_rate < 1 - uplift:
-        raise ValueError("need 0 < base_rate < 1 - uplift")
-    rng = np.random.default_rng([seed, zlib.crc32(b"campaign-simulation")])
-    ids = [f"C{i:07d}" for i in range(1, customers + 1)]
-    control = is_control(f"SIM{seed:03d}", ids, control_share, salt)
-    mean = base_rate / (1 - uplift)
-    p = (1 - uplift) * rng.beta(2.0, 2.0 * (1 - mean) / mean, size=customers)
-    converted = rng.random(customers) < p + np.where(control, 0.0, uplift)
-    revenue = np.where(converted, np.round(rng.lognormal(3.5, 0.5, customers), 2), 0.0)
-    return pl.DataFrame(
-        {
-            "customer_id": ids,
-            "assignment_group": np.where(control, CONTROL, TREATMENT).tolist(),
-            "converted": converted,
-            "revenue": revenue,
-        }
-    )

@@ -6,7 +6,9 @@ can change the shop's flavour without touching the simulation.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -44,108 +46,16 @@ class Category:
     blurb: str
 
 
-CATEGORIES: tuple[Category, ...] = (
-    Category("Kitchen & Dining", 1.4, 24, 0.6, False,
-             ("Ceramic", "Stoneware", "Enamel", "Bamboo", "Stainless"),
-             ("Mug", "Bowl", "Plate Set", "Teapot", "Cutting Board", "Saucepan", "Carafe"),
-             ("Hearth & Co", "Copper Pot", "Clay & Kiln"),
-             "Made for everyday cooking and easy to clean."),
-    Category("Home Decor", 1.2, 32, 0.6, False,
-             ("Linen", "Glass", "Brass", "Rattan", "Velvet"),
-             ("Vase", "Candle Holder", "Cushion", "Throw", "Wall Mirror", "Picture Frame"),
-             ("Fable Home", "Velvet Moon", "Cosy Corner"),
-             "Adds warmth and character to any room."),
-    Category("Furniture", 0.6, 170, 0.7, False,
-             ("Oak", "Walnut", "Pine", "Metal", "Teak"),
-             ("Side Table", "Bookshelf", "Armchair", "Desk", "Stool", "Sideboard"),
-             ("Nordhaus", "Oak & Ember", "Driftwood"),
-             "Solid construction with a timeless shape."),
-    Category("Bedding & Bath", 0.9, 38, 0.5, False,
-             ("Cotton", "Linen", "Bamboo", "Waffle", "Percale"),
-             ("Duvet Cover", "Pillow", "Bath Towel", "Bath Mat", "Sheet Set"),
-             ("Tidy Nest", "Thread & Loom", "Willow & Sage"),
-             "Soft, breathable and made to last wash after wash."),
-    Category("Coffee & Tea", 1.3, 11, 0.4, True,
-             ("Organic", "Single Origin", "Dark Roast", "Decaf", "Breakfast"),
-             ("Coffee Beans", "Ground Coffee", "Green Tea", "Earl Grey", "Herbal Tea", "Matcha"),
-             ("Bean Theory", "Leaf & Kettle", "Kettle & Crumb"),
-             "Roasted and packed in small batches for freshness."),
-    Category("Pantry", 1.0, 7, 0.45, True,
-             ("Organic", "Artisan", "Cold Pressed", "Smoked", "Wildflower"),
-             ("Olive Oil", "Pasta", "Granola", "Honey", "Hot Sauce", "Spice Blend"),
-             ("Fresh Daily", "Wild Oats", "Saltwater"),
-             "A cupboard staple from trusted small producers."),
-    Category("Beauty", 1.1, 21, 0.55, True,
-             ("Hydrating", "Vitamin C", "Rose", "Aloe", "Charcoal"),
-             ("Face Serum", "Moisturiser", "Lip Balm", "Cleanser", "Face Mask"),
-             ("Glow Lab", "Pure Ritual", "Bloom Botanics"),
-             "Gentle on skin, free from parabens and cruelty free."),
-    Category("Personal Care", 1.0, 8, 0.4, True,
-             ("Lavender", "Citrus", "Mint", "Unscented", "Eucalyptus"),
-             ("Shampoo", "Conditioner", "Body Wash", "Hand Soap", "Deodorant", "Toothpaste"),
-             ("Sunday Supply", "Evergreen Care", "Brightside"),
-             "Everyday care with naturally derived ingredients."),
-    Category("Pet Supplies", 0.9, 17, 0.6, True,
-             ("Grain Free", "Salmon", "Chicken", "Natural", "Senior"),
-             ("Dog Food", "Cat Food", "Dog Treats", "Cat Litter", "Chew Toy"),
-             ("Pawsome", "Happy Tails", "Bark & Purr"),
-             "Vet approved and loved by pets and their owners."),
-    Category("Baby & Kids", 0.6, 19, 0.5, False,
-             ("Organic Cotton", "Muslin", "Wooden", "Silicone", "Knitted"),
-             ("Baby Blanket", "Bib Set", "Teether", "Stacking Toy", "Sleepsuit"),
-             ("Little Sprout", "Tiny Tribe", "Wonderbox"),
-             "Safety tested and gentle for little ones."),
-    Category("Toys & Games", 0.7, 24, 0.6, False,
-             ("Wooden", "Classic", "Deluxe", "Travel", "Magnetic"),
-             ("Puzzle", "Board Game", "Building Set", "Plush Bear", "Card Game", "Kite"),
-             ("Playwell", "Cobble", "Nimbus"),
-             "Hours of screen-free fun for the whole family."),
-    Category("Books & Stationery", 0.8, 12, 0.5, False,
-             ("Dotted", "Leather", "Recycled", "Pocket", "Linen Bound"),
-             ("Notebook", "Journal", "Planner", "Pen Set", "Sketchbook", "Greeting Cards"),
-             ("Inkwell", "Paper Crane", "Quill"),
-             "Thick, ink-friendly paper that does not bleed through."),
-    Category("Electronics", 0.9, 45, 0.8, False,
-             ("Compact", "Pro", "Fast", "Portable", "Wireless"),
-             ("Earbuds", "Bluetooth Speaker", "Phone Charger", "Power Bank", "Smart Plug"),
-             ("Volt Labs", "Circuit", "Lumen"),
-             "Reliable performance with a two-year warranty."),
-    Category("Computer Accessories", 0.7, 38, 0.6, False,
-             ("Wireless", "Ergonomic", "Mechanical", "Aluminium", "Slim"),
-             ("Keyboard", "Mouse", "Laptop Stand", "Monitor Light", "Webcam", "Desk Mat"),
-             ("Deskmate", "Pixel", "Keystone"),
-             "Designed for long days at the desk."),
-    Category("Sports & Fitness", 0.8, 29, 0.6, False,
-             ("Cork", "Non-Slip", "Insulated", "Adjustable", "Lightweight"),
-             ("Yoga Mat", "Dumbbell Set", "Resistance Bands", "Water Bottle", "Foam Roller"),
-             ("Peak Form", "Stride", "Summit"),
-             "Built for daily training at home or at the gym."),
-    Category("Outdoor & Garden", 0.7, 28, 0.6, False,
-             ("Terracotta", "Galvanised", "Solar", "Cedar", "Weatherproof"),
-             ("Planter", "Garden Hose", "Pruning Shears", "Bird Feeder", "Lantern", "Hammock"),
-             ("Greenthumb", "Atlas Outdoor", "Pine & Pebble"),
-             "Weather resistant and ready for the garden."),
-    Category("Clothing", 1.2, 34, 0.5, False,
-             ("Merino", "Organic Cotton", "Relaxed Fit", "Slim Fit", "Heavyweight"),
-             ("T-Shirt", "Hoodie", "Chinos", "Sweater", "Rain Jacket", "Socks"),
-             ("Urban Loom", "Ridgeway", "Harbor Goods"),
-             "Comfortable cut in responsibly sourced fabric."),
-    Category("Shoes & Accessories", 0.8, 48, 0.6, False,
-             ("Leather", "Canvas", "Suede", "Recycled", "Waxed"),
-             ("Sneakers", "Backpack", "Wallet", "Belt", "Sunglasses", "Beanie"),
-             ("Trailhead", "Maple Lane", "Terra"),
-             "Everyday style that goes with everything."),
-    Category("Jewellery & Watches", 0.5, 58, 0.8, False,
-             ("Sterling Silver", "Gold Plated", "Minimalist", "Pearl", "Rose Gold"),
-             ("Necklace", "Earrings", "Bracelet", "Ring", "Watch"),
-             ("Aurum", "Gilded", "Ember & Ash"),
-             "Hypoallergenic and delivered in a gift box."),
-    Category("Snacks", 1.0, 5, 0.4, True,
-             ("Sea Salt", "Salted Caramel", "Vegan", "Chilli", "Dark"),
-             ("Chocolate Bar", "Trail Mix", "Protein Bar", "Crisps", "Cookies"),
-             ("Crumbs", "Snack Shack", "Saltwater Bakery"),
-             "Small-batch treats with no artificial flavours."),
-)  # fmt: skip
+def _load_categories() -> tuple[Category, ...]:
+    """The categories of ``categories.json`` (data, beside this module), in file order."""
+    rows = json.loads(Path(__file__).with_name("categories.json").read_text())
+    return tuple(
+        Category(**{k: tuple(v) if isinstance(v, list) else v for k, v in row.items()})
+        for row in rows
+    )
+
+
+CATEGORIES: tuple[Category, ...] = _load_categories()
 
 BRANDS: tuple[str, ...] = tuple(b for c in CATEGORIES for b in c.brands)
 

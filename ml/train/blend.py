@@ -20,21 +20,20 @@ catalogue size, so it is only used (``history_weight > 0``) on small catalogues.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from ml.train.config import BlendParams
 from ml.train.neighbours import dense_topk
-from ml.train.recommender import Recommender
+from ml.train.recommender import Recommender, SettingsDataclass
 
 log = logging.getLogger(__name__)
 
 _CHUNK_CELLS = 8_000_000
 
 
-class BlendRecommender(Recommender):
+class BlendRecommender(SettingsDataclass, Recommender):
     """Popularity with category and history lifts (see the module docstring).
 
     Parameters
@@ -44,6 +43,7 @@ class BlendRecommender(Recommender):
     """
 
     family = "blend"
+    settings_class = BlendParams
 
     def __init__(self, params: BlendParams | None = None) -> None:
         self.hyper = params or BlendParams()
@@ -51,14 +51,6 @@ class BlendRecommender(Recommender):
         self.categories: np.ndarray | None = None
         self.shares: sp.csr_matrix | None = None
         self.seen: sp.csr_matrix | None = None
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> BlendRecommender:
-        names = set(BlendParams.__dataclass_fields__)
-        return cls(BlendParams(**{k: v for k, v in params.items() if k in names}))
-
-    def params(self) -> dict[str, Any]:
-        return dict(vars(self.hyper))
 
     @property
     def n_products(self) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +23,7 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFID
 from implicit.utils import ParameterWarning
 
 from ml.train.config import ItemKNNParams
-from ml.train.recommender import Recommender
+from ml.train.recommender import Recommender, SettingsDataclass
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ def dense_topk(
     return order.astype(np.int64), np.take_along_axis(scores, order, axis=1)
 
 
-class ItemKNNRecommender(Recommender):
+class ItemKNNRecommender(SettingsDataclass, Recommender):
     """implicit's item-item models (``bm25``, ``cosine``, ``tfidf``) on confidences.
 
     Parameters
@@ -63,20 +62,13 @@ class ItemKNNRecommender(Recommender):
     """
 
     family = "itemknn"
+    settings_class = ItemKNNParams
 
     def __init__(self, params: ItemKNNParams | None = None) -> None:
         self.hyper = params or ItemKNNParams()
         self.similarity: sp.csr_matrix | None = None
         self.user_items: sp.csr_matrix | None = None
         self.tie_break: np.ndarray | None = None
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> ItemKNNRecommender:
-        names = set(ItemKNNParams.__dataclass_fields__)
-        return cls(ItemKNNParams(**{k: v for k, v in params.items() if k in names}))
-
-    def params(self) -> dict[str, Any]:
-        return dict(vars(self.hyper))
 
     @property
     def n_products(self) -> int:

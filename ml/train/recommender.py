@@ -8,6 +8,7 @@ file: no pickle, nothing but numbers and parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -127,3 +128,22 @@ class Recommender(ABC):
         )
         np.savez(directory / ARRAYS_FILE, **self._arrays())
         return directory
+
+
+class SettingsDataclass:
+    """``from_params`` / ``params`` for a recommender whose settings are one dataclass.
+
+    Subclasses set :attr:`settings_class` and keep the instance in ``self.hyper``; unknown
+    keys in stored params (a newer version's) are ignored.
+    """
+
+    settings_class: ClassVar[type]
+    hyper: Any
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]):
+        names = {f.name for f in dataclasses.fields(cls.settings_class)}
+        return cls(cls.settings_class(**{k: v for k, v in params.items() if k in names}))
+
+    def params(self) -> dict[str, Any]:
+        return dict(vars(self.hyper))
