@@ -17,7 +17,7 @@ from ml.campaigns.measurement import (
     measurable,
     summarize_outcomes,
 )
-from ml.datagen.uplift import simulate_campaign_outcomes
+from ml.datagen.experiment_sim import simulate_experiment
 
 SEEDS = range(20)  # fixed in advance: 0..19
 
@@ -72,7 +72,7 @@ def test_an_empty_group_has_no_lift() -> None:
 def test_95_percent_interval_covers_the_true_uplift_in_at_least_17_of_20(uplift: float) -> None:
     covered = []
     for seed in SEEDS:
-        outcomes = simulate_campaign_outcomes(seed, customers=2_000, base_rate=0.2, uplift=uplift)
+        outcomes, _ = simulate_experiment(seed, customers=2_000, base_rate=0.2, uplift=uplift)
         result = summarize_outcomes(outcomes)
         covered.append(result["lift_ci_low"] <= uplift <= result["lift_ci_high"])
     # Expected 19 of 20; P(fewer than 17 | 95% coverage) is about 1.6%.
@@ -80,7 +80,7 @@ def test_95_percent_interval_covers_the_true_uplift_in_at_least_17_of_20(uplift:
 
 
 def test_summary_counts_groups_conversions_and_revenue() -> None:
-    outcomes = simulate_campaign_outcomes(3, customers=500, base_rate=0.3, uplift=0.1)
+    outcomes, _ = simulate_experiment(3, customers=500, base_rate=0.3, uplift=0.1)
     result = summarize_outcomes(outcomes, CampaignConfig())
     assert result["treatment_size"] + result["control_size"] == 500
     treatment = outcomes.filter(outcomes["assignment_group"] == "treatment")
