@@ -221,7 +221,7 @@ def recommend_all(
             "rank": ranks[order].astype(np.int32),
             "product_id": product_series.gather(product_pos[order]),
             "score": np.round(scores[order].astype(np.float64), 6),
-            "reason_code": codes[order],
+            "reason_code": pl.Series(codes[order], dtype=pl.String),  # String when empty too
             "reason_product_id": product_series.gather(np.maximum(reason_pos, 0)),
             "has_reason": reason_pos >= 0,
             "reason_context": pl.Series(context[order].tolist(), dtype=pl.String),
