@@ -81,11 +81,12 @@ def _reviews(customers: list[str], products: list[str]) -> pl.DataFrame:
 def _aspects(products: list[str]) -> pl.DataFrame:
     soft = {"aspect": "soft", "mentions": 3, "example": "It is so soft and comfortable."}
     large = {"aspect": "runs large", "mentions": 2, "example": "Lovely, but it runs large."}
+    fits = {"aspect": "true to size", "mentions": 2, "example": "It fits true to size for me."}
     return pl.DataFrame(
         {
             "product_id": [products[0], products[3]],
             "review_count": [7, 3],
-            "praised_aspects": [[soft], []],
+            "praised_aspects": [[soft], [fits]],
             "complaint_aspects": [[large], [large]],
         },
         schema=ASPECTS_SCHEMA,
@@ -217,3 +218,46 @@ def test_the_products_mart_and_staging_hold_no_reviewer_or_text(marts_home) -> N
     names = {c for _, c in columns}
     assert not names & {"title", "body", "review_title", "review_body", "first_name", "email"}
     assert ("product_review_insights", "customer_id") not in columns
+
+
+def test_reasons_cite_praise_unless_reviews_turn_negative_in_sql_and_python(marts_home) -> None:
+    from ml.campaigns.audience_inputs import load_products, load_recommendations
+    from ml.serving.recommend import RECOMMENDATION_COLUMNS
+    from ml.warehouse.dbt import run_dbt
+    from ml.warehouse.tables import write_partition
+
+    home, _, _, customers, p = marts_home
+    recs = pl.DataFrame(
+        {
+            "customer_id": [customers[0]] * 3,
+            "rank": [1, 2, 3],
+            "product_id": [p[0], p[3], p[2]],  # praised but turning negative; praised; neither
+            "score": [0.9, 0.8, 0.7],
+            "reason_code": ["bought_similar", "popular_overall", "popular_overall"],
+            "reason_product_id": [p[4], None, None],
+            "reason_context": ["2026-06-01", None, None],
+            "model_name": ["m"] * 3,
+            "model_version": ["1"] * 3,
+        },
+        schema_overrides={"rank": pl.Int32},
+    )
+    with connect(warehouse(home)) as con:
+        write_partition(
+            con, "recommendations", recs, AS_OF, columns=RECOMMENDATION_COLUMNS, order_by="rank"
+        )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("AFFINITY_PII_SALT", raising=False)
+        run_dbt(
+            ["build", "--select", "stg_ml__recommendations", "pub_recommendations"],
+            as_of=SHOP_AS_OF,
+            home=home,
+        )
+    published = _mart(home, "SELECT reason FROM outputs.recommendations ORDER BY rank")["reason"]
+    assert published[0].startswith("because you bought ") and "reviewers" not in published[0]
+    assert published.to_list()[1:] == [
+        'popular right now; reviewers say "true to size"',
+        "popular right now",
+    ]
+    with connect(warehouse(home), read_only=True) as con:
+        python = load_recommendations(con, AS_OF, load_products(con), [customers[0]])
+    assert python.sort("rank")["reason"].to_list() == published.to_list()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, timedelta
 
 import polars as pl
@@ -173,12 +174,13 @@ def reason_expr(templates: dict[str, str]) -> pl.Expr:
     }
     expr = pl.when(False).then(pl.lit(None, pl.String))
     for reason_code, template in sorted(templates.items()):
-        parts = [pl.lit(template)]
-        for name, value in fields.items():
-            marker = "{" + name + "}"
-            if marker in template:
-                before, after = template.split(marker)
-                parts = [pl.lit(before), value, pl.lit(after)]
+        # Every placeholder filled, wherever it is ("{product} ... {context}" has two).
+        pieces = re.split(r"(\{(?:" + "|".join(fields) + r")\})", template)
+        parts = [
+            fields[p[1:-1]] if p[1:-1] in fields and p.startswith("{") else pl.lit(p)
+            for p in pieces
+            if p
+        ]
         expr = expr.when(code == reason_code).then(pl.concat_str(parts))
     return expr.otherwise(pl.lit("recommended for you"))
 
