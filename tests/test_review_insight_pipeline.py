@@ -5,7 +5,8 @@ who bought it (what a bad batch looks like), plus two campaigns launching the da
 the as-of date: a promotional one over every buyer and a ``review_sentiment`` one (service
 outreach). Everything then runs for real: the ingest, the declared ``review_insight``
 stage (sentiment model in MLflow), the dbt features, an ALS fitted on the marts, scoring
-and the campaign audiences.
+and the campaign audiences. About a minute: marked slow (the rules themselves are unit
+tested quickly in ``tests/test_review_rules.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ COMPLAINTS = (
     "Horrible. Stopped working after a week, a waste of money.",
 )
 PROMO, SERVICE = "TPROMO", "TSERVICE"
+
+pytestmark = pytest.mark.slow
 
 
 def _read(sql: str, params: list | None = None) -> pl.DataFrame:
