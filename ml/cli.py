@@ -159,7 +159,12 @@ def _rerun_command() -> str:
 
 
 def _cmd_build_features(args: argparse.Namespace) -> int:
-    summary = _run(["product_text", "dbt_features"], _context(args, full_refresh=args.full_refresh))
+    from ml.pipeline import stage_names
+
+    # Every stage after the ingest up to the feature marts, in the declared order.
+    names = stage_names()
+    features = names[names.index("ingest") + 1 : names.index("dbt_features") + 1]
+    summary = _run(features, _context(args, full_refresh=args.full_refresh))
     print(f"dbt features built as of {args.as_of}: {summary['nodes']}")
     return 0
 
@@ -363,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     feat = sub.add_parser(
-        "build-features", help="product text, then the dbt build of the feature marts as of a date"
+        "build-features",
+        help="product text, review insight, then the dbt build of the feature marts as of a date",
     )
     feat.add_argument("--as-of", required=True, help="logical date YYYY-MM-DD")
     feat.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")

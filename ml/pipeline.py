@@ -10,6 +10,7 @@ benchmarks. A test fails when the DAG's task order differs from :data:`DAILY`.
     landing files
         -> ingest        typed load into raw.*, bad rows to raw.quarantine
         -> product_text  product embeddings and inferred categories      (ml.*)
+        -> review_insight review sentiment and aspects, sentiment model  (ml.*, MLflow)
         -> dbt_features  dbt: staging -> intermediate -> marts (with tests)
         -> train         recommenders trained, reviewed in MLflow, champion gated
         -> score         recommendations, similar products, segments    (ml.*)
@@ -122,9 +123,26 @@ DAILY: tuple[Stage, ...] = (
         run=f"{_STAGES}:product_text_stage",
     ),
     Stage(
+        "review_insight",
+        "score every review's sentiment (model retrained when reviews changed); aspects per product",
+        reads=("raw.reviews", "MLflow registry"),
+        writes=(
+            "ml.review_sentiment",
+            "ml.product_review_aspects",
+            "MLflow runs",
+            "MLflow registry",
+        ),
+        run=f"{_STAGES}:review_insight_stage",
+    ),
+    Stage(
         "dbt_features",
         "dbt build of the seeds, staging, intermediate and marts models (with tests)",
-        reads=("raw.*", "ml.product_categories"),
+        reads=(
+            "raw.*",
+            "ml.product_categories",
+            "ml.review_sentiment",
+            "ml.product_review_aspects",
+        ),
         writes=("staging.*", "intermediate.*", "marts.*", "seeds.*"),
         dbt_select=FEATURE_SELECTION,
     ),

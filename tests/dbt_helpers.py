@@ -33,6 +33,7 @@ MART_TABLES = (
     "interactions",
     "customer_rfm_segments",
     "product_popularity",
+    "product_review_insights",
 )
 # A small generated shop: big enough for every segment and feature, quick to build.
 SHOP = {"customers": 1_500, "products": 200, "days": 60, "seed": 11, "end_date": "2026-06-30"}

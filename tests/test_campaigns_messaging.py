@@ -33,20 +33,24 @@ def test_arms_split_half_and_half_by_a_stable_hash() -> None:
     assert variant_of("CMP003", "C1", 0, "s") != variant_of("CMP003", "C1", 1, "s")
 
 
-def test_praised_aspects_come_from_the_latest_review_insight() -> None:
+def test_praised_aspects_come_from_the_review_mart_unless_reviews_turn_negative() -> None:
     con = duckdb.connect()
     assert praised_aspects(con) == {}
-    con.execute("CREATE SCHEMA ml")
+    con.execute("CREATE SCHEMA marts")
+    aspect = "struct(aspect varchar, mentions bigint, example varchar)"
     con.execute(
-        "CREATE TABLE ml.product_review_insights (logical_date DATE, product_id VARCHAR, "
-        "praised_aspects VARCHAR[])"
+        f"CREATE TABLE marts.product_review_insights (product_id VARCHAR, "
+        f"praised_aspects {aspect}[], is_turning_negative BOOLEAN)"
     )
     con.execute(
-        "INSERT INTO ml.product_review_insights VALUES "
-        "('2026-01-01', 'P1', ['old']), ('2026-02-01', 'P1', ['fit', 'comfort']), "
-        "('2026-02-01', 'P2', [])"
+        "INSERT INTO marts.product_review_insights VALUES "
+        "('P1', [{'aspect': 'soft', 'mentions': 9, 'example': 'So soft.'}, "
+        "{'aspect': 'true to size', 'mentions': 4, 'example': 'Fits true to size.'}], false), "
+        "('P2', [], false), "
+        "('P3', [{'aspect': 'soft', 'mentions': 3, 'example': 'Soft.'}], true)"
     )
-    assert praised_aspects(con) == {"P1": ["fit", "comfort"], "P2": []}
+    # Most mentioned first; no product without praise; none whose reviews turn negative.
+    assert praised_aspects(con) == {"P1": ["soft", "true to size"]}
 
 
 def test_an_audience_table_written_before_copy_keeps_its_rows() -> None:

@@ -16,7 +16,13 @@ from dbt_helpers import MART_TABLES, SHOP, ingest_files, scalar, table_differenc
 
 from ml.warehouse.dbt import run_dbt
 
-MODELS = ["--select", "path:models/staging/raw", "path:models/intermediate", "path:models/marts"]
+MODELS = [
+    "--select",
+    "path:models/staging/raw",
+    "path:models/staging/text",
+    "path:models/intermediate",
+    "path:models/marts",
+]
 CUT = datetime(2026, 6, 12)
 
 

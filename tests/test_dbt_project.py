@@ -37,11 +37,19 @@ DEV_SALT = "affinity-dev-salt-not-secret"
 
 @pytest.fixture(scope="module")
 def shop_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated shop, ingested and built as of its last day (dev target, dev salt)."""
+    """A generated shop, ingested and built as of its last day (dev target, dev salt).
+
+    The review-insight stage runs in between, as in the pipeline, so the review marts
+    have rows.
+    """
+    from ml.text.review_insight import understand_reviews
+
     home = tmp_path_factory.mktemp("dbt_shop")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("AFFINITY_PII_SALT", raising=False)
+        mp.setenv("AFFINITY_HOME", str(home))
         generate_and_ingest(home)
+        understand_reviews(SHOP_AS_OF)
         build_features(SHOP_AS_OF, home=home)
     return home
 

@@ -1,4 +1,5 @@
--- No relation outside raw and staging may carry an email or a first name, even hashed.
+-- No relation outside raw and staging may carry an email, a first name or a reviewer's name
+-- (Amazon's reviewerName is dropped by the importer), even hashed.
 -- depends_on: {{ ref('customer_features') }}
 -- depends_on: {{ ref('customer_rfm_segments') }}
 -- depends_on: {{ ref('interactions') }}
@@ -8,4 +9,5 @@ where table_schema not in ('raw', 'staging', 'information_schema', 'pg_catalog')
     and (
         lower(column_name) like '%email%'
         or lower(column_name) like '%first_name%'
+        or lower(column_name) like '%reviewer%'
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, timedelta
 
 import polars as pl
@@ -111,10 +112,44 @@ def load_recommendations(
         on="reason_product_id",
         how="left",
     )
+    texts = reason_texts(con)
+    recs = recs.join(top_praised_aspects(con), on="product_id", how="left")
     return recs.with_columns(
         pl.col("product_name").fill_null(pl.col("product_id")),
-        reason_expr(reason_texts(con)).alias("reason"),
+        (reason_expr(texts) + praise_expr(texts)).alias("reason"),
     ).select("customer_id", "rank", "product_id", "product_name", "category", "price", "reason")
+
+
+PRAISE_CODE = "praised_aspect"
+
+
+def top_praised_aspects(con) -> pl.DataFrame:
+    """``product_id, praised_aspect``: the most mentioned praised aspect of each product
+    whose reviews are not turning negative (``marts.product_review_insights``; empty
+    without it)."""
+    if not table_exists(con, "marts", "product_review_insights"):
+        return pl.DataFrame(schema={"product_id": pl.String, "praised_aspect": pl.String})
+    return read_frame(
+        con,
+        """
+        SELECT product_id, top_praised_aspect AS praised_aspect
+        FROM marts.product_review_insights
+        WHERE top_praised_aspect IS NOT NULL AND NOT is_turning_negative
+        """,
+    )
+
+
+def praise_expr(templates: dict[str, str]) -> pl.Expr:
+    """The clause a reason ends with when reviewers praise the product (else ``""``), e.g.
+    ``; reviewers say "soft"``: the seed's ``praised_aspect`` wording, as the dbt mart
+    ``recommendations`` appends it."""
+    template = templates.get(PRAISE_CODE)
+    if template is None or "{aspect}" not in template:
+        return pl.lit("")
+    before, after = template.split("{aspect}")
+    return pl.concat_str(
+        [pl.lit("; " + before), pl.col("praised_aspect"), pl.lit(after)]
+    ).fill_null("")
 
 
 def reason_texts(con) -> dict[str, str]:
@@ -139,12 +174,13 @@ def reason_expr(templates: dict[str, str]) -> pl.Expr:
     }
     expr = pl.when(False).then(pl.lit(None, pl.String))
     for reason_code, template in sorted(templates.items()):
-        parts = [pl.lit(template)]
-        for name, value in fields.items():
-            marker = "{" + name + "}"
-            if marker in template:
-                before, after = template.split(marker)
-                parts = [pl.lit(before), value, pl.lit(after)]
+        # Every placeholder filled, wherever it is ("{product} ... {context}" has two).
+        pieces = re.split(r"(\{(?:" + "|".join(fields) + r")\})", template)
+        parts = [
+            fields[p[1:-1]] if p[1:-1] in fields and p.startswith("{") else pl.lit(p)
+            for p in pieces
+            if p
+        ]
         expr = expr.when(code == reason_code).then(pl.concat_str(parts))
     return expr.otherwise(pl.lit("recommended for you"))
 

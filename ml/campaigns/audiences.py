@@ -7,7 +7,10 @@ launched by an earlier run gets its audience, frozen from then on:
 1. **eligible**: customers of ``marts.dim_customers`` (erased customers are gone past
    dbt staging) with ``marketing_opt_in``;
 2. **target**: RFM segment names, behavioural cluster name, category (customers the model
-   knows or whose top spend category it is) or a rule over ``customer_features``;
+   knows or whose top spend category it is), a rule over ``customer_features``, or
+   ``review_sentiment`` (customers with a negative review in the last 30 days: service
+   outreach); a promotional campaign (any other target) leaves those customers out
+   (``CampaignConfig.exclude_negative_reviewers``);
 3. **ranked** by the model's predicted affinity: ``u . mean(v)`` over the category's
    products for a category campaign, the customer's best category affinity otherwise;
    customers the model does not know come after, by frequency, spend and id;

@@ -12,7 +12,14 @@ A campaign id must be unique across both. Targets (``target_type`` / ``target_va
 ``segment``   RFM segment names of ``seeds.rfm_segment_rules``, ``|``-separated;
 ``cluster``   a behavioural cluster name of ``ml.customer_clusters``;
 ``category``  a product category: customers ranked by predicted affinity for it;
-``rule``      a SQL-free rule over ``customer_features`` (see :mod:`ml.campaigns.rules`).
+``rule``      a SQL-free rule over ``customer_features`` (see :mod:`ml.campaigns.rules`);
+``review_sentiment``  ``negative``: customers who wrote a review the sentiment model reads
+              as negative in the last 30 days (``customer_features.negative_reviews_30d``),
+              the audience of service outreach (copy goal ``service``: an apology and
+              an offer of help, no product pushed).
+
+Every other campaign is promotional: by default it leaves those unhappy customers out
+(``CampaignConfig.exclude_negative_reviewers``).
 
 Timing: the audience of a campaign is built once, by the run of the day before it starts
 (or, if that run was missed, by the first run while it is live) and frozen; messages go out
@@ -31,11 +38,14 @@ import duckdb
 from ml.campaigns.assignment import DEFAULT_SALT
 from ml.campaigns.messages import TemplateError, validate_template
 from ml.campaigns.rules import RuleError, parse_rule
+from ml.ingest.contract import CAMPAIGN_TARGET_TYPES
 from ml.warehouse.tables import table_exists
 
 log = logging.getLogger(__name__)
 
-TARGET_TYPES = ("segment", "cluster", "category", "rule")
+TARGET_TYPES = CAMPAIGN_TARGET_TYPES
+# target_value of a review_sentiment campaign: who it reaches.
+REVIEW_SENTIMENT_TARGETS = ("negative",)
 RAW_SOURCE = "raw.campaigns"
 SEED_SOURCE = "seeds.campaigns_manual"
 _COLUMNS = (
@@ -81,6 +91,11 @@ class CampaignConfig:
         A sample-ratio-mismatch p-value below this withholds the verdict.
     power : float
         Power of the minimum detectable effects.
+    exclude_negative_reviewers : bool
+        Leave customers with a recent negative review
+        (``customer_features.negative_reviews_30d > 0``) out of every promotional
+        campaign (all but ``review_sentiment`` targets): a discount mail the week someone
+        complained reads as not listening. On by default.
     """
 
     frequency_cap: int = 2
@@ -95,6 +110,7 @@ class CampaignConfig:
     pre_period_days: int = 28
     srm_alpha: float = 0.001
     power: float = 0.8
+    exclude_negative_reviewers: bool = True
 
     def __post_init__(self) -> None:
         if self.frequency_cap < 1 or self.cap_days < 1:
@@ -154,6 +170,11 @@ class Campaign:
         if self.target_type != "segment":
             return []
         return [s.strip() for s in self.target_value.split("|") if s.strip()]
+
+    @property
+    def is_promotional(self) -> bool:
+        """Everything but service outreach to unhappy reviewers (``review_sentiment``)."""
+        return self.target_type != "review_sentiment"
 
     @property
     def label(self) -> str:
@@ -286,6 +307,15 @@ def campaign_problems(
             parse_rule(campaign.target_value)
         except RuleError as error:
             problems.append(f"{label}: rule {campaign.target_value!r} is invalid: {error}")
+    elif (
+        campaign.target_type == "review_sentiment"
+        and campaign.target_value.strip().lower() not in REVIEW_SENTIMENT_TARGETS
+    ):
+        problems.append(
+            f"{label}: review_sentiment target_value {campaign.target_value!r} is not one "
+            f"of {', '.join(REVIEW_SENTIMENT_TARGETS)} (negative: customers with a "
+            "negative review in the last 30 days)"
+        )
     if not 0.0 <= campaign.control_share <= 1.0:
         problems.append(f"{label}: control_share {campaign.control_share} is not within [0, 1]")
     if campaign.max_audience < 0:

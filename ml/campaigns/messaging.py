@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 
 AUDIENCE_TABLE = "campaign_audiences"
 EXTRA_AUDIENCE_COLUMNS = {"subject": "VARCHAR", "copy_writer": "VARCHAR"}
-# Praised aspects per product, when review insight has been computed (optional input).
-REVIEW_INSIGHTS = ("ml", "product_review_insights")
+# Praised aspects per product: the review mart (what the published product_review_insights
+# shows), absent before the review-insight stage and dbt features have run.
+REVIEW_INSIGHTS = ("marts", "product_review_insights")
 
 
 def ensure_audience_columns(con) -> None:
@@ -63,34 +64,20 @@ def ensure_audience_columns(con) -> None:
 
 
 def praised_aspects(con) -> dict[str, list[str]]:
-    """Product id -> praised aspects, from ``ml.product_review_insights`` when it exists.
+    """Product id -> its praised aspects, most mentioned first ("soft", "true to size").
 
-    The table is expected to have ``product_id`` and ``praised_aspects`` (a list of
-    strings) and, if dated, ``logical_date`` (the latest date is used). Without it: ``{}``.
+    Read from ``marts.product_review_insights`` (built as of the run's date), skipping
+    products whose recent reviews turn negative: copy does not praise those. Without the
+    mart (review insight not built yet): ``{}``.
     """
     schema, table = REVIEW_INSIGHTS
     if not table_exists(con, schema, table):
         return {}
-    columns = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-            "AND table_name = ?",
-            [schema, table],
-        ).fetchall()
-    }
-    if not {"product_id", "praised_aspects"} <= columns:
-        log.warning("%s.%s lacks product_id/praised_aspects: copy uses no aspects", schema, table)
-        return {}
-    latest = (
-        f"WHERE logical_date = (SELECT max(logical_date) FROM {schema}.{table})"
-        if "logical_date" in columns
-        else ""
-    )
     rows = con.execute(
-        f"SELECT product_id, praised_aspects FROM {schema}.{table} {latest}"
+        f"SELECT product_id, list_transform(praised_aspects, lambda a: a.aspect) "
+        f"FROM {schema}.{table} WHERE len(praised_aspects) > 0 AND NOT is_turning_negative"
     ).fetchall()
-    return {str(pid): [str(a) for a in (aspects or [])] for pid, aspects in rows}
+    return {str(pid): [str(a) for a in aspects] for pid, aspects in rows}
 
 
 def writer_arms(

@@ -44,6 +44,7 @@ RULE_COLUMNS: dict[str, str] = {
     "carts_30d": NUMBER,
     "review_count": NUMBER,
     "mean_rating": NUMBER,
+    "negative_reviews_30d": NUMBER,
     "top_category": TEXT,
     "country": TEXT,
     "marketing_opt_in": BOOLEAN,

@@ -105,7 +105,35 @@ def target_mask(campaign: Campaign, eligible: pl.DataFrame, affinity: np.ndarray
                 "does not have: rebuild the marts (dbt) or change the rule"
             )
         return rule.select(eligible).to_numpy()
+    if campaign.target_type == "review_sentiment":
+        return unhappy_reviewers(eligible)
     raise CampaignError(f"{campaign.label}: unknown target_type {campaign.target_type!r}")
+
+
+def unhappy_reviewers(eligible: pl.DataFrame, *, required: bool = True) -> np.ndarray:
+    """Customers with a negative review in the last 30 days (``negative_reviews_30d > 0``).
+
+    Parameters
+    ----------
+    eligible : polars.DataFrame
+        Eligible customers with their ``customer_features`` columns.
+    required : bool
+        Without the column (marts built before review insight): raise (a target needs
+        it) or, False, nobody (an exclusion has nothing to go on).
+
+    Raises
+    ------
+    CampaignError
+        ``required`` and the features lack the column.
+    """
+    if "negative_reviews_30d" not in eligible.columns:
+        if not required:
+            return np.zeros(eligible.height, dtype=bool)
+        raise CampaignError(
+            "marts.customer_features has no negative_reviews_30d: rebuild the marts (dbt) "
+            "after the review_insight stage"
+        )
+    return (eligible["negative_reviews_30d"].fill_null(0) > 0).to_numpy()
 
 
 def rank_order(eligible: pl.DataFrame, affinity: np.ndarray) -> np.ndarray:
@@ -158,6 +186,15 @@ def select_audiences(
     for campaign in sorted(campaigns, key=Campaign.sort_key):
         affinity = affinity_of[campaign.campaign_id]
         targeted = target_mask(campaign, eligible, affinity)
+        if campaign.is_promotional and config.exclude_negative_reviewers:
+            unhappy = unhappy_reviewers(eligible, required=False)
+            if unhappy.any():
+                log.info(
+                    "%s: %d targeted customers left out (negative review in the last 30 days)",
+                    campaign.label,
+                    int((targeted & unhappy).sum()),
+                )
+            targeted = targeted & ~unhappy
         allowed = targeted & (used < config.frequency_cap)
         order = rank_order(eligible, affinity)
         chosen = order[allowed[order]][: max(0, campaign.max_audience)]

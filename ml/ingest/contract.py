@@ -17,6 +17,11 @@ Conventions
   :data:`MAX_TIMESTAMP`): a value outside them is quarantined (``value_out_of_range``), and
   a number that is not finite (``inf``, ``NaN``, ``1e400``) too (``non_finite_number``), so
   no single row can break the night's arithmetic (sums, shares, date differences).
+* Unknown prices: ``order_lines.unit_price`` may be empty (the export does not know
+  it). The line loads and counts as a purchase (quantity, recommendations, RFM
+  frequency); its ``line_amount`` and ``net_revenue`` are NULL, and every money sum adds
+  the priced lines only (a lower bound, with ``fct_orders.unpriced_lines`` saying how many
+  were left out). A price is never invented.
 * Signed quantities: an order line with a negative quantity is a reversal (a cancellation
   or return document such as an Online Retail ``C`` invoice). A cancelled or returned
   order with positive quantities never counted. dbt nets both out.
@@ -29,7 +34,7 @@ from dataclasses import dataclass, field
 # Event types the ingest accepts; anything else is quarantined as `unknown_event_type`.
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase", "wishlist")
 ORDER_STATUSES = ("placed", "cancelled", "returned")
-CAMPAIGN_TARGET_TYPES = ("segment", "cluster", "category", "rule")
+CAMPAIGN_TARGET_TYPES = ("segment", "cluster", "category", "rule", "review_sentiment")
 # Longest text value accepted in any column; longer ones are quarantined (`text_too_long`).
 MAX_TEXT_CHARS = 10_000
 # Largest quantity of one order line, either sign (`value_out_of_range` beyond). Real shops
@@ -187,7 +192,9 @@ ORDER_LINES = Entity(
         C("line_no", "INTEGER", nullable=False),
         C("product_id", "VARCHAR", nullable=False),
         C("quantity", "INTEGER", nullable=False, bounds=(-MAX_QUANTITY, MAX_QUANTITY)),
-        C("unit_price", "DOUBLE", nullable=False, bounds=(float("-inf"), MAX_PRICE)),
+        # NULL: the price is unknown (an Amazon review export without --meta). The line
+        # still counts as a purchase; money sums leave it out (see dbt fct_orders).
+        C("unit_price", "DOUBLE", bounds=(float("-inf"), MAX_PRICE)),
     ),
     primary_key=("order_id", "line_no"),
     foreign_keys=(
@@ -240,7 +247,9 @@ CAMPAIGNS = Entity(
         C("name", "VARCHAR", nullable=False),
         C("channel", "VARCHAR", nullable=False),
         # target_type: segment (RFM segment names, `|`-separated), cluster (cluster name),
-        # category (a product category), rule (e.g. `recency_days<=30 and frequency>=2`).
+        # category (a product category), rule (e.g. `recency_days<=30 and frequency>=2`),
+        # review_sentiment (`negative`: customers with a negative review in the last 30
+        # days, for service outreach).
         C("target_type", "VARCHAR", nullable=False),
         C("target_value", "VARCHAR", nullable=False),
         C("starts_at", "TIMESTAMP", nullable=False),

@@ -63,6 +63,20 @@ def product_text_stage(ctx: RunContext) -> dict[str, Any]:
     }
 
 
+def review_insight_stage(ctx: RunContext) -> dict[str, Any]:
+    """Sentiment of every review and aspects of every reviewed product (before the marts).
+
+    ``retrain`` (the run's parameter) lets the sentiment model retrain when the reviews
+    changed since the champion's training; ``retrain=false`` keeps the champion (a first
+    run still trains one). The summary's ``run_id`` / ``experiment_id`` are the MLflow run
+    that trained the serving version (the Airflow task links to it).
+    """
+    from ml.text.review_insight import understand_reviews
+
+    day = _logical_date(ctx, "review_insight")
+    return understand_reviews(day, retrain=None if ctx.retrain else False).summary()
+
+
 def train_stage(ctx: RunContext) -> dict[str, Any]:
     """Train, review and gate the recommenders on the data up to the logical date.
 
@@ -97,18 +111,26 @@ def score_stage(ctx: RunContext) -> dict[str, Any]:
     from ml.orchestration.erasure import erase_outside_warehouse
     from ml.serving.model import load_serving_model
     from ml.serving.recommend import ScoreConfig, score
+    from ml.serving.scoring_run import log_scoring_run
     from ml.serving.segments import build_segments
     from ml.serving.similar import similar_products
 
     day = _logical_date(ctx, "score")
     erase_outside_warehouse()  # the champion never serves an erased customer
     model = load_serving_model(day)
-    recommendations = score(day, config=ScoreConfig(n=ctx.top_n), model=model)
+    config = ScoreConfig(n=ctx.top_n)
+    recommendations = score(day, config=config, model=model)
+    # The rules these lists were served under (demotion included), in MLflow beside the
+    # model's training runs; the task links to this run.
+    mlflow_run = log_scoring_run(recommendations, config)
     similar = similar_products(day, model=model)
     segments = build_segments(day, model=model)
     return {
+        **mlflow_run,
         "model_name": model.name,
         "model_version": model.version,
+        "demote_turning_negative": config.demote_turning_negative,
+        "demoted_products": recommendations.demoted_products,
         "recommendations": recommendations.rows,
         "catalog_coverage": recommendations.catalog_coverage,
         "cold_start_customers": recommendations.cold_start,

@@ -79,6 +79,8 @@ TABLE_ORDER = {
     "campaign_audiences": "campaign_id, rank",
     "campaign_results": "campaign_id",
     "campaign_insights": "campaign_id, dimension, dimension_value",
+    "review_sentiment": "review_id",
+    "product_review_insights": "product_id",
 }
 
 

@@ -32,6 +32,11 @@ class ScoreConfig:
     new_product_share : float
         Share of each list given to recommendable products nobody has bought yet, offered
         to buyers of their text look-alikes (:mod:`ml.serving.new_products`); 0: off.
+    demote_turning_negative : bool
+        Move products whose recent reviews turn negative
+        (``marts.product_review_insights.is_turning_negative``) below the other products of
+        every list (:mod:`ml.serving.review_demotion`). On by default; recorded with the
+        rest of this config in ``ml.stage_runs`` and on the scoring run in MLflow.
     """
 
     n: int = 20
@@ -43,6 +48,7 @@ class ScoreConfig:
     num_threads: int = 0
     keep_dates: int = 3
     new_product_share: float = 0.1
+    demote_turning_negative: bool = True
 
 
 @dataclass(frozen=True)

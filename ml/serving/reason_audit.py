@@ -16,7 +16,11 @@ import polars as pl
 from ml.warehouse.tables import read_frame
 
 BOUGHT_CODES = ("bought_similar", "bought_before")
-# The date a published "bought" reason ends with (see pub_recommendations.sql).
+# A published reason may end with what reviewers praise about the recommended product
+# ("...; reviewers say "soft"", pub_recommendations.sql): a claim about the product, not
+# the customer. The claim about the customer is the text before it.
+PRAISE_SEPARATOR = "; "
+# The date a published "bought" reason's claim ends with (see pub_recommendations.sql).
 _DATE_IN_TEXT = r"(\d{4}-\d{2}-\d{2})\)?$"
 
 
@@ -79,6 +83,10 @@ def reason_contradictions(
     polars.DataFrame
         The contradicted rows with a ``problem`` column (empty when every reason holds).
     """
+    if "reason" in recommendations.columns:
+        recommendations = recommendations.with_columns(
+            pl.col("reason").str.split(PRAISE_SEPARATOR).list.first().alias("reason")
+        )
     if "reason_context" in recommendations.columns:
         claimed = pl.col("reason_context")
     else:

@@ -17,6 +17,9 @@ For each customer of ``marts.dim_customers`` the top ``n`` products:
   last ``popularity_days`` by customers of the same RFM segment, else of the same country,
   else by everyone, with the same filters.
 
+Products whose recent reviews turn negative move to the end of every list
+(``demote_turning_negative``, :mod:`ml.serving.review_demotion`).
+
 Results land in ``ml.recommendations`` (one partition per logical date, replaced on re-run).
 The dbt output mart ``recommendations`` adds product names and the reason text.
 """
@@ -45,6 +48,7 @@ from ml.serving.reasons import (
     reason_codes,
     reason_products,
 )
+from ml.serving.review_demotion import demote_products, turning_negative_products
 from ml.serving.topk import feasible_cap, top_products
 from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
@@ -80,6 +84,10 @@ class ScoreReport:
     catalog_coverage: float
     model_name: str
     model_version: str
+    # Products whose recent reviews turned negative, moved down the lists (and the rows
+    # of theirs that moved).
+    demoted_products: int = 0
+    demoted_rows: int = 0
 
     @property
     def customers_per_second(self) -> float:
@@ -213,7 +221,7 @@ def recommend_all(
             "rank": ranks[order].astype(np.int32),
             "product_id": product_series.gather(product_pos[order]),
             "score": np.round(scores[order].astype(np.float64), 6),
-            "reason_code": codes[order],
+            "reason_code": pl.Series(codes[order], dtype=pl.String),  # String when empty too
             "reason_product_id": product_series.gather(np.maximum(reason_pos, 0)),
             "has_reason": reason_pos >= 0,
             "reason_context": pl.Series(context[order].tolist(), dtype=pl.String),
@@ -358,6 +366,12 @@ def score(
         recommendations = explore_new_products(
             con, recommend_all(inputs, model, config), inputs, config
         )
+        demoted = (
+            turning_negative_products(con)["product_id"].to_list()
+            if config.demote_turning_negative
+            else []
+        )
+        recommendations = demote_products(recommendations, demoted)
         written = write_partition(
             con,
             "recommendations",
@@ -389,6 +403,8 @@ def score(
             coverage,
             model.name,
             model.version,
+            len(demoted),
+            int(recommendations["product_id"].is_in(demoted).sum()) if demoted else 0,
         )
         record_stage(
             con,
@@ -396,7 +412,11 @@ def score(
             "recommendations",
             rows=written,
             seconds=seconds,
-            detail={**asdict(config), "catalog_coverage": round(coverage, 4)},
+            detail={
+                **asdict(config),
+                "catalog_coverage": round(coverage, 4),
+                "demoted_products": report.demoted_products,
+            },
         )
     log.info("%s", report.summary())
     return report

@@ -11,5 +11,7 @@ Reviews (the ``review_insight`` stage)
     :mod:`.registry` -- MLflow runs, the ``affinity-review-sentiment`` registry and its
     gate; :mod:`.aspects` -- praised and complaint aspects per product, in a marketer's
     words; :mod:`.signals` -- product insights, products turning negative, unhappy
-    customers; :mod:`.stage` -- the whole review stage.
+    customers (the reference of the dbt review marts); :mod:`.stage` -- the whole review
+    stage on a frame; :mod:`.review_insight` -- the pipeline stage (reads ``raw.reviews``,
+    writes ``ml.review_sentiment`` and ``ml.product_review_aspects``).
 """

@@ -1,7 +1,9 @@
 """What the rest of the pipeline reads from review sentiment: insights, trends, unhappy customers.
 
 Reference implementations, in polars, of the aggregations the published tables and the
-downstream rules need (dbt owns the published aggregation; these define it and test it):
+downstream rules need (dbt owns the published aggregation -- ``marts.product_review_insights``
+and ``customer_features.negative_reviews_30d``, settings in ``macros/review_signals.sql`` --
+and ``tests/test_review_marts.py`` checks it against these):
 
 * :func:`product_insights` -- one row per reviewed product, the columns of the issue's
   ``product_review_insights``;

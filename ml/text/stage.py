@@ -25,7 +25,12 @@ from mlflow import MlflowClient
 
 from ml.config import Paths, paths
 from ml.text.aspects import AspectConfig, product_aspects
-from ml.text.registry import MODEL_NAME, load_sentiment_champion, train_and_register
+from ml.text.registry import (
+    EXPERIMENT_NAME,
+    MODEL_NAME,
+    load_sentiment_champion,
+    train_and_register,
+)
 from ml.text.scoring import score_reviews
 from ml.text.sentiment import LEXICON_KIND, SentimentConfig, train_sentiment
 from ml.train import tracking
@@ -61,6 +66,9 @@ class ReviewStageResult:
         Hold-out metrics of the new version (empty when nothing was trained).
     seconds : dict
         ``train``, ``score``, ``aspects``.
+    run_id, experiment_id : str or None
+        The MLflow run that trained the serving version (this run's training, or the
+        champion's when it was reused); None without tracking.
     """
 
     review_sentiment: pl.DataFrame
@@ -71,6 +79,8 @@ class ReviewStageResult:
     decision: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    experiment_id: str | None = None
 
 
 def reviews_fingerprint(reviews: pl.DataFrame) -> str:
@@ -123,10 +133,12 @@ def run_review_stage(
     reviews = reviews.select(REVIEW_COLUMNS)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
+    run_id = experiment_id = None
     if track:
-        model, version, kind, trained, decision, metrics = _champion_for(
+        model, version, kind, trained, decision, metrics, run_id = _champion_for(
             reviews, as_of, retrain, home or paths(), sentiment_config, model_name
         )
+        experiment_id = tracking.configure(EXPERIMENT_NAME, home or paths())
     else:
         training = train_sentiment(reviews, sentiment_config)
         model, version, kind, trained = training.model, "unregistered", training.kind, True
@@ -150,7 +162,18 @@ def run_review_stage(
         aspects.height,
         ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()),
     )
-    return ReviewStageResult(sentiment, aspects, version, kind, trained, decision, metrics, seconds)
+    return ReviewStageResult(
+        sentiment,
+        aspects,
+        version,
+        kind,
+        trained,
+        decision,
+        metrics,
+        seconds,
+        run_id,
+        experiment_id,
+    )
 
 
 def _champion_for(
@@ -162,7 +185,7 @@ def _champion_for(
     model_name: str,
 ):
     """Train if needed (see :func:`run_review_stage`), then load the champion."""
-    tracking.configure("affinity-review-sentiment", home)
+    tracking.configure(EXPERIMENT_NAME, home)
     fingerprint = reviews_fingerprint(reviews)
     champion_version = tracking.alias_version(model_name, tracking.CHAMPION)
     champion_fingerprint = (
@@ -181,7 +204,8 @@ def _champion_for(
         tracking.set_version_tags(model_name, run.version, {FINGERPRINT_TAG: fingerprint})
         decision, metrics = run.gate.decision, run.metrics
         if run.gate.promoted:  # the new champion is in memory: no need to load it back
-            return run.training.model, run.version, run.training.kind, True, decision, metrics
+            model, kind = run.training.model, run.training.kind
+            return model, run.version, kind, True, decision, metrics, run.run_id
     loaded = load_sentiment_champion(home, model_name)
     if loaded is None:  # the first version is always promoted; this is a registry problem
         raise LookupError(
@@ -190,4 +214,5 @@ def _champion_for(
         )
     model, version = loaded
     kind = LEXICON_KIND if type(model).__name__ == "LexiconSentiment" else "logistic_regression"
-    return model, version, kind, must_train, decision, metrics
+    trained_by = MlflowClient().get_model_version(model_name, version).run_id
+    return model, version, kind, must_train, decision, metrics, trained_by

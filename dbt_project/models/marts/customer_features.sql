@@ -84,6 +84,24 @@ reviews as (
 
 ),
 
+negative_reviews as (
+
+    -- Reviews the sentiment model reads as negative, written in the recent window
+    -- (macros/review_signals.sql): these customers are unhappy right now.
+    select
+        customer_id,
+        count(*) as negative_reviews_30d,
+        max(created_at) as last_negative_review_at
+
+    from {{ ref('stg_text__review_sentiment') }}
+    where customer_id is not null
+        and sentiment_label = 'negative'
+        and created_at >= {{ review_recent_start() }}
+        and created_at < {{ as_of_end() }}
+    group by customer_id
+
+),
+
 final as (
 
     select
@@ -104,6 +122,8 @@ final as (
         coalesce(recent_events.carts, 0) as carts_30d,
         coalesce(reviews.review_count, 0) as review_count,
         reviews.mean_rating,
+        coalesce(negative_reviews.negative_reviews_30d, 0) as negative_reviews_30d,
+        negative_reviews.last_negative_review_at,
         customers.marketing_opt_in,
         customers.country,
         purchases.first_order_at,
@@ -115,6 +135,7 @@ final as (
     left join top_categories on customers.customer_id = top_categories.customer_id
     left join recent_events on customers.customer_id = recent_events.customer_id
     left join reviews on customers.customer_id = reviews.customer_id
+    left join negative_reviews on customers.customer_id = negative_reviews.customer_id
 
 )
 

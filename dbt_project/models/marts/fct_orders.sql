@@ -26,6 +26,8 @@ line_totals as (
         count(*) as line_count,
         cast(sum(order_lines.quantity) as bigint) as units,
         cast(sum(order_lines.net_quantity) as bigint) as net_units,
+        -- Lines whose price is unknown: the money sums below leave them out.
+        count(*) filter (where order_lines.unit_price is null) as unpriced_lines,
         {{ exact_sum('order_lines.line_amount') }} as order_amount,
         {{ exact_sum('order_lines.net_revenue') }} as net_revenue,
         coalesce({{ exact_sum('order_lines.net_revenue', 'products.is_product') }}, 0)
@@ -53,6 +55,7 @@ final as (
         coalesce(line_totals.line_count, 0) as line_count,
         coalesce(line_totals.units, 0) as units,
         coalesce(line_totals.net_units, 0) as net_units,
+        coalesce(line_totals.unpriced_lines, 0) as unpriced_lines,
         coalesce(line_totals.order_amount, 0) as order_amount,
         coalesce(line_totals.net_revenue, 0) as net_revenue,
         coalesce(line_totals.product_net_revenue, 0) as product_net_revenue

@@ -110,6 +110,18 @@ reviews as (
 
 ),
 
+review_insights as (
+
+    select
+        product_id,
+        avg_sentiment,
+        negative_share,
+        trend_30d,
+        is_turning_negative
+    from {{ ref('product_review_insights') }}
+
+),
+
 price_bands as (
 
     -- Quintile of list price over the catalogue, 1 + floor(5 * cheaper / priced products):
@@ -148,6 +160,10 @@ final as (
         least(1.0, sales.reversed_units / nullif(sales.ordered_units, 0)) as return_rate,
         coalesce(reviews.review_count, 0) as review_count,
         reviews.mean_rating,
+        review_insights.avg_sentiment,
+        review_insights.negative_share,
+        review_insights.trend_30d as sentiment_trend_30d,
+        coalesce(review_insights.is_turning_negative, false) as is_turning_negative,
         products.first_seen_at,
         coalesce(
             products.first_seen_at >= {{ as_of_end() }} - interval ({{ var('new_product_days') }}) day,
@@ -168,6 +184,7 @@ final as (
     left join funnel on products.product_id = funnel.product_id
     left join viewer_conversion on products.product_id = viewer_conversion.product_id
     left join reviews on products.product_id = reviews.product_id
+    left join review_insights on products.product_id = review_insights.product_id
     left join price_bands on products.product_id = price_bands.product_id
 
 )

@@ -15,6 +15,8 @@ select
     carts_30d,
     review_count,
     mean_rating,
+    negative_reviews_30d,
+    last_negative_review_at,
     marketing_opt_in,
     country,
     first_order_at,

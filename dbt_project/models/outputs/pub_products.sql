@@ -1,6 +1,7 @@
 -- Published products: the merchandise catalogue as of the run's logical date, with whether
 -- a product may be recommended, its demand and funnel (marts.product_features) and its
--- popularity rank overall (marts.product_popularity). Non-merchandise codes (postage,
+-- popularity rank overall (marts.product_popularity) and what its reviews say
+-- (marts.product_review_insights). Non-merchandise codes (postage,
 -- fees, adjustments) are left out, as everywhere past dim_products.
 with
 
@@ -14,6 +15,15 @@ products as (
 features as (
 
     select * from {{ ref('product_features') }}
+
+),
+
+reviews as (
+
+    select
+        product_id, avg_sentiment, negative_share, trend_30d, is_turning_negative,
+        top_praised_aspect, top_complaint_aspect
+    from {{ ref('product_review_insights') }}
 
 ),
 
@@ -53,8 +63,15 @@ select
     cast(features.return_rate as double) as return_rate,
     cast(features.review_count as bigint) as review_count,
     cast(features.mean_rating as double) as mean_rating,
+    cast(reviews.avg_sentiment as double) as avg_sentiment,
+    cast(reviews.negative_share as double) as negative_share,
+    cast(reviews.trend_30d as double) as review_trend_30d,
+    cast(coalesce(reviews.is_turning_negative, false) as boolean) as is_turning_negative,
+    cast(reviews.top_praised_aspect as varchar) as top_praised_aspect,
+    cast(reviews.top_complaint_aspect as varchar) as top_complaint_aspect,
     cast(features.as_of_date as date) as as_of_date
 
 from products
 left join features on products.product_id = features.product_id
 left join popularity on products.product_id = popularity.product_id
+left join reviews on products.product_id = reviews.product_id

@@ -1,5 +1,7 @@
 -- Published recommendations: ml.recommendations of the run's logical date with product
--- names and prices, and the reason as text ("because you bought <name> on <day>").
+-- names and prices, and the reason as text ("because you bought <name> on <day>"), which
+-- cites what reviewers praise about the recommended product when they praise something
+-- and its reviews are not turning negative ("...; reviewers say "soft"").
 with
 
 scored as (
@@ -20,6 +22,18 @@ reason_texts as (
 
 ),
 
+praise as (
+
+    -- The seed's clause, filled with the product's most mentioned praised aspect.
+    select
+        insights.product_id,
+        replace(texts.template, '{aspect}', insights.top_praised_aspect) as praise_text
+    from {{ ref('product_review_insights') }} as insights
+    inner join reason_texts as texts on texts.reason_code = 'praised_aspect'
+    where insights.top_praised_aspect is not null and not insights.is_turning_negative
+
+),
+
 final as (
 
     select
@@ -37,7 +51,7 @@ final as (
             ),
             '{context}',
             coalesce(scored.reason_context, '')
-        ) as reason,
+        ) || coalesce('; ' || praise.praise_text, '') as reason,
         scored.reason_product_id,
         scored.model_name,
         scored.model_version,
@@ -50,6 +64,7 @@ final as (
     left join products on scored.product_id = products.product_id
     left join products as reason_products on scored.reason_product_id = reason_products.product_id
     left join reason_texts on scored.reason_code = reason_texts.reason_code
+    left join praise on scored.product_id = praise.product_id
 
 )
 

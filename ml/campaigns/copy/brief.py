@@ -27,6 +27,8 @@ GOALS = (
     "new_arrivals",
     "thank_you",
     "recommend",
+    # Service outreach to customers unhappy in a review: an apology and help, no selling.
+    "service",
 )
 WIN_BACK_SEGMENTS = ("at risk", "cannot lose them", "hibernating", "about to sleep", "lost")
 LOYAL_SEGMENTS = ("champions", "loyal customers")
@@ -136,6 +138,8 @@ def infer_goal(
     """The campaign's goal: the one given, else one read off its target and name."""
     if goal:
         return goal
+    if target_type == "review_sentiment":
+        return "service"
     words = name.lower()
     targets = target_value.lower() if target_type == "segment" else ""
     if any(w in words for w in ("restock", "replenish", "running low")):

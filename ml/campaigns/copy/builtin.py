@@ -7,6 +7,10 @@ the offer, a closer. Every slot has several phrasings; ``brief.variant`` (a seed
 of campaign and customer) picks them, so the same customer gets the same message on
 every run and different customers get different ones.
 
+Goal ``service`` (customers who wrote a negative review recently) is not a sale: the
+message thanks them for the review, apologises and offers help, names no product and states
+the campaign's offer only as an apology.
+
 Channels: e-mail gets a subject and a short paragraph; push (120 characters) and SMS
 (160, GSM-7 characters only) get a hook and a product sentence (SMS: with the reason),
 plus the offer whenever the result still fits. Names are used exactly as the catalogue spells them. When
@@ -77,6 +81,23 @@ SUBJECTS = {
     "thank_you": ("Thank you, {fn}", "A thank-you for you, {fn}", "{fn}, thanks for being here"),
     "recommend": ("Picked for you, {fn}", "{fn}, we found something for you", "A pick for you, {fn}"),
 }  # fmt: skip
+# Service outreach (goal "service"): no product, no selling.
+SERVICE_SUBJECTS = ("We are sorry, {fn}", "{fn}, we read your review", "Let us put it right, {fn}")
+SERVICE_OPENERS = (
+    "Thank you for your honest review. We are sorry your order fell short.",
+    "We read your recent review, and we are sorry it was not what you hoped for.",
+    "Your review reached us, and we want to make things right.",
+)
+SERVICE_HELP = (
+    "Reply to this message and our team will help you.",
+    "Just reply, and we will sort it out with you.",
+    "Reply with what went wrong and we will find a fix together.",
+)
+SERVICE_CLOSERS = ("Thank you for your patience.", "We appreciate your honesty.", "Thank you.")
+SERVICE_SHORT = (
+    "{fn}, we read your review and we are sorry. Reply and we will put it right.",
+    "Sorry it fell short, {fn}. Reply and our team will help.",
+)
 GREETINGS = ("Hi {fn},", "Hello {fn},", "Dear {fn},")
 CLOSERS = ("See you soon.", "Happy shopping!", "We hope you enjoy it.")
 SHORT_HOOKS = {
@@ -163,6 +184,8 @@ class BuiltinWriter:
     def write(self, brief: CopyBrief, feedback: list[str] | None = None) -> Draft:
         """Draft one message; a ``feedback`` (a retry) draws other phrasings."""
         rng = random.Random(brief.variant + (_RETRY_OFFSET if feedback else 0))
+        if brief.goal == "service":
+            return self._service(brief, rng)
         if brief.channel == "email" or brief.limits.subject_chars is not None:
             return self._email(brief, rng)
         return Draft(body=self._short(brief, rng))
@@ -176,6 +199,34 @@ class BuiltinWriter:
                 "Take a look when you have a moment.",
             )
         return Draft(body=f"Hi {FIRST_NAME}, new picks are waiting for you.")
+
+    # ------------------------------------------------------------------ service
+
+    def _service(self, brief: CopyBrief, rng: random.Random) -> Draft:
+        """An apology and an offer of help; the campaign's offer as an apology, if any."""
+        offer = offer_text(brief)
+        if brief.limits.subject_chars is not None:
+            parts = [
+                _fill(rng.choice(GREETINGS)),
+                rng.choice(SERVICE_OPENERS),
+                rng.choice(SERVICE_HELP),
+            ]
+            if offer:
+                parts.append(f"As an apology, please enjoy {offer}.")
+            body = _email_body(parts, rng.choice(SERVICE_CLOSERS))
+            subject = _fill(rng.choice(SERVICE_SUBJECTS))
+            if len(body) > brief.limits.body_chars or len(subject) > brief.limits.subject_chars:
+                parts, subject = parts[:3], _fill(SERVICE_SUBJECTS[0])  # no offer sentence
+                body = _email_body(parts, SERVICE_CLOSERS[-1])
+            return Draft(subject=subject, body=body)
+        candidates = [_fill(t) for t in SERVICE_SHORT]
+        rng.shuffle(candidates)
+        if offer:
+            candidates = [f"{c} Enjoy {offer}." for c in candidates] + candidates
+        for text in candidates:
+            if len(text) <= brief.limits.body_chars:
+                return Draft(body=text)
+        return Draft(body=_fill("Sorry, {fn}. Reply and we will help."))
 
     # ------------------------------------------------------------------ e-mail
 

@@ -47,8 +47,8 @@ A review of a verified purchase is a purchase.
     is unknown, the review date is its latest possible date), status ``placed``, channel
     ``amazon``. 2014 files have no ``verified`` field: all their reviews count as purchases.
     ``unit_price`` is the product's price from ``--meta``; unknown prices stay NULL, never
-    invented (the contract requires a price on an order line, so the ingest quarantines
-    such lines as ``missing_value`` while the order itself loads).
+    invented (the contract allows an unknown price: the line loads and counts as a
+    purchase; money sums leave it out).
 Products are the reviewed products plus every product in ``--meta``.
     ``name`` = title, ``brand``, ``price`` (a single amount; ranges, blanks and junk -> NULL),
     ``category`` = the second level of the first category path (the first level is the

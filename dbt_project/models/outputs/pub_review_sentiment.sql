@@ -1,0 +1,25 @@
+-- Published review sentiment: one row per review of the review-insight run as of the
+-- logical date. Ids, rating and sentiment only: no reviewer (no customer id, no name) and
+-- no review text (free text may hold personal details; it stays in staging).
+with
+
+reviews as (
+
+    select * from {{ ref('stg_text__review_sentiment') }}
+    where created_at < {{ as_of_end() }}
+
+)
+
+select
+    cast(review_id as varchar) as review_id,
+    cast(product_id as varchar) as product_id,
+    cast(rating as integer) as rating,
+    cast(sentiment_score as double) as sentiment_score,
+    cast(sentiment_label as varchar) as sentiment_label,
+    cast(model_version as varchar) as model_version,
+    cast(predicted_rating as integer) as predicted_rating,
+    cast(sentiment_source as varchar) as sentiment_source,
+    cast(created_at as timestamp) as created_at,
+    cast(logical_date as date) as logical_date
+
+from reviews
