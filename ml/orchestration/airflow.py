@@ -116,11 +116,15 @@ def ensure_airflow(env: dict[str, str]) -> None:
         log.info("initialising Airflow metadata in %s", env["AIRFLOW_HOME"])
         _airflow(["db", "migrate"], env)
         marker.touch()
-    # Warehouse writers take turns: DuckDB allows one read-write process per file.
-    _airflow(
-        ["pools", "set", WAREHOUSE_POOL, "1", "tasks that write the DuckDB warehouse"],
-        env,
-    )
+    # Warehouse writers take turns: DuckDB allows one read-write process per file. Set
+    # once per metadata database: each `airflow pools set` is a ~10 s Airflow start-up.
+    pool_marker = Path(env["AIRFLOW_HOME"]) / f".pool-{WAREHOUSE_POOL}-1"
+    if not pool_marker.exists():
+        _airflow(
+            ["pools", "set", WAREHOUSE_POOL, "1", "tasks that write the DuckDB warehouse"],
+            env,
+        )
+        pool_marker.touch()
 
 
 def run_dag(logical_date: str, conf: dict[str, object], *, pass_fds: tuple[int, ...] = ()) -> float:

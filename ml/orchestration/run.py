@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def run_pipeline(
         if replay_campaigns is None:
             replay_campaigns = generated
         as_of = as_of or latest_data_date(landing)
-        parse_dbt_project(as_of=as_of)
+        if os.environ.get("AFFINITY_DBT_TASKS", "stage") == "models":
+            # Cosmos renders a task per model from the manifest; parse with the DAG's vars.
+            parse_dbt_project(as_of=as_of)
         log.info("running affinity_daily for %s on %s", as_of, landing)
         # The DAG process inherits the lock: killing this process alone leaves the home locked
         # until the run it started has stopped too.
