@@ -76,6 +76,11 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
     day = _logical_date(ctx, "train")
     if not ctx.retrain:
         return {"decision": "skipped", "reason": "retrain=false: scoring keeps the champion"}
+    due = _retrain_due(day)
+    if not due.retrain:
+        log.info("train: champion kept: %s", due.reason)
+        return {"decision": "kept", "reason": due.reason, "rows": 0}
+    log.info("train: retraining: %s", due.reason)
     result = ml.train.train(as_of_end(day))
     return {
         "run_id": result.run_id,
@@ -92,6 +97,22 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
     }
 
 
+def _retrain_due(day: str):
+    """The retrain rule's decision for ``day`` (:mod:`ml.train.retrain_rule`)."""
+    from ml.train.config import TrainConfig
+    from ml.train.retrain_rule import RetrainRule, observe, retrain_decision
+    from ml.train.tracking import CHAMPION, alias_version, configure_registry
+    from ml.warehouse import connect
+
+    with connect() as con:
+        moved = observe(con, to_date(day))
+    configure_registry()
+    has_champion = alias_version(TrainConfig().registered_model_name, CHAMPION) is not None
+    return retrain_decision(
+        to_date(day), moved, has_champion=has_champion, rule=RetrainRule.from_env()
+    )
+
+
 def score_stage(ctx: RunContext) -> dict[str, Any]:
     """Recommendations, similar products and segments from the serving model."""
     from ml.orchestration.erasure import erase_outside_warehouse
@@ -103,7 +124,9 @@ def score_stage(ctx: RunContext) -> dict[str, Any]:
     day = _logical_date(ctx, "score")
     erase_outside_warehouse()  # the champion never serves an erased customer
     model = load_serving_model(day)
-    recommendations = score(day, config=ScoreConfig(n=ctx.top_n), model=model)
+    recommendations = score(
+        day, config=ScoreConfig(n=ctx.top_n), model=model, full_refresh=ctx.full_refresh
+    )
     similar = similar_products(day, model=model)
     segments = build_segments(day, model=model)
     return {
