@@ -63,7 +63,11 @@ def differences(left: dict, right: dict) -> dict[str, tuple]:
 
 
 @pytest.mark.slow
-def test_next_day_incremental_equals_full_rebuild(tmp_path: Path) -> None:
+def test_next_day_incremental_equals_full_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever weekday the shop ends on, the night is incremental and the rebuild is asked.
+    monkeypatch.setenv("AFFINITY_FULL_REFRESH_WEEKDAY", "never")
     full = make_shop(tmp_path / "shop", customers=400, products=120, days=60)
     landing, last_day_dir = tmp_path / "landing", tmp_path / "last_day"
     last_day = split_last_day(full, landing, last_day_dir)

@@ -20,6 +20,29 @@ log = logging.getLogger(__name__)
 
 # implicit's topk marks filtered slots with -FLT_MAX.
 _FILTERED = -1e37
+# Extra candidates fetched per list before the exact re-ranking (see candidate_products).
+RERANK_MARGIN = 8
+
+
+def exact_scores(user_vectors: np.ndarray, item_factors: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``user . item`` for each ``(user, ids[user, j])`` in float64, the same for a customer
+    whatever else is in the batch (``-inf`` where ``ids < 0``).
+
+    BLAS's float32 GEMM rounds a row's dot products differently depending on where the
+    row sits in the block (tile edges, kernels): the same customer scored among others
+    got scores differing in the last bit, enough to swap two near-equal products. Products
+    of float32 values are exact in float64 and each row is summed in one fixed order, so
+    these scores, and every ranking made from them, depend on the customer alone.
+    """
+    users = np.asarray(user_vectors, dtype=np.float64)
+    out = np.full(ids.shape, -np.inf, dtype=np.float64)
+    for j in range(ids.shape[1]):
+        column = ids[:, j]
+        valid = column >= 0
+        if valid.any():
+            items = item_factors[column[valid]].astype(np.float64)
+            out[valid, j] = np.einsum("uf,uf->u", users[valid], items)
+    return out
 
 
 def cap_per_category(
@@ -70,7 +93,7 @@ def cap_per_category(
     rank = np.cumsum(keep, axis=1) - 1
     slot = np.where(keep & (rank < n), rank, n)  # column n is a dump for dropped candidates
     ids = np.full((rows, n + 1), -1, dtype=np.int64)
-    kept_scores = np.full((rows, n + 1), np.nan, dtype=np.float32)
+    kept_scores = np.full((rows, n + 1), np.nan, dtype=np.result_type(scores, np.float32))
     row_index = np.broadcast_to(np.arange(rows)[:, None], (rows, width))
     ids[row_index, slot] = candidates
     kept_scores[row_index, slot] = scores
@@ -92,12 +115,20 @@ def candidate_products(
     exclusion count`` candidates unfiltered and lose the excluded ones here, vectorised;
     only users with many exclusions go through the filtered ``topk``.
 
+    The float32 GEMM's top ``width + RERANK_MARGIN`` are then re-scored by
+    :func:`exact_scores` and re-ranked (ties: the lower item index), so a customer's
+    list is the same whichever customers share its batch (what incremental scoring
+    relies on); the float32 error (~1e-7 relative) cannot reach past the margin.
+
     Returns
     -------
     ids, scores : numpy.ndarray
-        ``(users, width)`` item indices in rank order (``-1`` padding) and their scores.
+        ``(users, width)`` item indices in rank order (``-1`` padding) and their float64
+        scores.
     """
     users, n_items = len(user_vectors), item_factors.shape[0]
+    target = width
+    width = min(n_items, width + RERANK_MARGIN)
     ids = np.full((users, width), -1, dtype=np.int64)
     scores = np.full((users, width), np.nan, dtype=np.float32)
     counts = np.diff(exclude.indptr)
@@ -126,8 +157,11 @@ def candidate_products(
             cand = np.where(np.take_along_axis(drop, order, axis=1), -1, cand)
         ids[rows, : min(width, cand.shape[1])] = cand[:, :width]
         scores[rows, : min(width, cand.shape[1])] = cand_scores[:, :width]
-    scores = np.where(ids >= 0, scores, np.nan).astype(np.float32)
-    return ids, scores
+    exact = exact_scores(user_vectors, item_factors, ids)
+    order = np.lexsort((np.where(ids >= 0, ids, n_items), -exact), axis=1)[:, :target]
+    ids = np.take_along_axis(ids, order, axis=1)
+    exact = np.take_along_axis(exact, order, axis=1)
+    return ids, np.where(ids >= 0, exact, np.nan)
 
 
 def feasible_cap(config: ScoreConfig, categories: np.ndarray) -> ScoreConfig:
@@ -199,7 +233,7 @@ def top_products(
     # Over-fetch so the category cap rarely needs the second pass.
     width = min(n_items, 2 * n if capped else n)
     ids = np.full((len(user_vectors), n), -1, dtype=np.int64)
-    scores = np.full((len(user_vectors), n), np.nan, dtype=np.float32)
+    scores = np.full((len(user_vectors), n), np.nan, dtype=np.float64)
     pending = np.arange(len(user_vectors))
     while len(pending) and width > 0:
         cand, cand_scores = candidate_products(
@@ -272,9 +306,9 @@ def capped_top_products(
     # Best first; equal scores keep the lower product index (the stable tie rule).
     best = np.lexsort((pool_ids, -ranking), axis=1)[:, :n] if users else np.empty((0, 0), int)
     ids = np.full((users, n), -1, dtype=np.int64)
-    scores = np.full((users, n), np.nan, dtype=np.float32)
+    scores = np.full((users, n), np.nan, dtype=np.float64)
     width = best.shape[1]
     ids[:, :width] = np.take_along_axis(pool_ids, best, axis=1)
     scores[:, :width] = np.take_along_axis(pool_scores, best, axis=1)
-    scores = np.where(ids >= 0, scores, np.nan).astype(np.float32)
+    scores = np.where(ids >= 0, scores, np.nan)
     return ids, scores
