@@ -49,6 +49,21 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _lock_descriptor() -> tuple[int, ...]:
+    """The run lock's descriptor, for the child to inherit (it holds the lock through it,
+    as the DAG process does: :mod:`ml.locking`); empty when this process has none."""
+    from ml.locking import LOCK_FD_ENV
+
+    raw = os.environ.get(LOCK_FD_ENV, "").strip()
+    if not raw.isdigit():
+        return ()
+    try:
+        os.fstat(int(raw))
+    except OSError:
+        return ()
+    return (int(raw),)
+
+
 def run_stage_in_child(name: str, ctx: RunContext, pipeline: str = "affinity_daily") -> dict:
     """Run stage ``name`` of ``pipeline`` for ``ctx`` in a child Python process.
 
@@ -77,7 +92,7 @@ def run_stage_in_child(name: str, ctx: RunContext, pipeline: str = "affinity_dai
         log.info("stage %s: running in a child process", name)
         sys.stdout.flush()
         sys.stderr.flush()
-        done = subprocess.run(args, env=dict(os.environ))
+        done = subprocess.run(args, env=dict(os.environ), pass_fds=_lock_descriptor())
         if done.returncode != 0 or not summary_path.exists():
             how = (
                 f"was killed by signal {-done.returncode}"
