@@ -25,24 +25,22 @@ RERANK_MARGIN = 8
 
 
 def exact_scores(user_vectors: np.ndarray, item_factors: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """``user . item`` for each ``(user, ids[user, j])`` in float64, the same for a customer
-    whatever else is in the batch (``-inf`` where ``ids < 0``).
+    """``user . item`` for each ``(user, ids[user, j])`` in float64, rounded to 1e-9, the
+    same for a customer whatever else is in the batch (``-inf`` where ``ids < 0``).
 
     BLAS's float32 GEMM rounds a row's dot products differently depending on where the
     row sits in the block (tile edges, kernels): the same customer scored among others
-    got scores differing in the last bit, enough to swap two near-equal products. Products
-    of float32 values are exact in float64 and each row is summed in one fixed order, so
-    these scores, and every ranking made from them, depend on the customer alone.
+    got scores differing in the last bit, enough to swap two near-equal products.
+    Products of float32 values are exact in float64; what is left of the summation order
+    (~1e-16) is rounded away at 1e-9, so these scores, and every ranking made from them
+    (ties: the lower item index), depend on the customer alone.
     """
     users = np.asarray(user_vectors, dtype=np.float64)
-    out = np.full(ids.shape, -np.inf, dtype=np.float64)
-    for j in range(ids.shape[1]):
-        column = ids[:, j]
-        valid = column >= 0
-        if valid.any():
-            items = item_factors[column[valid]].astype(np.float64)
-            out[valid, j] = np.einsum("uf,uf->u", users[valid], items)
-    return out
+    safe = np.maximum(ids, 0)
+    items = item_factors[safe].astype(np.float64)  # (users, k, factors)
+    out = np.matmul(items, users[:, :, None])[:, :, 0]
+    out = np.round(out, 9)
+    return np.where(ids >= 0, out, -np.inf)
 
 
 def cap_per_category(
