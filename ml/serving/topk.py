@@ -43,6 +43,30 @@ def exact_scores(user_vectors: np.ndarray, item_factors: np.ndarray, ids: np.nda
     return np.where(ids >= 0, out, -np.inf)
 
 
+def _under_cap(
+    candidates: np.ndarray, categories: np.ndarray, max_per_category: int | None
+) -> np.ndarray:
+    """Which candidates (rank order per row) the cap keeps: at most ``max_per_category``
+    per category, uncategorised (``-1``) never capped, empty slots (``-1``) never kept."""
+    rows, width = candidates.shape
+    valid = candidates >= 0
+    keep = valid.copy()
+    if max_per_category is not None and width:
+        cats = np.where(valid, categories[np.maximum(candidates, 0)], -1)
+        # Occurrence number of each candidate within its category, in rank order: a stable
+        # sort groups equal categories and keeps rank order inside each group.
+        order = np.argsort(cats, axis=1, kind="stable")
+        grouped = np.take_along_axis(cats, order, axis=1)
+        positions = np.broadcast_to(np.arange(width), (rows, width))
+        starts = np.ones((rows, width), dtype=bool)
+        starts[:, 1:] = grouped[:, 1:] != grouped[:, :-1]
+        group_start = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+        occurrence = np.empty_like(order)
+        np.put_along_axis(occurrence, order, positions - group_start, axis=1)
+        keep &= (cats < 0) | (occurrence < max_per_category)
+    return keep
+
+
 def cap_per_category(
     candidates: np.ndarray,
     scores: np.ndarray,
@@ -73,21 +97,7 @@ def cap_per_category(
         Rows with fewer than ``n`` survivors.
     """
     rows, width = candidates.shape
-    valid = candidates >= 0
-    keep = valid.copy()
-    if max_per_category is not None and width:
-        cats = np.where(valid, categories[np.maximum(candidates, 0)], -1)
-        # Occurrence number of each candidate within its category, in rank order: a stable
-        # sort groups equal categories and keeps rank order inside each group.
-        order = np.argsort(cats, axis=1, kind="stable")
-        grouped = np.take_along_axis(cats, order, axis=1)
-        positions = np.broadcast_to(np.arange(width), (rows, width))
-        starts = np.ones((rows, width), dtype=bool)
-        starts[:, 1:] = grouped[:, 1:] != grouped[:, :-1]
-        group_start = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
-        occurrence = np.empty_like(order)
-        np.put_along_axis(occurrence, order, positions - group_start, axis=1)
-        keep &= (cats < 0) | (occurrence < max_per_category)
+    keep = _under_cap(candidates, categories, max_per_category)
     rank = np.cumsum(keep, axis=1) - 1
     slot = np.where(keep & (rank < n), rank, n)  # column n is a dump for dropped candidates
     ids = np.full((rows, n + 1), -1, dtype=np.int64)
@@ -105,6 +115,7 @@ def candidate_products(
     exclude: sp.csr_matrix,
     width: int,
     num_threads: int = 0,
+    rerank: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``width`` items per user, excluded items left out.
 
@@ -117,6 +128,9 @@ def candidate_products(
     :func:`exact_scores` and re-ranked (ties: the lower item index), so a customer's
     list is the same whichever customers share its batch (what incremental scoring
     relies on); the float32 error (~1e-7 relative) cannot reach past the margin.
+
+    ``rerank=False`` skips that step and returns the float32 top ``width +
+    RERANK_MARGIN`` in float32 order (the caller re-ranks a pool of them exactly).
 
     Returns
     -------
@@ -155,6 +169,8 @@ def candidate_products(
             cand = np.where(np.take_along_axis(drop, order, axis=1), -1, cand)
         ids[rows, : min(width, cand.shape[1])] = cand[:, :width]
         scores[rows, : min(width, cand.shape[1])] = cand_scores[:, :width]
+    if not rerank:
+        return ids, np.where(ids >= 0, scores, np.nan)
     exact = exact_scores(user_vectors, item_factors, ids)
     order = np.lexsort((np.where(ids >= 0, ids, n_items), -exact), axis=1)[:, :target]
     ids = np.take_along_axis(ids, order, axis=1)
@@ -289,24 +305,33 @@ def capped_top_products(
     pool_ids, pool_scores = [], []
     for start, end in zip(starts, ends, strict=True):
         take = min(end - start, n if sorted_categories[start] < 0 else cap)
+        # Each category's float32 top `take + RERANK_MARGIN`: the exact top `take` is in it.
         ids, scores = candidate_products(
             user_vectors,
             sorted_items[start:end],
             exclude[:, start:end],
             take,
             config.num_threads,
+            rerank=False,
         )
         pool_ids.append(np.where(ids >= 0, order[np.maximum(ids, 0) + start], -1))
         pool_scores.append(scores)
+    if not users:
+        return np.full((0, n), -1, dtype=np.int64), np.full((0, n), np.nan)
     pool_ids = np.concatenate(pool_ids, axis=1)
     pool_scores = np.concatenate(pool_scores, axis=1)
+    # The pool in float32 order; the capped list ends at the n-th kept position p, so the
+    # exact capped list lies in the first p + 1 + RERANK_MARGIN: re-rank only those.
     ranking = np.where(pool_ids >= 0, pool_scores, -np.inf)
-    # Best first; equal scores keep the lower product index (the stable tie rule).
-    best = np.lexsort((pool_ids, -ranking), axis=1)[:, :n] if users else np.empty((0, 0), int)
-    ids = np.full((users, n), -1, dtype=np.int64)
-    scores = np.full((users, n), np.nan, dtype=np.float64)
-    width = best.shape[1]
-    ids[:, :width] = np.take_along_axis(pool_ids, best, axis=1)
-    scores[:, :width] = np.take_along_axis(pool_scores, best, axis=1)
-    scores = np.where(ids >= 0, scores, np.nan)
-    return ids, scores
+    first = np.lexsort((np.where(pool_ids >= 0, pool_ids, len(categories)), -ranking), axis=1)
+    pool_ids = np.take_along_axis(pool_ids, first, axis=1)
+    kept = np.cumsum(_under_cap(pool_ids, categories, cap), axis=1)
+    full = kept[:, -1] >= n
+    last = np.where(full, np.argmax(kept >= n, axis=1), pool_ids.shape[1] - 1)
+    head = pool_ids[:, : min(pool_ids.shape[1], int(last.max()) + 1 + RERANK_MARGIN)]
+    exact = exact_scores(user_vectors, item_factors, head)
+    best = np.lexsort((np.where(head >= 0, head, len(categories)), -exact), axis=1)
+    head = np.take_along_axis(head, best, axis=1)
+    exact = np.take_along_axis(exact, best, axis=1)
+    ids, scores, _ = cap_per_category(head, exact, categories, n, cap)
+    return ids, np.where(ids >= 0, scores, np.nan)
