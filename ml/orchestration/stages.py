@@ -69,10 +69,6 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
     The training's ``as_of`` is the start of the next day: its test window ends where
     the logical date ends, like the dbt marts.
     """
-    import ml.train
-    from ml.dates import as_of_end
-    from ml.train.tracking import alias_version
-
     day = _logical_date(ctx, "train")
     if not ctx.retrain:
         return {"decision": "skipped", "reason": "retrain=false: scoring keeps the champion"}
@@ -81,6 +77,10 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
         log.info("train: champion kept: %s", due.reason)
         return {"decision": "kept", "reason": due.reason, "rows": 0}
     log.info("train: retraining: %s", due.reason)
+    import ml.train  # MLflow and the trainers: only on nights that train
+    from ml.dates import as_of_end
+    from ml.train.tracking import alias_version
+
     result = ml.train.train(as_of_end(day))
     return {
         "run_id": result.run_id,
@@ -99,18 +99,12 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
 
 def _retrain_due(day: str):
     """The retrain rule's decision for ``day`` (:mod:`ml.train.retrain_rule`)."""
-    from ml.train.config import TrainConfig
     from ml.train.retrain_rule import RetrainRule, observe, retrain_decision
-    from ml.train.tracking import CHAMPION, alias_version, configure_registry
     from ml.warehouse import connect
 
     with connect() as con:
         moved = observe(con, to_date(day))
-    configure_registry()
-    has_champion = alias_version(TrainConfig().registered_model_name, CHAMPION) is not None
-    return retrain_decision(
-        to_date(day), moved, has_champion=has_champion, rule=RetrainRule.from_env()
-    )
+    return retrain_decision(to_date(day), moved, RetrainRule.from_env())
 
 
 def score_stage(ctx: RunContext) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Training every night re-fits on a history that grew by ~1 %, and a new champion 
 customer's list change (every customer is re-scored). The pipeline's ``train`` stage
 therefore trains only when one of these holds for its logical date ``L``:
 
-1. there is no champion yet (a first run);
+1. there is no champion yet (a first run, or no model passed the gate so far: the last
+   training recorded no ``champion_version``);
 2. no training is recorded on or before ``L`` (a backfill before the first training, or a
    warehouse whose stage log was lost);
 3. ``every_days`` or more days passed since the last training on or before ``L``
@@ -77,6 +78,8 @@ class DataMovement:
     ----------
     last_trained : date or None
         Logical date of the last training on or before the run's date.
+    champion_version : str or None
+        The champion that training left (its stage summary); None: none passed the gate.
     events_before, events_since : int
         Interaction events dated up to the end of ``last_trained`` and after it (up to the
         end of the run's date).
@@ -85,6 +88,7 @@ class DataMovement:
     """
 
     last_trained: date | None
+    champion_version: str | None = None
     events_before: int = 0
     events_since: int = 0
     products_before: int = 0
@@ -104,14 +108,14 @@ def _growth(since: int, before: int) -> float:
 
 
 def retrain_decision(
-    day: date, moved: DataMovement, *, has_champion: bool, rule: RetrainRule | None = None
+    day: date, moved: DataMovement, rule: RetrainRule | None = None
 ) -> RetrainDecision:
     """Apply the rule for logical date ``day`` (pure: no I/O)."""
     rule = rule or RetrainRule()
-    if not has_champion:
-        return RetrainDecision(True, "no champion yet")
     if moved.last_trained is None:
         return RetrainDecision(True, f"no training recorded on or before {day}")
+    if not moved.champion_version:
+        return RetrainDecision(True, "no champion yet")
     age = (day - moved.last_trained).days
     if age >= rule.every_days:
         return RetrainDecision(
@@ -138,8 +142,10 @@ def retrain_decision(
     )
 
 
-def last_training(con: duckdb.DuckDBPyConnection, day: date) -> date | None:
-    """The latest logical date on or before ``day`` whose train stage trained."""
+def last_training(con: duckdb.DuckDBPyConnection, day: date) -> tuple[date, dict] | None:
+    """The latest logical date on or before ``day`` whose train stage trained, with the
+    stage's summary (read from the stage log: a night that keeps the model never starts
+    MLflow)."""
     if not table_exists(con, ML_SCHEMA, "stage_runs"):
         return None
     rows = con.execute(
@@ -148,17 +154,19 @@ def last_training(con: duckdb.DuckDBPyConnection, day: date) -> date | None:
         [day],
     ).fetchall()
     for logical_date, detail in rows:
-        decision = (json.loads(detail) if isinstance(detail, str) else detail or {}).get("decision")
-        if decision not in NOT_TRAINED:
-            return to_date(logical_date)
+        summary = json.loads(detail) if isinstance(detail, str) else dict(detail or {})
+        if summary.get("decision") not in NOT_TRAINED:
+            return to_date(logical_date), summary
     return None
 
 
 def observe(con: duckdb.DuckDBPyConnection, day: date) -> DataMovement:
     """Measure in the warehouse marts what moved between the last training and ``day``."""
-    trained = last_training(con, day)
-    if trained is None:
+    found = last_training(con, day)
+    if found is None:
         return DataMovement(None)
+    trained, summary = found
+    champion = summary.get("champion_version")
     cut, end = as_of_end(trained), as_of_end(day)
     events_before, events_since = con.execute(
         "SELECT count(*) FILTER (WHERE occurred_at < ?), "
@@ -173,7 +181,12 @@ def observe(con: duckdb.DuckDBPyConnection, day: date) -> DataMovement:
         [cut, cut, end],
     ).fetchall()[0]
     return DataMovement(
-        trained, int(events_before), int(events_since), int(products_before), int(products_since)
+        trained,
+        str(champion) if champion else None,
+        int(events_before),
+        int(events_since),
+        int(products_before),
+        int(products_since),
     )
 
 
