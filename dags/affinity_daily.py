@@ -1,11 +1,13 @@
 """Affinity's daily pipeline, in the order ``ml.pipeline.DAILY`` declares: ingest -> dbt
 features -> train -> score -> campaigns -> dbt outputs -> publish.
 
-Thin configuration only: every Python task runs its declared stage through
-``ml.orchestration.runner.run_stage``; every dbt stage is a Cosmos task group over its
-declared selection. Nothing here touches the warehouse at import time. The dbt task groups
-render from the manifest that ``affinity run`` / ``make airflow`` write with ``dbt parse``
-beforehand, so parsing this file stays well under a second.
+Thin configuration only: every task runs its declared stage through
+``ml.orchestration.runner.run_stage``; a dbt stage is one task running one ``dbt build``
+of its declared selection (models and tests in dbt's own order; a Cosmos task per model
+cost ~1 s of start-up each, 47 of them a night). ``AFFINITY_DBT_TASKS=models`` renders
+each dbt stage as a Cosmos task group instead (a task per model, from the manifest that
+``affinity run`` / ``make airflow`` write with ``dbt parse`` beforehand). Nothing here
+touches the warehouse at import time, so parsing this file stays well under a second.
 """
 
 from __future__ import annotations
@@ -13,35 +15,22 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import Param, chain, dag, task
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from ml.config import DBT_PROJECT_DIR, paths
 from ml.orchestration.airflow import WAREHOUSE_POOL, common_dag_arguments, snapshot_asset
 from ml.pipeline import DAILY, Stage
 
 SNAPSHOT = snapshot_asset()
-
-_project = ProjectConfig(
-    dbt_project_path=DBT_PROJECT_DIR,
-    manifest_path=paths().dbt_manifest,
-    project_name="affinity",
-)
-_profile = ProfileConfig(
-    profile_name="affinity",
-    target_name=os.environ.get("AFFINITY_DBT_TARGET", "dev"),
-    profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
-)
-_execution = ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER)
-# Each dbt task builds one model with its tests (unit tests included) and the run's as_of.
-_dbt_operator_args = {
-    "vars": {"as_of": "{{ ds }}"},
-    "pool": WAREHOUSE_POOL,
-    "install_deps": False,
-}
+# "stage": one `dbt build` task per dbt stage (default); "models": a Cosmos task per model.
+DBT_TASKS = os.environ.get("AFFINITY_DBT_TASKS", "stage")
 
 
-def _dbt_group(stage: Stage) -> DbtTaskGroup:
+def _dbt_group(stage: Stage):
+    """A Cosmos task group over the stage's selection: a task per model (with its tests)."""
+    # Imported here: the default rendering does not pay for Cosmos at every DAG parse.
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+
     if not paths().dbt_manifest.exists():
         raise FileNotFoundError(
             f"{paths().dbt_manifest} is missing: run `affinity parse` (or `affinity run`, "
@@ -49,9 +38,17 @@ def _dbt_group(stage: Stage) -> DbtTaskGroup:
         )
     return DbtTaskGroup(
         group_id=stage.name,
-        project_config=_project,
-        profile_config=_profile,
-        execution_config=_execution,
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT_DIR,
+            manifest_path=paths().dbt_manifest,
+            project_name="affinity",
+        ),
+        profile_config=ProfileConfig(
+            profile_name="affinity",
+            target_name=os.environ.get("AFFINITY_DBT_TARGET", "dev"),
+            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             select=list(stage.dbt_select),
@@ -65,7 +62,12 @@ def _dbt_group(stage: Stage) -> DbtTaskGroup:
             # "Emitting event for inactive AssetModel" or "AssetModel ... not found").
             emit_datasets=False,
         ),
-        operator_args=_dbt_operator_args,
+        # Each dbt task builds one model with its tests (unit tests included) and as_of.
+        operator_args={
+            "vars": {"as_of": "{{ ds }}"},
+            "pool": WAREHOUSE_POOL,
+            "install_deps": False,
+        },
     )
 
 
@@ -79,10 +81,13 @@ def _python_task(stage: Stage):
     def run(
         params: dict | None = None, ds: str | None = None, run_id: str | None = None, **context
     ):
+        from ml.orchestration.child import run_stage_in_child
         from ml.orchestration.runner import run_stage
         from ml.pipeline import RunContext
 
-        summary = run_stage(
+        # Large stages in a child process: their memory goes back to the OS when they end.
+        runner = run_stage_in_child if stage.own_process else run_stage
+        summary = runner(
             stage.name,
             RunContext(
                 logical_date=ds,
@@ -90,6 +95,7 @@ def _python_task(stage: Stage):
                 input_path=params["input_path"],
                 retrain=params["retrain"],
                 top_n=params["top_n"],
+                full_refresh=bool(params.get("full_refresh")),
                 replay_campaigns=bool(params.get("replay_campaigns")),
             ),
         )
@@ -113,9 +119,20 @@ def _python_task(stage: Stage):
             description="Landing folder of contract files, or an Online Retail CSV(.gz); "
             "empty: $AFFINITY_HOME/landing/inbox.",
         ),
-        "retrain": Param(True, type="boolean", description="Train and gate a new model."),
+        "retrain": Param(
+            True,
+            type="boolean",
+            description="Train and gate a new model when the data moved enough or a week "
+            "passed (ml.train.retrain_rule); false: the champion keeps serving.",
+        ),
         "top_n": Param(
             20, type="integer", minimum=1, maximum=200, description="Recommendations per customer."
+        ),
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            description="Rebuild instead of syncing: dbt rebuilds its incremental models, "
+            "every customer is scored (also on AFFINITY_FULL_REFRESH_WEEKDAY).",
         ),
         "replay_campaigns": Param(
             False,
@@ -128,7 +145,13 @@ def _python_task(stage: Stage):
     doc_md=__doc__,
 )
 def affinity_daily():
-    chain(*(_dbt_group(stage) if stage.is_dbt else _python_task(stage) for stage in DAILY))
+    per_model = DBT_TASKS == "models"
+    chain(
+        *(
+            _dbt_group(stage) if stage.is_dbt and per_model else _python_task(stage)
+            for stage in DAILY
+        )
+    )
 
 
 affinity_daily()

@@ -295,12 +295,14 @@ def _holds_by_descriptor(path: Path) -> bool:
 def _ancestors(pid: int) -> set[int]:
     """Pids of the parent chain of ``pid`` (Linux ``/proc``; empty elsewhere)."""
     found: set[int] = set()
-    while pid > 1 and pid not in found:
+    while pid > 1:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             break
         pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if pid in found:  # a cycle cannot happen, but never loop
+            break
         found.add(pid)
     return found
 

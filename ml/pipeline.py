@@ -45,6 +45,9 @@ class Stage:
         dbt selectors of a dbt stage (``dbt build --select ...``).
     emits_snapshot : bool
         The stage swaps in a new analyst snapshot (the DAG's Asset event).
+    own_process : bool
+        The DAG runs it in a child process (:mod:`ml.orchestration.child`), so the
+        memory of a large stage goes back to the OS when it ends.
     """
 
     name: str
@@ -54,6 +57,7 @@ class Stage:
     run: str = ""
     dbt_select: tuple[str, ...] = ()
     emits_snapshot: bool = False
+    own_process: bool = False
 
     @property
     def is_dbt(self) -> bool:
@@ -152,6 +156,7 @@ DAILY: tuple[Stage, ...] = (
         reads=("marts.interaction_events", "marts.customer_rfm_segments"),
         writes=("MLflow runs", "MLflow registry"),
         run=f"{_STAGES}:train_stage",
+        own_process=True,
     ),
     Stage(
         "score",
@@ -166,6 +171,7 @@ DAILY: tuple[Stage, ...] = (
             "ml.customer_affinity",
         ),
         run=f"{_STAGES}:score_stage",
+        own_process=True,
     ),
     Stage(
         "campaigns",

@@ -84,21 +84,52 @@ def test_dag_configuration(dag_info: dict) -> None:
     # export (2009-12-01 .. 2010-12-09) must be runnable for its own dates.
     assert dag_info["start_date"] <= "2009-12-01"
     assert dag_info["max_active_runs"] == 1
-    assert {"input_path", "retrain", "top_n"} <= set(dag_info["params"])
+    assert {"input_path", "retrain", "top_n", "full_refresh"} <= set(dag_info["params"])
 
 
 def test_task_graph_retries_and_pool(dag_info: dict) -> None:
     tasks = dag_info["tasks"]
     for name in ("ingest", "train", "score", "campaigns", "publish"):
         assert name in tasks
-    # Every dbt model has its own task (model + tests), in the right group.
+    # Each dbt stage is one task (one `dbt build` of its selection, models and tests).
+    assert "dbt_features" in tasks and "dbt_outputs" in tasks
+    assert not [t for t in tasks if "." in t]
+    # Order: ingest -> features -> train -> score -> outputs -> publish.
+    assert tasks["train"]["upstream"] == ["dbt_features"]
+    assert tasks["score"]["upstream"] == ["train"]
+    assert tasks["publish"]["upstream"] == ["dbt_outputs"]
+    # The features wait on the stage declared before them (the language stages after ingest).
+    from ml.pipeline import stage_names
+
+    names = stage_names()
+    assert tasks["dbt_features"]["upstream"] == [names[names.index("dbt_features") - 1]]
+    # Retries everywhere; every warehouse writer takes the size-1 pool.
+    assert all(t["retries"] >= 1 for t in tasks.values())
+    assert all(t["pool"] == WAREHOUSE_POOL for t in tasks.values())
+    assert tasks["publish"]["outlets"] == ["affinity_snapshot"]
+
+
+def test_per_model_rendering_keeps_a_cosmos_task_per_model(tmp_path_factory) -> None:
+    """``AFFINITY_DBT_TASKS=models``: each dbt stage is a Cosmos group, a task per model,
+    none of which emits an Asset (nothing consumes them; each one made its task warn
+    twice)."""
+    home = tmp_path_factory.mktemp("dag_home_models")
+    parse_dbt_project(home)
+    out = subprocess.run(
+        [sys.executable, "-c", INSPECT_DAG, str(DAGS_DIR)],
+        env=airflow_env({"AFFINITY_DBT_TASKS": "models"}, home=home),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    tasks = json.loads(out.stdout.strip().splitlines()[-1])["tasks"]
     feature_models = {t for t in tasks if t.startswith("dbt_features.")}
     assert "dbt_features.customer_features_model_build" in feature_models
     assert "dbt_features.interactions_model_build" in feature_models
     assert "dbt_outputs.pub_recommendations_model_build" in tasks
     # The ml tables exist only after score/campaigns: their staging views build with the outputs.
     assert "dbt_outputs.stg_ml__recommendations_model_build" in tasks
-    assert "dbt_features.stg_raw__customers_model_build" in feature_models
     assert not {t for t in feature_models if "stg_ml__" in t}
     # Order (test_dag_task_order_is_the_declared_pipeline checks all of it): ... ->
     # dbt_features -> train -> score -> ... -> dbt_outputs -> publish.
@@ -113,15 +144,8 @@ def test_task_graph_retries_and_pool(dag_info: dict) -> None:
     # Retries everywhere; every warehouse writer takes the size-1 pool.
     assert all(t["retries"] >= 1 for t in tasks.values())
     assert all(t["pool"] == WAREHOUSE_POOL for t in tasks.values())
-    assert tasks["publish"]["outlets"] == ["affinity_snapshot"]
-
-
-def test_dbt_tasks_emit_no_assets(dag_info: dict) -> None:
-    # No Asset per dbt model (nothing consumes them; each one made its task warn twice).
     dbt_tasks = [
-        t
-        for name, t in dag_info["tasks"].items()
-        if name.startswith(("dbt_features.", "dbt_outputs."))
+        t for name, t in tasks.items() if name.startswith(("dbt_features.", "dbt_outputs."))
     ]
     assert dbt_tasks and all(t["emit_datasets"] is False for t in dbt_tasks)
 

@@ -87,7 +87,11 @@ from ml.orchestration.runner import run_stages
 from ml.pipeline import RunContext
 
 ctx = RunContext(
-    as_of, run_id=spec["run_id"], input_path=spec["landing"], top_n=spec.get("top_n", 10)
+    as_of,
+    run_id=spec["run_id"],
+    input_path=spec["landing"],
+    top_n=spec.get("top_n", 10),
+    full_refresh=bool(spec.get("full_refresh")),
 )
 
 
@@ -150,6 +154,7 @@ def run_stages(
     kill_at: str | None = None,
     fast_train: bool = True,
     top_n: int = 10,
+    full_refresh: bool = False,
     timeout: float = 900,
 ) -> StageRun:
     """Run the pipeline's task bodies for ``as_of`` in a child process.
@@ -168,6 +173,9 @@ def run_stages(
         ``publish:before_swap`` or ``publish:after_swap``: SIGKILL there.
     fast_train : bool
         Train without BPR and plots (these tests are about the warehouse, not the model).
+    full_refresh : bool
+        The run's full refresh: dbt rebuilds its incremental models, every customer is
+        scored (what an incremental night must equal).
     """
     spec = {
         "home": str(home),
@@ -179,6 +187,7 @@ def run_stages(
         "kill_at": kill_at,
         "fast_train": fast_train,
         "top_n": top_n,
+        "full_refresh": full_refresh,
     }
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, json.dumps(spec)],

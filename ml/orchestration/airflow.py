@@ -148,12 +148,16 @@ def ensure_airflow(env: dict[str, str], output: TextIO | None = None) -> None:
         log.info("initialising Airflow metadata in %s", env["AIRFLOW_HOME"])
         _airflow(["db", "migrate"], env, output=output)
         marker.touch()
-    # Warehouse writers take turns: DuckDB allows one read-write process per file.
-    _airflow(
-        ["pools", "set", WAREHOUSE_POOL, "1", "tasks that write the DuckDB warehouse"],
-        env,
-        output=output,
-    )
+    # Warehouse writers take turns: DuckDB allows one read-write process per file. Set
+    # once per metadata database: each `airflow pools set` is a ~10 s Airflow start-up.
+    pool_marker = Path(env["AIRFLOW_HOME"]) / f".pool-{WAREHOUSE_POOL}-1"
+    if not pool_marker.exists():
+        _airflow(
+            ["pools", "set", WAREHOUSE_POOL, "1", "tasks that write the DuckDB warehouse"],
+            env,
+            output=output,
+        )
+        pool_marker.touch()
 
 
 def run_dag(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -153,13 +154,15 @@ def _run(
     if replay is None:
         replay = generated
     as_of = as_of or latest_data_date(landing)
-    step = time.perf_counter()
-    printer.status("  dbt parse    ...")
-    parse_dbt_project(as_of=as_of)
-    printer.line(
-        f"  {'dbt parse':<13}{duration(time.perf_counter() - step):>7}  "
-        f"manifest for {as_of} (data up to and including that day)"
-    )
+    if os.environ.get("AFFINITY_DBT_TASKS", "stage") == "models":
+        # Cosmos renders a task per model from the manifest; parse with the DAG's vars.
+        step = time.perf_counter()
+        printer.status("  dbt parse    ...")
+        parse_dbt_project(as_of=as_of)
+        printer.line(
+            f"  {'dbt parse':<13}{duration(time.perf_counter() - step):>7}  "
+            f"manifest for {as_of} (data up to and including that day)"
+        )
     log.info("running affinity_daily for %s on %s", as_of, landing)
     launched = time.perf_counter()
     watch = DagWatch(paths().airflow_home, DAG_ID, utcnow(), printer)

@@ -80,8 +80,10 @@ def run_stage(name: str, ctx: RunContext, pipeline: tuple[Stage, ...] = DAILY) -
 
 
 def _run_declared(declared: Stage, ctx: RunContext) -> dict[str, Any]:
+    from ml.orchestration.nightly import night_context
     from ml.warehouse.dbt import release_dbt_warehouse
 
+    ctx = night_context(ctx)  # the week's full-refresh day rebuilds like full_refresh=True
     # dbt-duckdb keeps its DuckDB handle open in this process (in `airflow dags test`
     # every task shares one process); DuckDB refuses a second, differently configured one.
     release_dbt_warehouse()

@@ -83,13 +83,18 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
     The training's ``as_of`` is the start of the next day: its test window ends where
     the logical date ends, like the dbt marts.
     """
-    import ml.train
-    from ml.dates import as_of_end
-    from ml.train.tracking import alias_version
-
     day = _logical_date(ctx, "train")
     if not ctx.retrain:
         return {"decision": "skipped", "reason": "retrain=false: scoring keeps the champion"}
+    due = _retrain_due(day)
+    if not due.retrain:
+        log.info("train: champion kept: %s", due.reason)
+        return {"decision": "kept", "reason": due.reason, "rows": 0}
+    log.info("train: retraining: %s", due.reason)
+    import ml.train  # MLflow and the trainers: only on nights that train
+    from ml.dates import as_of_end
+    from ml.train.tracking import alias_version
+
     result = ml.train.train(as_of_end(day))
     return {
         "run_id": result.run_id,
@@ -106,6 +111,16 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
     }
 
 
+def _retrain_due(day: str):
+    """The retrain rule's decision for ``day`` (:mod:`ml.train.retrain_rule`)."""
+    from ml.train.retrain_rule import RetrainRule, observe, retrain_decision
+    from ml.warehouse import connect
+
+    with connect() as con:
+        moved = observe(con, to_date(day))
+    return retrain_decision(to_date(day), moved, RetrainRule.from_env())
+
+
 def score_stage(ctx: RunContext) -> dict[str, Any]:
     """Recommendations, similar products and segments from the serving model."""
     from ml.orchestration.erasure import erase_outside_warehouse
@@ -119,7 +134,7 @@ def score_stage(ctx: RunContext) -> dict[str, Any]:
     erase_outside_warehouse()  # the champion never serves an erased customer
     model = load_serving_model(day)
     config = ScoreConfig(n=ctx.top_n)
-    recommendations = score(day, config=config, model=model)
+    recommendations = score(day, config=config, model=model, full_refresh=ctx.full_refresh)
     # The rules these lists were served under (demotion included), in MLflow beside the
     # model's training runs; the task links to this run.
     mlflow_run = log_scoring_run(recommendations, config)

@@ -141,7 +141,7 @@ def load_scoring_model(name: str | None = None, *, as_of: date | None = None) ->
 def _champion_as_of(name: str, as_of: date):
     """The serving bundle of the version that was champion for ``as_of``."""
     from ml.config import paths
-    from ml.train.registry import champion_as_of, load_version
+    from ml.train.registry import champion_as_of
     from ml.train.tracking import configure_registry
 
     home = paths()
@@ -152,7 +152,31 @@ def _champion_as_of(name: str, as_of: date):
             f"no version of {name!r} was champion as of {as_of} in {home.mlflow_tracking_uri}: "
             "train for that date (`affinity train --as-of`) or score a later date"
         )
-    return load_version(name, version).serving
+    return load_serving_bundle(name, version)
+
+
+def load_serving_bundle(name: str, version: str):
+    """Only the ``serving`` bundle of a registered version (not its evaluated twin).
+
+    The pyfunc holds two bundles (:mod:`ml.train.pyfunc`); loading it reads both, and
+    scoring needs one (the evaluated model is what the gate compared: at 10M events it
+    is another 500k x 64 factors, index maps and purchase matrix). The artifact folder
+    comes from the model's MLmodel file, as the pyfunc loader resolves it.
+    """
+    from pathlib import Path
+
+    import mlflow
+    import yaml
+
+    from ml.train.bundle import TrainedRecommender
+    from ml.train.pyfunc import SERVING_ARTIFACT
+
+    root = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}"))
+    spec = yaml.safe_load((root / "MLmodel").read_text())
+    relative = spec["flavors"]["python_function"]["artifacts"][SERVING_ARTIFACT]["path"]
+    bundle = TrainedRecommender.load(root / relative)
+    bundle.version = str(version)
+    return bundle
 
 
 def popularity_scoring_model(con) -> ScoringModel:

@@ -29,36 +29,56 @@ from ml.text.products import load_store
 log = logging.getLogger(__name__)
 
 
-def explore_new_products(
-    con: duckdb.DuckDBPyConnection,
-    recommendations: pl.DataFrame,
-    inputs: ScoringInputs,
-    config: ScoreConfig,
-) -> pl.DataFrame:
-    """Give each list's exploration slots to never-bought products its customer may like.
-
-    Returns ``recommendations`` with the same columns and list lengths.
-    """
+def exploration_candidates(
+    con: duckdb.DuckDBPyConnection, inputs: ScoringInputs, config: ScoreConfig
+) -> pl.DataFrame | None:
+    """Every customer's new-product candidates (:func:`new_product_candidates`), or None
+    when exploration is off or there is no new product."""
     rule = ColdStartConfig(exploration_share=config.new_product_share)
     if rule.slots(config.n) == 0:
-        return recommendations
+        return None
     products = load_products(con)
     buyers = products["buyers"].fill_null(0).to_numpy()
     is_new = products["eligible"].fill_null(False).to_numpy().astype(bool) & (buyers == 0)
     if not is_new.any():
-        return recommendations
+        return None
     vectors = normalise_rows(embed_products(products, load_store(con))[0])
     neighbours = new_product_neighbours(
         products["product_id"].to_numpy().astype(str), vectors, is_new, buyers > 0, rule
     )
     bought = inputs.history.filter(pl.col("bought").fill_null(False))
     candidates = new_product_candidates(neighbours, bought.select("customer_id", "product_id"))
-    result = add_exploration(recommendations, candidates, config.n, rule)
-    placed = int((result["reason_code"] == "new_similar_bought").sum())
     log.info(
-        "new products: %d never bought, %d with bought look-alikes, %d exploration rows",
+        "new products: %d never bought, %d with bought look-alikes, %d candidate pairs",
         int(is_new.sum()),
         neighbours["product_id"].n_unique(),
-        placed,
+        candidates.height,
     )
+    return candidates
+
+
+def explore_new_products(
+    con: duckdb.DuckDBPyConnection,
+    recommendations: pl.DataFrame,
+    inputs: ScoringInputs,
+    config: ScoreConfig,
+    candidates: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Give each list's exploration slots to never-bought products its customer may like.
+
+    ``candidates``: :func:`exploration_candidates` when already computed (customers
+    without a list in ``recommendations`` are ignored).
+
+    Returns ``recommendations`` with the same columns and list lengths.
+    """
+    rule = ColdStartConfig(exploration_share=config.new_product_share)
+    if rule.slots(config.n) == 0:
+        return recommendations
+    if candidates is None:
+        candidates = exploration_candidates(con, inputs, config)
+    if candidates is None:
+        return recommendations
+    result = add_exploration(recommendations, candidates, config.n, rule)
+    placed = int((result["reason_code"] == "new_similar_bought").sum())
+    log.info("new products: %d exploration rows", placed)
     return result

@@ -41,18 +41,16 @@ from ml.serving.cold_start import cold_start_lists
 from ml.serving.config import ScoreConfig
 from ml.serving.inputs import ScoringInputs, latest_logical_date, load_inputs
 from ml.serving.model import IdIndex, ScoringModel, load_scoring_model
-from ml.serving.new_products import explore_new_products
 from ml.serving.reasons import (
     POPULAR_OVERALL,
     LastBought,
     reason_codes,
     reason_products,
 )
-from ml.serving.review_demotion import demote_products, turning_negative_products
+from ml.serving.review_demotion import demoted_rows, turning_negative_products
 from ml.serving.topk import feasible_cap, top_products
 from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
-from ml.warehouse.tables import write_partition
 
 log = logging.getLogger(__name__)
 
@@ -339,8 +337,9 @@ def score(
     *,
     config: ScoreConfig | None = None,
     model: ScoringModel | None = None,
+    full_refresh: bool = False,
 ) -> ScoreReport:
-    """Score every customer and replace the logical date's rows of ``ml.recommendations``.
+    """Score the customers whose lists can have changed; replace the date's partition.
 
     Parameters
     ----------
@@ -352,70 +351,64 @@ def score(
     model : ScoringModel, optional
         The model to serve (default: the MLflow ``champion``, see
         :func:`load_scoring_model`).
+    full_refresh : bool
+        Score every customer (otherwise :mod:`ml.serving.incremental` re-scores only the
+        customers whose inputs changed since the last scoring; the partition is the same).
 
     Returns
     -------
     ScoreReport
     """
+    from ml.serving.score_partition import score_partition
+
     config = config or ScoreConfig()
     started = time.perf_counter()
     model = model or load_scoring_model()
     with connect() as con:
         day = to_date(logical_date) if logical_date is not None else latest_logical_date(con)
         inputs = load_inputs(con, day, config)
-        recommendations = explore_new_products(
-            con, recommend_all(inputs, model, config), inputs, config
-        )
         demoted = (
             turning_negative_products(con)["product_id"].to_list()
             if config.demote_turning_negative
             else []
         )
-        recommendations = demote_products(recommendations, demoted)
-        written = write_partition(
+        written = score_partition(
             con,
-            "recommendations",
-            recommendations,
             day,
+            inputs,
+            model,
+            config,
             columns=RECOMMENDATION_COLUMNS,
-            order_by="customer_id, rank",
-            keep_dates=config.keep_dates,
-        )
-        coverage = (
-            recommendations["product_id"].n_unique()
-            / max(1, int(inputs.products["eligible"].sum()))
-            if written
-            else 0.0
-        )
-        cold = int(
-            recommendations.filter(pl.col("rank") == 1)["reason_code"]
-            .str.starts_with("popular")
-            .sum()
+            full_refresh=full_refresh,
+            demoted=demoted,
         )
         seconds = time.perf_counter() - started
         report = ScoreReport(
             day,
-            recommendations["customer_id"].n_unique(),
-            recommendations["customer_id"].n_unique() - cold,
-            cold,
-            written,
+            written.customers,
+            written.customers - written.cold_start,
+            written.cold_start,
+            written.rows,
             seconds,
-            coverage,
+            written.catalog_coverage,
             model.name,
             model.version,
             len(demoted),
-            int(recommendations["product_id"].is_in(demoted).sum()) if demoted else 0,
+            demoted_rows(con, day, demoted),
         )
         record_stage(
             con,
             day,
             "recommendations",
-            rows=written,
+            rows=written.rows,
             seconds=seconds,
             detail={
                 **asdict(config),
-                "catalog_coverage": round(coverage, 4),
+                "catalog_coverage": round(written.catalog_coverage, 4),
                 "demoted_products": report.demoted_products,
+                "plan": written.plan.reason,
+                **written.plan.stats,
+                "seconds": written.seconds,
             },
         )
     log.info("%s", report.summary())

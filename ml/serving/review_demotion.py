@@ -74,3 +74,20 @@ def demote_products(recommendations: pl.DataFrame, demoted: Iterable[str]) -> pl
         )
         .select(columns)
     )
+
+
+def demoted_rows(con, day, demoted: list[str]) -> int:
+    """Rows of ``day``'s ``ml.recommendations`` that hold a demoted product."""
+    if not demoted:
+        return 0
+    con.register("_demoted_products", pl.DataFrame({"product_id": demoted}).to_arrow())
+    try:
+        return int(
+            con.execute(
+                "SELECT count(*) FROM ml.recommendations WHERE logical_date = ? "
+                "AND product_id IN (SELECT product_id FROM _demoted_products)",
+                [day],
+            ).fetchone()[0]
+        )
+    finally:
+        con.unregister("_demoted_products")

@@ -20,6 +20,51 @@ log = logging.getLogger(__name__)
 
 # implicit's topk marks filtered slots with -FLT_MAX.
 _FILTERED = -1e37
+# Extra candidates fetched per list before the exact re-ranking (see candidate_products).
+RERANK_MARGIN = 8
+
+
+def exact_scores(user_vectors: np.ndarray, item_factors: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``user . item`` for each ``(user, ids[user, j])`` in float64, rounded to 1e-9, the
+    same for a customer whatever else is in the batch (``-inf`` where ``ids < 0``).
+
+    BLAS's float32 GEMM rounds a row's dot products differently depending on where the
+    row sits in the block (tile edges, kernels): the same customer scored among others
+    got scores differing in the last bit, enough to swap two near-equal products.
+    Products of float32 values are exact in float64; what is left of the summation order
+    (~1e-16) is rounded away at 1e-9, so these scores, and every ranking made from them
+    (ties: the lower item index), depend on the customer alone.
+    """
+    users = np.asarray(user_vectors, dtype=np.float64)
+    safe = np.maximum(ids, 0)
+    items = item_factors[safe].astype(np.float64)  # (users, k, factors)
+    out = np.matmul(items, users[:, :, None])[:, :, 0]
+    out = np.round(out, 9)
+    return np.where(ids >= 0, out, -np.inf)
+
+
+def _under_cap(
+    candidates: np.ndarray, categories: np.ndarray, max_per_category: int | None
+) -> np.ndarray:
+    """Which candidates (rank order per row) the cap keeps: at most ``max_per_category``
+    per category, uncategorised (``-1``) never capped, empty slots (``-1``) never kept."""
+    rows, width = candidates.shape
+    valid = candidates >= 0
+    keep = valid.copy()
+    if max_per_category is not None and width:
+        cats = np.where(valid, categories[np.maximum(candidates, 0)], -1)
+        # Occurrence number of each candidate within its category, in rank order: a stable
+        # sort groups equal categories and keeps rank order inside each group.
+        order = np.argsort(cats, axis=1, kind="stable")
+        grouped = np.take_along_axis(cats, order, axis=1)
+        positions = np.broadcast_to(np.arange(width), (rows, width))
+        starts = np.ones((rows, width), dtype=bool)
+        starts[:, 1:] = grouped[:, 1:] != grouped[:, :-1]
+        group_start = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
+        occurrence = np.empty_like(order)
+        np.put_along_axis(occurrence, order, positions - group_start, axis=1)
+        keep &= (cats < 0) | (occurrence < max_per_category)
+    return keep
 
 
 def cap_per_category(
@@ -52,25 +97,11 @@ def cap_per_category(
         Rows with fewer than ``n`` survivors.
     """
     rows, width = candidates.shape
-    valid = candidates >= 0
-    keep = valid.copy()
-    if max_per_category is not None and width:
-        cats = np.where(valid, categories[np.maximum(candidates, 0)], -1)
-        # Occurrence number of each candidate within its category, in rank order: a stable
-        # sort groups equal categories and keeps rank order inside each group.
-        order = np.argsort(cats, axis=1, kind="stable")
-        grouped = np.take_along_axis(cats, order, axis=1)
-        positions = np.broadcast_to(np.arange(width), (rows, width))
-        starts = np.ones((rows, width), dtype=bool)
-        starts[:, 1:] = grouped[:, 1:] != grouped[:, :-1]
-        group_start = np.maximum.accumulate(np.where(starts, positions, 0), axis=1)
-        occurrence = np.empty_like(order)
-        np.put_along_axis(occurrence, order, positions - group_start, axis=1)
-        keep &= (cats < 0) | (occurrence < max_per_category)
+    keep = _under_cap(candidates, categories, max_per_category)
     rank = np.cumsum(keep, axis=1) - 1
     slot = np.where(keep & (rank < n), rank, n)  # column n is a dump for dropped candidates
     ids = np.full((rows, n + 1), -1, dtype=np.int64)
-    kept_scores = np.full((rows, n + 1), np.nan, dtype=np.float32)
+    kept_scores = np.full((rows, n + 1), np.nan, dtype=np.result_type(scores, np.float32))
     row_index = np.broadcast_to(np.arange(rows)[:, None], (rows, width))
     ids[row_index, slot] = candidates
     kept_scores[row_index, slot] = scores
@@ -84,6 +115,7 @@ def candidate_products(
     exclude: sp.csr_matrix,
     width: int,
     num_threads: int = 0,
+    rerank: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``width`` items per user, excluded items left out.
 
@@ -92,12 +124,23 @@ def candidate_products(
     exclusion count`` candidates unfiltered and lose the excluded ones here, vectorised;
     only users with many exclusions go through the filtered ``topk``.
 
+    The float32 GEMM's top ``width + RERANK_MARGIN`` are then re-scored by
+    :func:`exact_scores` and re-ranked (ties: the lower item index), so a customer's
+    list is the same whichever customers share its batch (what incremental scoring
+    relies on); the float32 error (~1e-7 relative) cannot reach past the margin.
+
+    ``rerank=False`` skips that step and returns the float32 top ``width +
+    RERANK_MARGIN`` in float32 order (the caller re-ranks a pool of them exactly).
+
     Returns
     -------
     ids, scores : numpy.ndarray
-        ``(users, width)`` item indices in rank order (``-1`` padding) and their scores.
+        ``(users, width)`` item indices in rank order (``-1`` padding) and their float64
+        scores.
     """
     users, n_items = len(user_vectors), item_factors.shape[0]
+    target = width
+    width = min(n_items, width + RERANK_MARGIN)
     ids = np.full((users, width), -1, dtype=np.int64)
     scores = np.full((users, width), np.nan, dtype=np.float32)
     counts = np.diff(exclude.indptr)
@@ -126,8 +169,13 @@ def candidate_products(
             cand = np.where(np.take_along_axis(drop, order, axis=1), -1, cand)
         ids[rows, : min(width, cand.shape[1])] = cand[:, :width]
         scores[rows, : min(width, cand.shape[1])] = cand_scores[:, :width]
-    scores = np.where(ids >= 0, scores, np.nan).astype(np.float32)
-    return ids, scores
+    if not rerank:
+        return ids, np.where(ids >= 0, scores, np.nan)
+    exact = exact_scores(user_vectors, item_factors, ids)
+    order = np.lexsort((np.where(ids >= 0, ids, n_items), -exact), axis=1)[:, :target]
+    ids = np.take_along_axis(ids, order, axis=1)
+    exact = np.take_along_axis(exact, order, axis=1)
+    return ids, np.where(ids >= 0, exact, np.nan)
 
 
 def feasible_cap(config: ScoreConfig, categories: np.ndarray) -> ScoreConfig:
@@ -199,7 +247,7 @@ def top_products(
     # Over-fetch so the category cap rarely needs the second pass.
     width = min(n_items, 2 * n if capped else n)
     ids = np.full((len(user_vectors), n), -1, dtype=np.int64)
-    scores = np.full((len(user_vectors), n), np.nan, dtype=np.float32)
+    scores = np.full((len(user_vectors), n), np.nan, dtype=np.float64)
     pending = np.arange(len(user_vectors))
     while len(pending) and width > 0:
         cand, cand_scores = candidate_products(
@@ -257,24 +305,33 @@ def capped_top_products(
     pool_ids, pool_scores = [], []
     for start, end in zip(starts, ends, strict=True):
         take = min(end - start, n if sorted_categories[start] < 0 else cap)
+        # Each category's float32 top `take + RERANK_MARGIN`: the exact top `take` is in it.
         ids, scores = candidate_products(
             user_vectors,
             sorted_items[start:end],
             exclude[:, start:end],
             take,
             config.num_threads,
+            rerank=False,
         )
         pool_ids.append(np.where(ids >= 0, order[np.maximum(ids, 0) + start], -1))
         pool_scores.append(scores)
+    if not users:
+        return np.full((0, n), -1, dtype=np.int64), np.full((0, n), np.nan)
     pool_ids = np.concatenate(pool_ids, axis=1)
     pool_scores = np.concatenate(pool_scores, axis=1)
+    # The pool in float32 order; the capped list ends at the n-th kept position p, so the
+    # exact capped list lies in the first p + 1 + RERANK_MARGIN: re-rank only those.
     ranking = np.where(pool_ids >= 0, pool_scores, -np.inf)
-    # Best first; equal scores keep the lower product index (the stable tie rule).
-    best = np.lexsort((pool_ids, -ranking), axis=1)[:, :n] if users else np.empty((0, 0), int)
-    ids = np.full((users, n), -1, dtype=np.int64)
-    scores = np.full((users, n), np.nan, dtype=np.float32)
-    width = best.shape[1]
-    ids[:, :width] = np.take_along_axis(pool_ids, best, axis=1)
-    scores[:, :width] = np.take_along_axis(pool_scores, best, axis=1)
-    scores = np.where(ids >= 0, scores, np.nan).astype(np.float32)
-    return ids, scores
+    first = np.lexsort((np.where(pool_ids >= 0, pool_ids, len(categories)), -ranking), axis=1)
+    pool_ids = np.take_along_axis(pool_ids, first, axis=1)
+    kept = np.cumsum(_under_cap(pool_ids, categories, cap), axis=1)
+    full = kept[:, -1] >= n
+    last = np.where(full, np.argmax(kept >= n, axis=1), pool_ids.shape[1] - 1)
+    head = pool_ids[:, : min(pool_ids.shape[1], int(last.max()) + 1 + RERANK_MARGIN)]
+    exact = exact_scores(user_vectors, item_factors, head)
+    best = np.lexsort((np.where(head >= 0, head, len(categories)), -exact), axis=1)
+    head = np.take_along_axis(head, best, axis=1)
+    exact = np.take_along_axis(exact, best, axis=1)
+    ids, scores, _ = cap_per_category(head, exact, categories, n, cap)
+    return ids, np.where(ids >= 0, scores, np.nan)

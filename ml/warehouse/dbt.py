@@ -177,8 +177,8 @@ def run_dbt(
     args : sequence of str
         dbt arguments, e.g. ``["build", "--select", "marts"]``.
     as_of : str, date or datetime, optional
-        The run's logical date, passed as dbt var ``as_of`` (merged into any ``--vars``).
-        Without it the project default applies (2100-01-01: everything loaded).
+        The run's logical date, given to dbt as ``AFFINITY_AS_OF`` (``macros/as_of.sql``;
+        a ``--vars`` ``as_of`` in ``args`` wins). Without it: 2100-01-01, everything loaded.
     home : path-like, optional
         Affinity home; defaults to ``$AFFINITY_HOME`` (see :mod:`ml.config`).
 
@@ -200,13 +200,17 @@ def run_dbt(
     for directory in (home, paths.dbt_target, paths.dbt_logs):
         directory.mkdir(parents=True, exist_ok=True)
     cli_args = [str(a) for a in args]
-    if as_of is not None:
-        cli_args = _with_vars(cli_args, {"as_of": normalize_as_of(as_of)})
+    # The date goes in the environment, not --vars: a var that changes every night
+    # invalidates dbt's partial parse (macros/as_of.sql reads AFFINITY_AS_OF when executing).
+    environment = {
+        **dbt_env(home),
+        "AFFINITY_AS_OF": normalize_as_of(as_of) if as_of is not None else "",
+    }
     command = " ".join(a for a in cli_args[:2] if not a.startswith("-"))
 
     log.info("dbt %s", " ".join(cli_args))
     started = time.perf_counter()
-    with _environment(dbt_env(home)):
+    with _environment(environment):
         try:
             result = dbtRunner().invoke(cli_args)
         finally:
@@ -306,7 +310,10 @@ def parse_dbt_project(home: Path | str | None = None, as_of: str | None = None) 
     where = Paths(Path(home).resolve()) if home else Paths(affinity_home())
     # dbt hashes the --profile and --target arguments with the vars: pass them as Cosmos does.
     target = os.environ.get("AFFINITY_DBT_TARGET", "dev")
-    run_dbt(["parse", "--profile", "affinity", "--target", target], as_of=as_of, home=where.home)
+    args = ["parse", "--profile", "affinity", "--target", target]
+    if as_of:  # Cosmos tasks pass the date as a var: parse with the same vars
+        args = _with_vars(args, {"as_of": normalize_as_of(as_of)})
+    run_dbt(args, home=where.home)
     where.dbt_manifest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(where.dbt_target / "manifest.json", where.dbt_manifest)
     partial_parse = where.dbt_target / "partial_parse.msgpack"

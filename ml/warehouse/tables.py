@@ -102,6 +102,8 @@ def write_partition(
     columns: Mapping[str, str],
     order_by: str,
     keep_dates: int | None = DEFAULT_KEEP_DATES,
+    presorted: bool = False,
+    chunk_rows: int = 1_000_000,
 ) -> int:
     """Replace the rows of one logical date in ``ml.<table>`` (idempotent).
 
@@ -121,6 +123,11 @@ def write_partition(
         SQL ordering of the inserted rows (deterministic physical order).
     keep_dates : int or None
         Keep only this many most recent logical dates (``None`` keeps all).
+    presorted : bool
+        ``frame`` is already in ``order_by`` order: rows are inserted as they are, in
+        slices of ``chunk_rows`` (re-sorting 10M sorted rows in DuckDB cost +3.85 GB).
+    chunk_rows : int
+        Rows per insert of a presorted frame (bounds the Arrow copy of each slice).
 
     Returns
     -------
@@ -130,16 +137,24 @@ def write_partition(
     ensure_table(con, ML_SCHEMA, table, columns)
     names = [name for name in columns if name != "logical_date"]
     casts = ", ".join(f"CAST({name} AS {columns[name]}) AS {name}" for name in names)
-    arrow = frame.select(names).to_arrow()
-    con.register("_partition_rows", arrow)
+    rows = frame.select(names)
+    slices = (
+        [rows.slice(start, chunk_rows) for start in range(0, rows.height, chunk_rows)]
+        if presorted and rows.height
+        else [rows]
+    )
+    ordering = "" if presorted else f" ORDER BY {order_by}"
     try:
         con.execute("BEGIN TRANSACTION")
         con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
-        con.execute(
-            f"INSERT INTO {ML_SCHEMA}.{table} SELECT CAST(? AS DATE) AS logical_date, {casts} "
-            f"FROM _partition_rows ORDER BY {order_by}",
-            [logical_date],
-        )
+        for part in slices:
+            con.register("_partition_rows", part.to_arrow())
+            con.execute(
+                f"INSERT INTO {ML_SCHEMA}.{table} SELECT CAST(? AS DATE) AS logical_date, "
+                f"{casts} FROM _partition_rows{ordering}",
+                [logical_date],
+            )
+            con.unregister("_partition_rows")
         if keep_dates is not None:
             con.execute(
                 f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date NOT IN ("
@@ -151,7 +166,7 @@ def write_partition(
         con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("_partition_rows")
+        con.unregister("_partition_rows")  # a no-op once unregistered
     return frame.height
 
 

@@ -41,6 +41,6 @@ select
     recency_days,
     frequency,
     monetary,
-    cast('{{ var("as_of") }}' as date) as as_of_date
+    {{ as_of_date() }} as as_of_date
 
 from matched

@@ -1,0 +1,240 @@
+"""Incremental scoring equals scoring everyone, through every kind of change it plans for.
+
+A synthetic catalogue, histories and a factor model; day 1 is scored in full into a
+DuckDB warehouse and its state saved. Day 2 changes histories (new purchases, a new
+customer), lets purchases leave the exclusion window, takes a listed product out of the
+catalogue, brings products in and moves one to another category. The incremental
+partition (re-scored customers + copied rows) must equal recommend_all over everyone,
+row for row; and a change of model or rules must re-score everyone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ml.serving.config import ScoreConfig
+from ml.serving.incremental import (
+    current_state,
+    load_state,
+    plan_scoring,
+    save_state,
+    subset_inputs,
+)
+from ml.serving.inputs import ScoringInputs
+from ml.serving.model import ScoringModel
+from ml.serving.recommend import RECOMMENDATION_COLUMNS, recommend_all
+from ml.serving.score_partition import cap_is_feasible, write_carried
+from ml.warehouse import connect
+from ml.warehouse.tables import read_frame, write_partition
+
+DAY1, DAY2 = date(2026, 3, 1), date(2026, 3, 2)
+CATEGORIES = ["A", "B", "C", "D", "E", "F", "G"]
+CONFIG = ScoreConfig(n=10, exclusion_days=30, max_per_category=3, new_product_share=0.0)
+
+
+def _inputs(day: date, products: pl.DataFrame, history: pl.DataFrame, n_customers: int):
+    customers = pl.DataFrame(
+        {
+            "customer_id": [f"C{i:04d}" for i in range(n_customers)],
+            "country": ["FR"] * n_customers,
+            "segment": ["Loyal" if i % 3 else "New" for i in range(n_customers)],
+        }
+    )
+    popular = pl.DataFrame(
+        {
+            "group_kind": ["overall"] * 30,
+            "group_value": [""] * 30,
+            "product_id": products["product_id"][:30],
+            "buyers": list(range(30, 0, -1)),
+            "popularity_days": [90] * 30,
+        }
+    )
+    return ScoringInputs(
+        day, customers, products, history.sort("customer_id", "product_id"), popular
+    )
+
+
+def _world(seed: int = 3):
+    rng = np.random.default_rng(seed)
+    n_customers, n_products = 300, 120
+    product_ids = [f"P{i:04d}" for i in range(n_products)]
+    products = pl.DataFrame(
+        {
+            "product_id": product_ids,
+            "category": [CATEGORIES[i % len(CATEGORIES)] for i in range(n_products)],
+            "eligible": [i % 17 != 5 for i in range(n_products)],
+        }
+    )
+    pairs = []
+    end = datetime(2026, 3, 2)
+    for c in range(n_customers - 20):  # the last 20 have no history (cold start)
+        for p in rng.choice(n_products, size=int(rng.integers(1, 12)), replace=False):
+            bought = bool(rng.random() < 0.7)
+            when = end - timedelta(days=float(rng.uniform(0, 60))) if bought else None
+            pairs.append(
+                (f"C{c:04d}", product_ids[p], bought, when, not bought or rng.random() < 0.3)
+            )
+    history = pl.DataFrame(
+        pairs,
+        schema={
+            "customer_id": pl.String,
+            "product_id": pl.String,
+            "bought": pl.Boolean,
+            "last_bought_at": pl.Datetime("us"),
+            "viewed": pl.Boolean,
+        },
+        orient="row",
+    )
+    # The model knows all customers but the last 40 and all products but the last 10.
+    model = ScoringModel(
+        "m",
+        "1",
+        "als",
+        np.array([f"C{i:04d}" for i in range(n_customers - 40)]),
+        np.array(product_ids[: n_products - 10]),
+        rng.normal(size=(n_customers - 40, 8)).astype(np.float32),
+        rng.normal(size=(n_products - 10, 8)).astype(np.float32),
+    )
+    return products, history, model, n_customers
+
+
+def _score_in_full(con, day, inputs, model, config):
+    rows = recommend_all(inputs, model, config)
+    write_partition(
+        con,
+        "recommendations",
+        rows,
+        day,
+        columns=RECOMMENDATION_COLUMNS,
+        order_by="customer_id, rank",
+        presorted=True,
+    )
+    save_state(
+        con,
+        current_state(day, inputs, model, config, None, cap_is_feasible(inputs, model, config)),
+    )
+    return rows
+
+
+def _partition(con, day) -> pl.DataFrame:
+    return read_frame(
+        con,
+        "SELECT * EXCLUDE (logical_date) FROM ml.recommendations WHERE logical_date = ? "
+        "ORDER BY customer_id, rank",
+        [day],
+    )
+
+
+def _day_two(products: pl.DataFrame, history: pl.DataFrame, listed: pl.DataFrame):
+    """Every change incremental scoring must notice."""
+    end = datetime(2026, 3, 3)
+    # A product on many lists leaves the catalogue; an ineligible one comes back; a
+    # listed one moves to another category; an unlisted one moves too.
+    top = listed.group_by("product_id").len().sort("len", descending=True)["product_id"]
+    leaving, moving, moving_unlisted = top[0], top[1], "P0003"
+    products = products.with_columns(
+        pl.when(pl.col("product_id") == leaving)
+        .then(False)
+        .when(pl.col("product_id") == "P0005")
+        .then(True)
+        .otherwise(pl.col("eligible"))
+        .alias("eligible"),
+        pl.when(pl.col("product_id").is_in([moving, moving_unlisted]))
+        .then(pl.lit("G"))
+        .otherwise(pl.col("category"))
+        .alias("category"),
+    )
+    # New purchases of three customers and a new customer; a purchase just inside the
+    # old window (bought 30 days before day 1's end) leaves it on day 2.
+    fresh = pl.DataFrame(
+        [
+            ("C0001", "P0050", True, end - timedelta(hours=3), False),
+            ("C0002", "P0051", True, end - timedelta(hours=2), True),
+            ("C0290", "P0052", True, end - timedelta(hours=1), False),
+            ("C0003", "P0099", False, None, True),
+        ],
+        schema=history.schema,
+        orient="row",
+    )
+    history = pl.concat([history, fresh]).unique(["customer_id", "product_id"], keep="last")
+    edge = datetime(2026, 3, 2) - timedelta(days=30) + timedelta(hours=6)
+    history = history.with_columns(
+        pl.when(pl.col("customer_id") == "C0010")
+        .then(pl.lit(edge))
+        .otherwise(pl.col("last_bought_at"))
+        .alias("last_bought_at")
+    )
+    return products, history
+
+
+def test_incremental_partition_equals_scoring_everyone() -> None:
+    products, history, model, n_customers = _world()
+    inputs1 = _inputs(DAY1, products, history, n_customers)
+    with connect() as con:
+        listed = _score_in_full(con, DAY1, inputs1, model, CONFIG)
+        products2, history2 = _day_two(products, history, listed)
+        inputs2 = _inputs(DAY2, products2, history2, n_customers)
+        current = current_state(
+            DAY2, inputs2, model, CONFIG, None, cap_is_feasible(inputs2, model, CONFIG)
+        )
+        plan = plan_scoring(con, DAY2, inputs2, model, CONFIG, current)
+        assert not plan.full, plan.reason
+        assert plan.carry_from == DAY1
+        stats = plan.stats
+        assert 0 < stats["scored_customers"] < stats["customers"], stats
+        assert stats["products_left_or_moved"] == 3 and stats["products_joined_or_moved"] == 3
+        assert stats["left_exclusion_window"] >= 1 and stats["listing_a_changed_product"] > 0
+        rows = recommend_all(subset_inputs(inputs2, plan.rescore), model, CONFIG)
+        write_carried(con, rows, DAY2, plan, inputs2, columns=RECOMMENDATION_COLUMNS, keep_dates=3)
+        incremental = _partition(con, DAY2)
+    expected = recommend_all(inputs2, model, CONFIG).select(incremental.columns)
+    assert incremental.height == expected.height
+    assert incremental.equals(expected.with_columns(pl.col("score").round(6)))
+
+
+def test_a_new_model_or_new_rules_rescore_everyone() -> None:
+    products, history, model, n_customers = _world(seed=5)
+    inputs = _inputs(DAY1, products, history, n_customers)
+    with connect() as con:
+        _score_in_full(con, DAY1, inputs, model, CONFIG)
+        assert load_state(con).logical_date == DAY1
+        day2 = dataclasses.replace(inputs, logical_date=DAY2)
+        same = current_state(DAY2, day2, model, CONFIG, None, True)
+        assert not plan_scoring(con, DAY2, day2, model, CONFIG, same).full
+        retrained = dataclasses.replace(model, version="2")
+        for changed_model, config in (
+            (retrained, CONFIG),
+            (model, dataclasses.replace(CONFIG, n=12)),
+        ):
+            state = current_state(DAY2, day2, changed_model, config, None, True)
+            plan = plan_scoring(con, DAY2, day2, changed_model, config, state)
+            assert plan.full and "changed" in plan.reason, plan.reason
+        # A full refresh, a re-run of the state's own date, a backfill: everyone.
+        assert plan_scoring(con, DAY2, day2, model, CONFIG, same, full_refresh=True).full
+        for day in (DAY1, DAY1 - timedelta(days=1)):
+            state = current_state(day, inputs, model, CONFIG, None, True)
+            assert plan_scoring(con, day, inputs, model, CONFIG, state).full
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_incremental_equals_full_on_other_worlds(seed: int) -> None:
+    products, history, model, n_customers = _world(seed)
+    inputs1 = _inputs(DAY1, products, history, n_customers)
+    with connect() as con:
+        listed = _score_in_full(con, DAY1, inputs1, model, CONFIG)
+        products2, history2 = _day_two(products, history, listed)
+        inputs2 = _inputs(DAY2, products2, history2, n_customers)
+        current = current_state(
+            DAY2, inputs2, model, CONFIG, None, cap_is_feasible(inputs2, model, CONFIG)
+        )
+        plan = plan_scoring(con, DAY2, inputs2, model, CONFIG, current)
+        rows = recommend_all(subset_inputs(inputs2, plan.rescore), model, CONFIG)
+        write_carried(con, rows, DAY2, plan, inputs2, columns=RECOMMENDATION_COLUMNS, keep_dates=3)
+        incremental = _partition(con, DAY2)
+    expected = recommend_all(inputs2, model, CONFIG).select(incremental.columns)
+    assert incremental.equals(expected.with_columns(pl.col("score").round(6)))
