@@ -17,6 +17,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from ml.config import DBT_PROJECT_DIR, paths
+from ml.engine import dbt_target
 from ml.orchestration.airflow import WAREHOUSE_POOL, common_dag_arguments, snapshot_asset
 from ml.pipeline import DAILY, Stage
 
@@ -29,7 +30,8 @@ _project = ProjectConfig(
 )
 _profile = ProfileConfig(
     profile_name="affinity",
-    target_name=os.environ.get("AFFINITY_DBT_TARGET", "dev"),
+    # dev (DuckDB) or spark, by the home's engine (ml/engine.py); AFFINITY_DBT_TARGET wins.
+    target_name=dbt_target(),
     profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
 )
 _execution = ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER)

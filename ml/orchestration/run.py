@@ -38,6 +38,7 @@ def run_pipeline(
     second run started meanwhile is refused with a message naming this one (or waits, with
     ``AFFINITY_RUN_LOCK_TIMEOUT``), so two runs never write the same warehouse.
     """
+    from ml.engine import record_engine
     from ml.locking import lock_timeout_from_env, run_lock
     from ml.orchestration.airflow import run_dag
     from ml.orchestration.landing import (
@@ -50,6 +51,8 @@ def run_pipeline(
     home = paths().ensure()
     started = time.perf_counter()
     with run_lock(home.home, timeout=lock_timeout_from_env()) as lock:
+        engine = record_engine(home=home.home)  # a home keeps the engine of its first run
+        log.info("engine: %s", engine)
         generated = data is None or str(data) == ""
         landing = prepare_landing(
             data,

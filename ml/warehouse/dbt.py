@@ -33,6 +33,7 @@ from typing import Any
 
 from ml.config import DBT_PROJECT_DIR, Paths, affinity_home
 from ml.dates import normalize_as_of
+from ml.engine import dbt_target
 from ml.pipeline import FEATURE_SELECTION, OUTPUT_SELECTION
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def dbt_env(home: Path) -> dict[str, str]:
         "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
         "DBT_TARGET_PATH": str(paths.dbt_target),
         "DBT_LOG_PATH": str(paths.dbt_logs),
+        # The target follows the home's engine (dev: DuckDB, spark: Spark) unless set.
+        "AFFINITY_DBT_TARGET": dbt_target(home),
         # No network, no user cookie (.user.yml) in the repository.
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
@@ -183,6 +186,8 @@ def run_dbt(
     """
     from dbt.cli.main import dbtRunner
 
+    from ml.spark import hooks as spark_hooks
+
     home = Path(home).expanduser().resolve() if home is not None else affinity_home()
     paths = Paths(home)
     for directory in (home, paths.dbt_target, paths.dbt_logs):
@@ -195,10 +200,12 @@ def run_dbt(
     log.info("dbt %s", " ".join(cli_args))
     started = time.perf_counter()
     with _environment(dbt_env(home)):
+        spark_hooks.before_dbt()  # Spark homes: the session, and the sources dbt reads
         try:
             result = dbtRunner().invoke(cli_args)
         finally:
             release_dbt_warehouse()
+        spark_hooks.expose_to_duckdb()  # Spark homes: what dbt built, as DuckDB views
     seconds = time.perf_counter() - started
 
     if result.exception is not None:
@@ -293,7 +300,7 @@ def parse_dbt_project(home: Path | str | None = None, as_of: str | None = None) 
     """
     where = Paths(Path(home).resolve()) if home else Paths(affinity_home())
     # dbt hashes the --profile and --target arguments with the vars: pass them as Cosmos does.
-    target = os.environ.get("AFFINITY_DBT_TARGET", "dev")
+    target = dbt_target(where.home)
     run_dbt(["parse", "--profile", "affinity", "--target", target], as_of=as_of, home=where.home)
     where.dbt_manifest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(where.dbt_target / "manifest.json", where.dbt_manifest)
