@@ -24,6 +24,7 @@ from typing import Any
 import mlflow
 import polars as pl
 
+from ml.spark.als import spark_candidates
 from ml.train import registry, tracking
 from ml.train.bundle import TrainedRecommender
 from ml.train.config import PERSONALIZED_FAMILIES, Recipe, TrainConfig
@@ -193,6 +194,8 @@ def run_candidates(
         else:
             families.append("bpr")
     families.append("popularity")
+    # Spark homes: spark_als as a candidate, or the chosen ALS past the size rule.
+    recipe, families = spark_candidates(recipe, families, training.strength.nnz)
     champion, champion_error = None, None
     if champion_version is not None:
         try:
