@@ -9,14 +9,16 @@ the gate, MLflow logging, the registry and scoring are the existing code: a save
 
 Two differences from ``implicit`` are mapped rather than hidden:
 
-- MLlib scales the regularization of each customer (and product) by its number of
-  observed pairs (ALS-WR); ``implicit`` adds a fixed lambda. ``regParam`` is the recipe's
-  regularization divided by the mean pairs per customer, so both penalise an average
-  customer alike.
+- MLlib scales the regularization of each customer and product by its number of
+  observed pairs (ALS-WR); ``implicit`` adds a fixed lambda. The same value therefore
+  means a much stronger penalty in MLlib: ``regParam`` is the recipe's regularization
+  divided by :data:`REG_PARAM_DIVISOR` (100), the ratio at which both reached the same
+  NDCG@10 on 1M and 10M generated events (``bench/results/als_spark_{1m,10m}.md``:
+  MLlib at 0.1 vs ``implicit`` at 10).
 - MLlib's confidence is ``1 + alpha * r``; the recipe's scaling is already applied to
   the matrix, so ``alpha`` is 1 as in :class:`~ml.train.models.ALSRecommender`.
 
-The size rule (:func:`spark_candidates`): on a Spark home the chosen ALS recipe is fit
+The size rule (:func:`ml.spark.sizing.spark_candidates`): on a Spark home the chosen ALS recipe is fit
 by Spark when the training matrix has at least ``AFFINITY_SPARK_ALS_MIN_PAIRS``
 customer-product pairs (default 20 million: ``implicit`` fits 128 factors on that in
 minutes on one machine and its factors take a few GB); below it ``implicit`` serves and
@@ -27,7 +29,6 @@ two engines can be compared in MLflow.
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import numpy as np
@@ -37,18 +38,13 @@ from ml.train.models import ALSRecommender
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIN_PAIRS = 20_000_000
+
+REG_PARAM_DIVISOR = 100.0
 
 
-def spark_als_min_pairs() -> int:
-    """Training pairs from which a Spark home fits the chosen ALS with Spark."""
-    return int(os.environ.get("AFFINITY_SPARK_ALS_MIN_PAIRS", DEFAULT_MIN_PAIRS))
-
-
-def mllib_reg_param(regularization: float, user_items: sp.csr_matrix) -> float:
+def mllib_reg_param(regularization: float, user_items: sp.csr_matrix | None = None) -> float:
     """``implicit``'s fixed lambda as MLlib's per-pair regParam (see the module)."""
-    pairs_per_customer = user_items.nnz / max(user_items.shape[0], 1)
-    return float(regularization) / max(pairs_per_customer, 1.0)
+    return float(regularization) / REG_PARAM_DIVISOR
 
 
 def fit_mllib_als(
@@ -136,24 +132,3 @@ class SparkALSRecommender(ALSRecommender):
     def fit_more(self, user_items, iterations: int):
         """MLlib cannot continue from given factors: a fresh fit with the summed count."""
         return self.fit(user_items, iterations=self.hyper.iterations + int(iterations))
-
-
-def spark_candidates(recipe, families: list[str], pairs: int):
-    """The recipe and candidate families of a training run on a Spark home.
-
-    At or above :func:`spark_als_min_pairs` the chosen ALS becomes ``spark_als``; below,
-    ``spark_als`` joins the candidates for the review. Other homes: unchanged.
-    """
-    import dataclasses
-
-    from ml.engine import is_spark
-
-    if not is_spark():
-        return recipe, families
-    if recipe.family == "als" and pairs >= spark_als_min_pairs():
-        log.info("spark_als serves: %d training pairs >= %d", pairs, spark_als_min_pairs())
-        recipe = dataclasses.replace(recipe, family="spark_als")
-        return recipe, ["spark_als" if f == "als" else f for f in families]
-    if "spark_als" not in families:
-        families = [*families[:-1], "spark_als", families[-1]]  # before popularity
-    return recipe, families

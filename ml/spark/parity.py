@@ -62,7 +62,8 @@ def _same(a, b, rel_tol: float) -> bool:
 
 def _value_mismatches(first, second, table: str, key: tuple[str, ...], rel_tol: float, limit=10):
     columns = [
-        c for (c,) in first.execute(
+        c
+        for (c,) in first.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
             "ORDER BY ordinal_position",
             [table],

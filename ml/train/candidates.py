@@ -24,7 +24,7 @@ from typing import Any
 import mlflow
 import polars as pl
 
-from ml.spark.als import spark_candidates
+from ml.spark.sizing import spark_candidates
 from ml.train import registry, tracking
 from ml.train.bundle import TrainedRecommender
 from ml.train.config import PERSONALIZED_FAMILIES, Recipe, TrainConfig
