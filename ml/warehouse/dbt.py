@@ -38,6 +38,9 @@ from ml.pipeline import FEATURE_SELECTION, OUTPUT_SELECTION
 
 log = logging.getLogger(__name__)
 
+# dbt commands that run SQL against the warehouse (parse, compile, ls, docs do not need it).
+WAREHOUSE_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "run-operation"})
+
 # Statuses of nodes that did not succeed (dbt's RunStatus / TestStatus values).
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
@@ -200,12 +203,17 @@ def run_dbt(
     log.info("dbt %s", " ".join(cli_args))
     started = time.perf_counter()
     with _environment(dbt_env(home)):
-        spark_hooks.before_dbt()  # Spark homes: the session, and the sources dbt reads
+        # Spark homes: the session and the sources dbt reads, for commands that run SQL
+        # (a parse must not start Spark: its process would hold the Derby metastore).
+        touches_warehouse = bool(cli_args) and cli_args[0] in WAREHOUSE_COMMANDS
+        if touches_warehouse:
+            spark_hooks.before_dbt()
         try:
             result = dbtRunner().invoke(cli_args)
         finally:
             release_dbt_warehouse()
-        spark_hooks.expose_to_duckdb()  # Spark homes: what dbt built, as DuckDB views
+        if touches_warehouse:
+            spark_hooks.expose_to_duckdb()  # Spark homes: what dbt built, as DuckDB views
     seconds = time.perf_counter() - started
 
     if result.exception is not None:
