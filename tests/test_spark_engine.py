@@ -213,3 +213,55 @@ def test_spark_and_duckdb_publish_the_same_tables(tmp_path):
     spark_ndcg = families["spark_als"].data.metrics["ndcg_at_10"]
     als_ndcg = families["als"].data.metrics["ndcg_at_10"]
     assert spark_ndcg > 0 and als_ndcg > 0
+
+
+@pytest.mark.slow
+def test_spark_block_scoring_equals_the_driver_loop(affinity_home, monkeypatch):
+    """mapInPandas over customer blocks gives the driver's lists, scores and reasons."""
+    if not _spark_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("the Spark extra is not installed (make setup-spark)")
+        pytest.skip("the Spark extra is not installed (make setup-spark)")
+    import numpy as np
+    import scipy.sparse as sp
+
+    from ml.serving.config import ScoreConfig
+    from ml.spark.scoring import score_block, score_blocks_on_spark
+
+    rng = np.random.default_rng(3)
+    users = rng.normal(size=(700, 16)).astype(np.float32)
+    catalogue = 90
+    candidate = np.sort(rng.choice(catalogue, size=60, replace=False))
+    item_block = rng.normal(size=(60, 16)).astype(np.float32)
+    categories = rng.integers(-1, 5, size=60)
+    excluded = sp.random(700, 60, density=0.05, format="csr", random_state=4)
+    history = sp.random(700, catalogue, density=0.04, format="csr", random_state=5)
+    history.data[:] = 1.0
+    history.sort_indices()
+    unit = rng.normal(size=(catalogue, 16)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    config = ScoreConfig(n=10, max_per_category=3, chunk_size=128)
+
+    # The driver's loop: one chunk of chunk_size customers at a time.
+    chunks = [
+        score_block(
+            users[start : start + 128],
+            item_block,
+            excluded[start : start + 128],
+            categories,
+            candidate,
+            history[start : start + 128],
+            unit,
+            config,
+        )
+        for start in range(0, 700, 128)
+    ]
+    expected = [np.concatenate([chunk[i] for chunk in chunks]) for i in range(3)]
+    got = score_blocks_on_spark(
+        users, item_block, excluded, categories, candidate, history, unit, config
+    )
+    np.testing.assert_array_equal(got[0], expected[0])
+    # Scores: the same float32 products, up to BLAS rounding in another process.
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-6)
+    np.testing.assert_array_equal(got[2], expected[2])
+    assert (got[0] >= 0).sum() > 600 * 10  # real lists, not padding

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,6 +83,10 @@ def spark_conf(home: Path | str | None = None) -> dict[str, str]:
     return {
         "spark.master": os.environ.get("AFFINITY_SPARK_MASTER", "local[*]"),
         "spark.app.name": "affinity",
+        # Python workers (mapInPandas scoring) run this interpreter, with the project's
+        # packages, not whatever `python3` is on the PATH.
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
         "spark.driver.memory": os.environ.get("AFFINITY_SPARK_DRIVER_MEMORY", "4g"),
         "spark.ui.enabled": "false",
         "spark.sql.warehouse.dir": str(where.warehouse),
@@ -126,6 +131,8 @@ def spark_session(home: Path | str | None = None) -> SparkSession:
         return active
     where = spark_paths(home)
     where.root.mkdir(parents=True, exist_ok=True)
+    # pyspark starts its Python workers with PYSPARK_PYTHON (default: `python3` on the PATH).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in spark_conf(where.home).items():
         builder = builder.config(key, value)
