@@ -17,7 +17,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from ml.config import DBT_PROJECT_DIR, paths
-from ml.engine import dbt_target
+from ml.engine import dbt_target, dbt_tasks_per_model
 from ml.orchestration.airflow import WAREHOUSE_POOL, common_dag_arguments, snapshot_asset
 from ml.pipeline import DAILY, Stage
 
@@ -125,7 +125,13 @@ def _python_task(stage: Stage):
     doc_md=__doc__,
 )
 def affinity_daily():
-    chain(*(_dbt_group(stage) if stage.is_dbt else _python_task(stage) for stage in DAILY))
+    per_model = dbt_tasks_per_model()
+    chain(
+        *(
+            _dbt_group(stage) if stage.is_dbt and per_model else _python_task(stage)
+            for stage in DAILY
+        )
+    )
 
 
 affinity_daily()

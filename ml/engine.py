@@ -111,3 +111,19 @@ def is_spark(home: Path | str | None = None) -> bool:
 def dbt_target(home: Path | str | None = None) -> str:
     """The dbt target of this process: ``AFFINITY_DBT_TARGET``, else the engine's default."""
     return os.environ.get("AFFINITY_DBT_TARGET") or DEFAULT_TARGETS[active_engine(home)]
+
+
+def dbt_tasks_per_model(home: Path | str | None = None) -> bool:
+    """Whether the DAG runs a dbt stage as one task per model (Cosmos) or as one task.
+
+    DuckDB: per model (Cosmos task groups: a failed model retries alone). Spark: one
+    ``dbt build`` per stage, because every dbt invocation on Spark pays a session
+    handshake and a project load (about 10 s in local mode, ~70 models per night).
+    ``AFFINITY_DBT_TASKS=model|stage`` overrides.
+    """
+    choice = (os.environ.get("AFFINITY_DBT_TASKS") or "").strip().lower()
+    if choice in ("model", "stage"):
+        return choice == "model"
+    if choice:
+        raise ValueError(f"AFFINITY_DBT_TASKS={choice!r}: use model or stage")
+    return active_engine(home) == "duckdb"
