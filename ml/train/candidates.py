@@ -257,7 +257,12 @@ def run_candidates(
     # 5. The gate; the blend steps in when no personalized model beats popularity.
     chosen = recipe.family
     decision = gate(chosen)
-    personalized = {f: e.ndcg_at_10 for f, e in evaluations.items() if f in PERSONALIZED_FAMILIES}
+    # A review-only spark_als (below the size rule) never changes the decision.
+    personalized = {
+        f: e.ndcg_at_10
+        for f, e in evaluations.items()
+        if f in PERSONALIZED_FAMILIES and (f != "spark_als" or recipe.family == "spark_als")
+    }
     if personalized and not any(_beats(v, popularity.ndcg_at_10) for v in personalized.values()):
         dense_ban = (
             dense_skipped_because(*dense_shape, config) if recipe.blend.history_weight else None
