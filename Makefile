@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY ?= False
 
-.PHONY: run test lint format setup clean airflow mlflow dashboard
+.PHONY: run test lint format setup setup-spark clean airflow mlflow dashboard
 
 setup: $(STAMP)
 
@@ -21,6 +21,15 @@ $(STAMP): requirements.txt pyproject.toml scripts/setup-system.sh
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	@$(BIN)/uv pip install $(UV_QUIET) --python $(BIN)/python -r requirements.txt
 	@touch $(STAMP)
+
+# The Spark engine's extra (pyspark, dbt-spark, Java 17): AFFINITY_ENGINE=spark needs it.
+SPARK_STAMP := $(VENV)/.installed-spark
+setup-spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): requirements-spark.txt $(STAMP) scripts/setup-java.sh
+	bash scripts/setup-java.sh
+	$(BIN)/uv pip install --python $(BIN)/python -r requirements.txt -r requirements-spark.txt
+	touch $(SPARK_STAMP)
 
 run: $(STAMP)
 	$(BIN)/affinity run $(ARGS)

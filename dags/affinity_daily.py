@@ -17,12 +17,11 @@ import os
 from airflow.sdk import Param, chain, dag, task
 
 from ml.config import DBT_PROJECT_DIR, paths
+from ml.engine import dbt_target, dbt_tasks_per_model
 from ml.orchestration.airflow import WAREHOUSE_POOL, common_dag_arguments, snapshot_asset
 from ml.pipeline import DAILY, Stage
 
 SNAPSHOT = snapshot_asset()
-# "stage": one `dbt build` task per dbt stage (default); "models": a Cosmos task per model.
-DBT_TASKS = os.environ.get("AFFINITY_DBT_TASKS", "stage")
 
 
 def _dbt_group(stage: Stage):
@@ -45,7 +44,8 @@ def _dbt_group(stage: Stage):
         ),
         profile_config=ProfileConfig(
             profile_name="affinity",
-            target_name=os.environ.get("AFFINITY_DBT_TARGET", "dev"),
+            # dev (DuckDB) or spark, by the home's engine (ml/engine.py); AFFINITY_DBT_TARGET wins.
+            target_name=dbt_target(),
             profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
         ),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
@@ -145,7 +145,7 @@ def _python_task(stage: Stage):
     doc_md=__doc__,
 )
 def affinity_daily():
-    per_model = DBT_TASKS == "models"
+    per_model = dbt_tasks_per_model()
     chain(
         *(
             _dbt_group(stage) if stage.is_dbt and per_model else _python_task(stage)

@@ -126,6 +126,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from ml.orchestration.run import run_pipeline
 
+    if args.engine:
+        # The DAG process inherits it; run_pipeline checks it against the home's record.
+        os.environ["AFFINITY_ENGINE"] = args.engine
     summary = run_pipeline(
         data=args.data,
         as_of=args.as_of,
@@ -338,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--products", type=int, default=500, help="generated shop size")
     run.add_argument("--days", type=int, default=90, help="generated shop length")
     run.add_argument("--seed", type=int, default=42)
+    run.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        help="engine of the warehouse (default: AFFINITY_ENGINE, else duckdb); a home keeps "
+        "the engine of its first run",
+    )
     run.add_argument("--no-retrain", action="store_true", help="score with the current champion")
     run.add_argument("--top-n", type=int, default=20, help="recommendations per customer")
     run.add_argument(

@@ -20,7 +20,20 @@
     relation exposes _source_file and _batch_id and the target stores them in the columns
     named.
 -#}
+{#- The strategy of the incremental facts: append after the stale-row delete (DuckDB). -#}
+{% macro incremental_strategy() -%}
+    {{ return(adapter.dispatch('incremental_strategy')()) }}
+{%- endmacro %}
+
+{% macro default__incremental_strategy() -%}
+    {{ return('append') }}
+{%- endmacro %}
+
 {% macro delete_stale_rows(time_column, lineages) -%}
+    {{ return(adapter.dispatch('delete_stale_rows')(time_column, lineages)) }}
+{%- endmacro %}
+
+{% macro default__delete_stale_rows(time_column, lineages) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where {{ time_column }} >= {{ as_of_end() }}
@@ -44,6 +57,10 @@
     whose replacement may change the order's status).
 -#}
 {% macro rows_to_append(rows, time_column, lineage_columns) -%}
+    {{ return(adapter.dispatch('rows_to_append')(rows, time_column, lineage_columns)) }}
+{%- endmacro %}
+
+{% macro default__rows_to_append(rows, time_column, lineage_columns) -%}
     {%- if is_incremental() -%}
         select {{ rows }}.*
         from {{ rows }}

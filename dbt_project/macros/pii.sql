@@ -15,6 +15,10 @@
 
 {# Salted hash of an email; NULL when the email is missing or blank. #}
 {% macro hash_email(column) -%}
+    {{ return(adapter.dispatch('hash_email')(column)) }}
+{%- endmacro %}
+
+{% macro default__hash_email(column) -%}
     case
         when nullif(trim({{ column }}), '') is not null
             then sha256(

@@ -5,8 +5,8 @@ with
 cells as (
 
     select r.r_score, fm.fm_score
-    from range(1, 6) as r(r_score)
-    cross join range(1, 6) as fm(fm_score)
+    from (values (1), (2), (3), (4), (5)) as r(r_score)
+    cross join (values (1), (2), (3), (4), (5)) as fm(fm_score)
 
 ),
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -60,6 +59,7 @@ def run_pipeline(
     second run started meanwhile is refused with a message naming this one (or waits, with
     ``AFFINITY_RUN_LOCK_TIMEOUT``), so two runs never write the same warehouse.
     """
+    from ml.engine import record_engine
     from ml.locking import lock_timeout_from_env, run_lock
     from ml.orchestration.datasets import check_dataset
     from ml.orchestration.landing import landing_folder
@@ -68,6 +68,8 @@ def run_pipeline(
     home = paths().ensure()
     started = time.perf_counter()
     with run_lock(home.home, timeout=lock_timeout_from_env()) as lock:
+        engine = record_engine(home=home.home)  # a home keeps the engine of its first run
+        log.info("engine: %s", engine)
         landing = landing_folder(data)
         replaced = check_dataset(home, landing, replace=replace, command=command, now=utcnow())
         log_path = run_log_path(home.home / "logs", utcnow())
@@ -125,6 +127,7 @@ def _run(
     params: dict,
 ) -> tuple[str, float]:
     """Prepare the input, parse dbt, run the DAG while following it; return (as_of, seconds)."""
+    from ml.engine import dbt_tasks_per_model
     from ml.orchestration.airflow import DAG_ID, run_dag
     from ml.orchestration.landing import (
         GENERATED_CAMPAIGN_UPLIFT,
@@ -154,7 +157,7 @@ def _run(
     if replay is None:
         replay = generated
     as_of = as_of or latest_data_date(landing)
-    if os.environ.get("AFFINITY_DBT_TASKS", "stage") == "models":
+    if dbt_tasks_per_model():
         # Cosmos renders a task per model from the manifest; parse with the DAG's vars.
         step = time.perf_counter()
         printer.status("  dbt parse    ...")

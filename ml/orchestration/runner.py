@@ -81,6 +81,7 @@ def run_stage(name: str, ctx: RunContext, pipeline: tuple[Stage, ...] = DAILY) -
 
 def _run_declared(declared: Stage, ctx: RunContext) -> dict[str, Any]:
     from ml.orchestration.nightly import night_context
+    from ml.spark import hooks as spark_hooks
     from ml.warehouse.dbt import release_dbt_warehouse
 
     ctx = night_context(ctx)  # the week's full-refresh day rebuilds like full_refresh=True
@@ -90,7 +91,11 @@ def _run_declared(declared: Stage, ctx: RunContext) -> dict[str, Any]:
     started = time.perf_counter()
     log.info("stage %s: %s", declared.name, declared.does)
     run = (lambda c: _run_dbt_stage(declared, c)) if declared.is_dbt else stage_function(declared)
+    if not declared.is_dbt:
+        spark_hooks.expose_to_duckdb()  # Spark homes: dbt's tables as DuckDB views
     summary = run(ctx)
+    if not declared.is_dbt:
+        spark_hooks.after_python_stage(declared.writes)  # Spark homes: sources for dbt
     seconds = time.perf_counter() - started
     release_dbt_warehouse()
     if ctx.logical_date and not declared.emits_snapshot:

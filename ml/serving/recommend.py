@@ -49,6 +49,7 @@ from ml.serving.reasons import (
 )
 from ml.serving.review_demotion import demoted_rows, turning_negative_products
 from ml.serving.topk import feasible_cap, top_products
+from ml.spark.scoring import spark_scoring_wanted
 from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
 
@@ -284,7 +285,22 @@ def _collaborative(
     out_reasons = np.empty((len(positions), n), dtype=np.int64)
     started = time.perf_counter()
     selection: dict[str, int] = {}
-    for start in range(0, len(positions), config.chunk_size):
+    on_spark = spark_scoring_wanted(len(positions))  # Spark homes, many customers
+    if on_spark:  # the same blocks through the same functions, in Spark tasks
+        from ml.spark.scoring import score_blocks_on_spark
+
+        out_ids, out_scores, out_reasons = score_blocks_on_spark(
+            model.user_factors[model_rows[positions]],
+            item_block,
+            excluded,
+            cand_categories,
+            candidate,
+            reason_history,
+            unit if model.has_item_similarity else None,
+            config,
+        )
+    # The chunk loop of the driver (nothing left to do when Spark scored the blocks).
+    for start in range(0, 0 if on_spark else len(positions), config.chunk_size):
         stop = min(start + config.chunk_size, len(positions))
         users = model.user_factors[model_rows[positions[start:stop]]]
         # Once most customers' top lists fail the category cap, skip the global pass.

@@ -25,6 +25,7 @@ import mlflow
 import polars as pl
 
 from ml.dates import data_through
+from ml.spark.sizing import spark_candidates
 from ml.train import registry, tracking
 from ml.train.bundle import TrainedRecommender
 from ml.train.config import PERSONALIZED_FAMILIES, Recipe, TrainConfig
@@ -199,6 +200,8 @@ def run_candidates(
         else:
             families.append("bpr")
     families.append("popularity")
+    # Spark homes: spark_als as a candidate, or the chosen ALS past the size rule.
+    recipe, families = spark_candidates(recipe, families, training.strength.nnz)
     champion, champion_error = None, None
     if champion_version is not None:
         try:
@@ -260,7 +263,12 @@ def run_candidates(
     # 5. The gate; the blend steps in when no personalized model beats popularity.
     chosen = recipe.family
     decision = gate(chosen)
-    personalized = {f: e.ndcg_at_10 for f, e in evaluations.items() if f in PERSONALIZED_FAMILIES}
+    # A review-only spark_als (below the size rule) never changes the decision.
+    personalized = {
+        f: e.ndcg_at_10
+        for f, e in evaluations.items()
+        if f in PERSONALIZED_FAMILIES and (f != "spark_als" or recipe.family == "spark_als")
+    }
     if personalized and not any(_beats(v, popularity.ndcg_at_10) for v in personalized.values()):
         dense_ban = (
             dense_skipped_because(*dense_shape, config) if recipe.blend.history_weight else None

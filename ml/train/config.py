@@ -15,9 +15,10 @@ from typing import Any, Literal
 QuantityTransform = Literal["log1p", "sqrt", "one", "linear"]
 StrengthTransform = Literal["counts", "log", "binary"]
 ConfidenceScheme = Literal["linear", "log", "bm25", "tfidf"]
-Family = Literal["als", "bpr", "itemknn", "blend", "popularity"]
+Family = Literal["als", "spark_als", "bpr", "itemknn", "blend", "popularity"]
 # Families that learn from each customer's own history (the blend only re-ranks popularity).
-PERSONALIZED_FAMILIES = ("als", "bpr", "itemknn")
+# spark_als: ALS fit by Spark MLlib on Spark homes (ml/spark/als.py).
+PERSONALIZED_FAMILIES = ("als", "spark_als", "bpr", "itemknn")
 
 
 @dataclass(frozen=True)

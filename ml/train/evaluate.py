@@ -76,8 +76,14 @@ def fit_recipe(
         return ALSRecommender(recipe.als, seed=seed).fit(
             confidences, initial_factors=initial, iterations=iterations
         )
+    if recipe.family == "spark_als":
+        from ml.spark.als import SparkALSRecommender  # needs the Spark extra
+
+        confidences = confidence_matrix(training.strength, recipe.confidence)
+        return SparkALSRecommender(recipe.als, seed=seed).fit(confidences, iterations=iterations)
     raise ValueError(
-        f"unknown model family {recipe.family!r}: use als, bpr, itemknn, blend or popularity"
+        f"unknown model family {recipe.family!r}: use als, spark_als, bpr, itemknn, blend "
+        "or popularity"
     )
 
 

@@ -314,6 +314,13 @@ def load_recommender(directory: Path | str) -> Recommender:
     directory = Path(directory)
     meta = json.loads((directory / PARAMS_FILE).read_text())
     family = meta["family"]
+    if family == "spark_als":  # factors fit by Spark; loading and serving need no Spark
+        from ml.spark.als import SparkALSRecommender
+
+        model = SparkALSRecommender.from_params(meta["params"])
+        with np.load(directory / ARRAYS_FILE, allow_pickle=False) as arrays:
+            model._restore({name: arrays[name] for name in arrays.files})
+        return model
     if family not in MODEL_FAMILIES:
         raise ValueError(
             f"{directory} holds a {family!r} model; known families: {sorted(MODEL_FAMILIES)}"

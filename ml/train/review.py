@@ -29,9 +29,11 @@ def recipe_params(recipe: Recipe) -> dict[str, Any]:
     if recipe.family == "popularity":
         return params
     params["weighting"] = dataclasses.asdict(recipe.weighting)
-    if recipe.family == "als":
+    if recipe.family in ("als", "spark_als"):
         params["confidence"] = dataclasses.asdict(recipe.confidence)
-    params[recipe.family] = dataclasses.asdict(getattr(recipe, recipe.family))
+    # spark_als fits the recipe's ALS settings with Spark MLlib.
+    section = "als" if recipe.family == "spark_als" else recipe.family
+    params[recipe.family] = dataclasses.asdict(getattr(recipe, section))
     return params
 
 

@@ -34,9 +34,13 @@ from typing import Any
 
 from ml.config import DBT_PROJECT_DIR, Paths, affinity_home
 from ml.dates import normalize_as_of
+from ml.engine import dbt_target
 from ml.pipeline import FEATURE_SELECTION, OUTPUT_SELECTION
 
 log = logging.getLogger(__name__)
+
+# dbt commands that run SQL against the warehouse (parse, compile, ls, docs do not need it).
+WAREHOUSE_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "run-operation"})
 
 # Statuses of nodes that did not succeed (dbt's RunStatus / TestStatus values).
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
@@ -59,6 +63,8 @@ def dbt_env(home: Path) -> dict[str, str]:
         "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
         "DBT_TARGET_PATH": str(paths.dbt_target),
         "DBT_LOG_PATH": str(paths.dbt_logs),
+        # The target follows the home's engine (dev: DuckDB, spark: Spark) unless set.
+        "AFFINITY_DBT_TARGET": dbt_target(home),
         # No network, no user cookie (.user.yml) in the repository.
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
@@ -195,6 +201,8 @@ def run_dbt(
     """
     from dbt.cli.main import dbtRunner
 
+    from ml.spark import hooks as spark_hooks
+
     home = Path(home).expanduser().resolve() if home is not None else affinity_home()
     paths = Paths(home)
     for directory in (home, paths.dbt_target, paths.dbt_logs):
@@ -211,10 +219,17 @@ def run_dbt(
     log.info("dbt %s", " ".join(cli_args))
     started = time.perf_counter()
     with _environment(environment):
+        # Spark homes: the session and the sources dbt reads, for commands that run SQL
+        # (a parse must not start Spark: its process would hold the Derby metastore).
+        touches_warehouse = bool(cli_args) and cli_args[0] in WAREHOUSE_COMMANDS
+        if touches_warehouse:
+            spark_hooks.before_dbt()
         try:
             result = dbtRunner().invoke(cli_args)
         finally:
             release_dbt_warehouse()
+        if touches_warehouse:
+            spark_hooks.expose_to_duckdb()  # Spark homes: what dbt built, as DuckDB views
     seconds = time.perf_counter() - started
 
     if result.exception is not None:
@@ -309,7 +324,7 @@ def parse_dbt_project(home: Path | str | None = None, as_of: str | None = None) 
     """
     where = Paths(Path(home).resolve()) if home else Paths(affinity_home())
     # dbt hashes the --profile and --target arguments with the vars: pass them as Cosmos does.
-    target = os.environ.get("AFFINITY_DBT_TARGET", "dev")
+    target = dbt_target(where.home)
     args = ["parse", "--profile", "affinity", "--target", target]
     if as_of:  # Cosmos tasks pass the date as a var: parse with the same vars
         args = _with_vars(args, {"as_of": normalize_as_of(as_of)})

@@ -35,9 +35,9 @@ scored as (
         recency_days,
         frequency,
         monetary,
-        cast(1 + (5 * r_worse) // buyers_total as integer) as r_score,
-        cast(1 + (5 * f_worse) // buyers_total as integer) as f_score,
-        cast(1 + (5 * m_worse) // buyers_total as integer) as m_score
+        cast(1 + {{ int_div('5 * r_worse', 'buyers_total') }} as integer) as r_score,
+        cast(1 + {{ int_div('5 * f_worse', 'buyers_total') }} as integer) as f_score,
+        cast(1 + {{ int_div('5 * m_worse', 'buyers_total') }} as integer) as m_score
 
     from ranked
 
@@ -46,6 +46,6 @@ scored as (
 select
     *,
     -- Frequency and monetary move together; segments read their rounded-up mean.
-    cast((f_score + m_score + 1) // 2 as integer) as fm_score
+    cast({{ int_div('f_score + m_score + 1', '2') }} as integer) as fm_score
 
 from scored

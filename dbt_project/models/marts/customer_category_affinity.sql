@@ -57,7 +57,7 @@ shares as (
     select
         *,
         spend / nullif(
-            sum(spend order by spend) over (partition by customer_id),
+            {{ exact_window_sum('spend', 'customer_id') }},
             0
         ) as spend_share,
         views / nullif(sum(views) over (partition by customer_id), 0) as view_share

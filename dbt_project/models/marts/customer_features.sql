@@ -50,10 +50,16 @@ category_spend as (
 top_categories as (
 
     -- Highest net spend; ties go to the alphabetically first category.
-    select customer_id, category as top_category
-    from category_spend
-    where spend > 0
-    qualify row_number() over (partition by customer_id order by spend desc, category) = 1
+    select customer_id, top_category
+    from (
+        select
+            customer_id,
+            category as top_category,
+            row_number() over (partition by customer_id order by spend desc, category) as spend_rank
+        from category_spend
+        where spend > 0
+    ) as ranked
+    where spend_rank = 1
 
 ),
 
@@ -66,7 +72,7 @@ recent_events as (
 
     from {{ ref('fct_events') }}
     where customer_id is not null
-        and occurred_at >= {{ as_of_end() }} - interval ({{ var('recent_activity_days') }}) day
+        and occurred_at >= {{ dbt.dateadd('day', '-' ~ var('recent_activity_days'), as_of_end()) }}
     group by customer_id
 
 ),
@@ -106,16 +112,16 @@ final as (
 
     select
         customers.customer_id,
-        date_diff('day', cast(purchases.last_order_at as date), {{ as_of_date() }}) as recency_days,
+        cast({{ dbt.datediff('cast(purchases.last_order_at as date)', as_of_date(), 'day') }} as bigint) as recency_days,
         coalesce(purchases.frequency, 0) as frequency,
         coalesce(purchases.monetary, 0) as monetary,
         purchases.monetary / nullif(purchases.frequency, 0) as avg_order_value,
-        date_diff('day', cast(customers.first_seen_at as date), {{ as_of_date() }}) as tenure_days,
+        cast({{ dbt.datediff('cast(customers.first_seen_at as date)', as_of_date(), 'day') }} as bigint) as tenure_days,
         coalesce(purchases.distinct_categories, 0) as distinct_categories,
         top_categories.top_category,
         case
             when purchases.frequency > 1
-                then (epoch(purchases.last_order_at) - epoch(purchases.first_order_at))
+                then ({{ epoch_seconds('purchases.last_order_at') }} - {{ epoch_seconds('purchases.first_order_at') }})
                     / 86400.0 / (purchases.frequency - 1)
         end as avg_days_between_orders,
         coalesce(recent_events.views, 0) as views_30d,

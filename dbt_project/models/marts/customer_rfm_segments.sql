@@ -14,18 +14,25 @@ rules as (
 
 ),
 
-matched as (
+candidates as (
 
     select
         scored.*,
         rules.segment,
-        rules.priority
+        rules.priority,
+        row_number() over (partition by scored.customer_id order by rules.priority) as rule_rank
 
     from scored
     left join rules
         on scored.r_score between rules.r_score_min and rules.r_score_max
         and scored.fm_score between rules.fm_score_min and rules.fm_score_max
-    qualify row_number() over (partition by scored.customer_id order by rules.priority) = 1
+
+),
+
+matched as (
+
+    select * from candidates
+    where rule_rank = 1
 
 )
 
@@ -35,7 +42,7 @@ select
     f_score,
     m_score,
     fm_score,
-    cast(r_score as varchar) || cast(f_score as varchar) || cast(m_score as varchar) as rfm_cell,
+    cast(r_score as {{ dbt.type_string() }}) || cast(f_score as {{ dbt.type_string() }}) || cast(m_score as {{ dbt.type_string() }}) as rfm_cell,
     -- A rule table with a gap must not silently drop customers.
     coalesce(segment, 'Unclassified') as segment,
     recency_days,

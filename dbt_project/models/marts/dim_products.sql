@@ -34,7 +34,15 @@ first_seen as (
 
     -- The earliest evidence of the product: the catalogue date may be missing or late.
     select
-        products.* replace (coalesce(categories.category, products.category) as category),
+        products.product_id,
+        products.product_name,
+        products.product_description,
+        coalesce(categories.category, products.category) as category,
+        products.brand,
+        products.price,
+        products.is_active,
+        products.is_product,
+        products.first_seen_at,
         case
             when categories.category_source is not null then categories.category_source
             when products.category = 'Uncategorized' then 'missing'

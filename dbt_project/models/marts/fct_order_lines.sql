@@ -2,7 +2,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy=incremental_strategy(),
         on_schema_change='fail',
         pre_hook=[
             "{{ delete_stale_rows('ordered_at', [

@@ -39,7 +39,7 @@ browsing as (
         events.occurred_at,
         events.event_type as event_kind,
         1 as quantity,
-        cast(null as varchar) as order_id
+        cast(null as {{ dbt.type_string() }}) as order_id
 
     from {{ ref('fct_events') }} as events
     inner join products on events.product_id = products.product_id

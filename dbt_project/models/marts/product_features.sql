@@ -30,11 +30,11 @@ sales as (
         coalesce(sum(quantity) filter (where quantity > 0 and order_status <> 'placed'), 0)
             - coalesce(sum(quantity) filter (where quantity < 0), 0) as reversed_units,
         sum(net_quantity) filter (
-            where ordered_at >= {{ as_of_end() }} - interval ({{ recent_days }}) day
+            where ordered_at >= {{ dbt.dateadd('day', -recent_days, as_of_end()) }}
         ) as units_recent,
         sum(net_quantity) filter (
-            where ordered_at >= {{ as_of_end() }} - interval ({{ recent_days + baseline_days }}) day
-                and ordered_at < {{ as_of_end() }} - interval ({{ recent_days }}) day
+            where ordered_at >= {{ dbt.dateadd('day', -(recent_days + baseline_days), as_of_end()) }}
+                and ordered_at < {{ dbt.dateadd('day', -recent_days, as_of_end()) }}
         ) as units_baseline
 
     from order_lines
@@ -128,7 +128,7 @@ price_bands as (
     -- equal prices share a band.
     select
         product_id,
-        cast(1 + (5 * (rank() over (order by price) - 1)) // count(*) over () as integer)
+        cast(1 + {{ int_div('5 * (rank() over (order by price) - 1)', 'count(*) over ()') }} as integer)
             as price_quintile
     from products
     where price is not null
@@ -166,7 +166,7 @@ final as (
         coalesce(review_insights.is_turning_negative, false) as is_turning_negative,
         products.first_seen_at,
         coalesce(
-            products.first_seen_at >= {{ as_of_end() }} - interval ({{ var('new_product_days') }}) day,
+            products.first_seen_at >= {{ dbt.dateadd('day', '-' ~ var('new_product_days'), as_of_end()) }},
             false
         ) as is_new,
         cast(coalesce(sales.units_recent, 0) as bigint) as units_last_7d,
@@ -174,8 +174,8 @@ final as (
         -- Daily rate of the recent window over the daily rate of the baseline window.
         case
             when sales.units_baseline > 0
-                then (coalesce(sales.units_recent, 0) / {{ recent_days }}.0)
-                    / (sales.units_baseline / {{ baseline_days }}.0)
+                then (coalesce(sales.units_recent, 0) / cast({{ recent_days }} as double))
+                    / (sales.units_baseline / cast({{ baseline_days }} as double))
         end as trend_ratio,
         {{ as_of_date() }} as as_of_date
 

@@ -77,7 +77,7 @@ counted as (
         count(*) as buyers,
         -- Bought in [as_of_end - popularity_days, as_of_end): their last purchase is in it.
         count(*) filter (
-            where last_bought_at >= {{ as_of_end() }} - interval ({{ popularity_days }}) day
+            where last_bought_at >= {{ dbt.dateadd('day', '-' ~ popularity_days, as_of_end()) }}
         ) as recent_buyers
 
     from buyer_groups

@@ -9,9 +9,14 @@ with
 
 launched as (
 
-    select * from {{ ref('stg_ml__campaign_audiences') }}
     -- A campaign's audience is the one of its first launch; it never changes afterwards.
-    qualify logical_date = min(logical_date) over (partition by campaign_id)
+    select * from (
+        select
+            *,
+            min(logical_date) over (partition by campaign_id) as first_launch_date
+        from {{ ref('stg_ml__campaign_audiences') }}
+    ) as audiences
+    where logical_date = first_launch_date
 
 ),
 
@@ -24,21 +29,21 @@ definitions as (
 )
 
 select
-    cast(launched.campaign_id as varchar) as campaign_id,
-    cast(definitions.campaign_name as varchar) as campaign_name,
-    cast(launched.customer_id as varchar) as customer_id,
-    cast(launched.assignment_group as varchar) as "group",
+    cast(launched.campaign_id as {{ dbt.type_string() }}) as campaign_id,
+    cast(definitions.campaign_name as {{ dbt.type_string() }}) as campaign_name,
+    cast(launched.customer_id as {{ dbt.type_string() }}) as customer_id,
+    cast(launched.assignment_group as {{ dbt.type_string() }}) as {{ adapter.quote('group') }},
     cast(launched.rank as integer) as rank,
     cast(launched.affinity as double) as affinity,
-    cast(launched.segment as varchar) as segment,
-    cast(launched.cluster_name as varchar) as cluster_name,
-    cast(launched.product_ids as varchar[]) as product_ids,
-    cast(launched.product_names as varchar[]) as product_names,
-    cast(launched.message as varchar) as message,
-    cast(launched.channel as varchar) as channel,
+    cast(launched.segment as {{ dbt.type_string() }}) as segment,
+    cast(launched.cluster_name as {{ dbt.type_string() }}) as cluster_name,
+    cast(launched.product_ids as {{ sql_type('varchar[]') }}) as product_ids,
+    cast(launched.product_names as {{ sql_type('varchar[]') }}) as product_names,
+    cast(launched.message as {{ dbt.type_string() }}) as message,
+    cast(launched.channel as {{ dbt.type_string() }}) as channel,
     cast(launched.contact_date as date) as contact_date,
-    cast(launched.subject as varchar) as subject,
-    cast(launched.copy_writer as varchar) as copy_writer,
+    cast(launched.subject as {{ dbt.type_string() }}) as subject,
+    cast(launched.copy_writer as {{ dbt.type_string() }}) as copy_writer,
     cast(launched.logical_date as date) as logical_date
 
 from launched

@@ -28,14 +28,14 @@ affinity as (
 )
 
 select
-    cast(customers.customer_id as varchar) as customer_id,
-    cast(rfm.segment as varchar) as rfm_segment,
+    cast(customers.customer_id as {{ dbt.type_string() }}) as customer_id,
+    cast(rfm.segment as {{ dbt.type_string() }}) as rfm_segment,
     cast(clusters.cluster_id as integer) as cluster_id,
-    cast(clusters.cluster_name as varchar) as cluster_name,
+    cast(clusters.cluster_name as {{ dbt.type_string() }}) as cluster_name,
     cast(rfm.r_score as integer) as r_score,
     cast(rfm.f_score as integer) as f_score,
     cast(rfm.m_score as integer) as m_score,
-    cast(affinity.top_category as varchar) as top_affinity_category,
+    cast(affinity.top_category as {{ dbt.type_string() }}) as top_affinity_category,
     cast(affinity.affinity as double) as top_affinity_score
 
 from customers

@@ -36,13 +36,13 @@ popularity as (
 )
 
 select
-    cast(products.product_id as varchar) as product_id,
-    cast(products.product_name as varchar) as product_name,
-    cast(products.category as varchar) as category,
-    cast(products.category_source as varchar) as category_source,
-    cast(products.brand as varchar) as brand,
+    cast(products.product_id as {{ dbt.type_string() }}) as product_id,
+    cast(products.product_name as {{ dbt.type_string() }}) as product_name,
+    cast(products.category as {{ dbt.type_string() }}) as category,
+    cast(products.category_source as {{ dbt.type_string() }}) as category_source,
+    cast(products.brand as {{ dbt.type_string() }}) as brand,
     cast(products.price as double) as price,
-    cast(features.price_band as varchar) as price_band,
+    cast(features.price_band as {{ dbt.type_string() }}) as price_band,
     cast(products.is_active as boolean) as is_active,
     cast(products.is_recommendable as boolean) as is_recommendable,
     cast(features.is_new as boolean) as is_new,

@@ -69,17 +69,17 @@ final as (
 )
 
 select
-    cast(customer_id as varchar) as customer_id,
+    cast(customer_id as {{ dbt.type_string() }}) as customer_id,
     cast(rank as integer) as rank,
-    cast(product_id as varchar) as product_id,
-    cast(product_name as varchar) as product_name,
+    cast(product_id as {{ dbt.type_string() }}) as product_id,
+    cast(product_name as {{ dbt.type_string() }}) as product_name,
     cast(score as double) as score,
-    cast(reason as varchar) as reason,
-    cast(reason_product_id as varchar) as reason_product_id,
-    cast(model_name as varchar) as model_name,
-    cast(model_version as varchar) as model_version,
-    cast(reason_code as varchar) as reason_code,
-    cast(category as varchar) as category,
+    cast(reason as {{ dbt.type_string() }}) as reason,
+    cast(reason_product_id as {{ dbt.type_string() }}) as reason_product_id,
+    cast(model_name as {{ dbt.type_string() }}) as model_name,
+    cast(model_version as {{ dbt.type_string() }}) as model_version,
+    cast(reason_code as {{ dbt.type_string() }}) as reason_code,
+    cast(category as {{ dbt.type_string() }}) as category,
     cast(price as double) as price,
     cast(logical_date as date) as logical_date
 from final

@@ -14,17 +14,17 @@ products as (
 )
 
 select
-    cast(neighbours.product_id as varchar) as product_id,
+    cast(neighbours.product_id as {{ dbt.type_string() }}) as product_id,
     cast(neighbours.rank as integer) as rank,
-    cast(neighbours.similar_product_id as varchar) as similar_product_id,
+    cast(neighbours.similar_product_id as {{ dbt.type_string() }}) as similar_product_id,
     cast(neighbours.score as double) as score,
-    cast(neighbours.reason as varchar) as reason,
-    cast(coalesce(source_products.product_name, neighbours.product_id) as varchar) as product_name,
-    cast(coalesce(similar_products.product_name, neighbours.similar_product_id) as varchar)
+    cast(neighbours.reason as {{ dbt.type_string() }}) as reason,
+    cast(coalesce(source_products.product_name, neighbours.product_id) as {{ dbt.type_string() }}) as product_name,
+    cast(coalesce(similar_products.product_name, neighbours.similar_product_id) as {{ dbt.type_string() }})
         as similar_product_name,
-    cast(similar_products.category as varchar) as similar_product_category,
+    cast(similar_products.category as {{ dbt.type_string() }}) as similar_product_category,
     cast(similar_products.price as double) as similar_product_price,
-    cast(neighbours.method as varchar) as method,
+    cast(neighbours.method as {{ dbt.type_string() }}) as method,
     cast(neighbours.logical_date as date) as logical_date
 
 from neighbours

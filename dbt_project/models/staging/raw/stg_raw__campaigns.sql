@@ -1,3 +1,5 @@
+-- A table: ml/campaigns reads it, and on Spark only tables reach the Python side.
+{{ config(materialized='table') }}
 with
 
 source as (
