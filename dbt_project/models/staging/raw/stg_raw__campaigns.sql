@@ -1,5 +1,5 @@
--- A table: ml/campaigns reads it, and on Spark only tables reach the Python side.
-{{ config(materialized='table') }}
+-- A table on Spark: ml/campaigns reads it, and only tables reach the Python side there.
+{{ config(materialized='table' if target.type == 'spark' else 'view') }}
 with
 
 source as (
