@@ -41,7 +41,7 @@ def test_stage_lines_come_from_the_tasks_and_their_summaries():
     )
     by_name = {p.name: p for p in stage_progress(run, DAILY)}
     assert describe(by_name["ingest"]) == (
-        "  ingest          4.0s  1,000 rows received = 990 loaded + 10 quarantined (250/s)"
+        "  ingest            4.0s  1,000 rows received = 990 loaded + 10 quarantined (250/s)"
     )
     features = by_name["dbt_features"]
     assert (features.total, features.done, features.finished, features.running) == (
@@ -87,7 +87,7 @@ def test_on_a_terminal_a_live_bar_is_redrawn_and_cleared_before_each_line():
     tasks.append(_task("dbt_features.m9_model_build", "running", 3, None))
     printer.update(_run(_task("ingest", "success", 0, 1), *tasks))
     text = out.getvalue()
-    assert "dbt_features [##################------] 3/4 tasks  1m15s" in text
+    assert "dbt_features   [##################------] 3/4 tasks  1m15s" in text
     printer.close()
     assert out.getvalue().endswith("\r\033[K")
     # Not live: no control characters at all.

@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from ml.orchestration.airflow_db import RunState, TaskState
-from ml.pipeline import Stage
+from ml.pipeline import DAILY, Stage
 
 FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
-_NAME_WIDTH = 13
+# The stage names' column: as wide as the longest declared name, plus a space.
+NAME_WIDTH = max(len(stage.name) for stage in DAILY) + 1
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,24 @@ def _product_text(s: dict[str, Any], seconds: float | None) -> str:
     )
 
 
+def _review_insight(s: dict[str, Any], seconds: float | None) -> str:
+    if not s.get("reviews"):
+        return "no reviews"
+    model = f"sentiment model v{s.get('model_version', '?')}"
+    if s.get("trained"):
+        model += f" trained ({s.get('decision', '?')})"
+    auc = (s.get("metrics") or {}).get("roc_auc")
+    if auc is not None:
+        model += f", ROC AUC {auc:.3f}"
+    return (
+        f"{s['reviews']:,} reviews scored ({_rate(s['reviews'], seconds)}), aspects of "
+        f"{s.get('products', 0):,} products; {model}"
+    )
+
+
 def _train(s: dict[str, Any], seconds: float | None) -> str:
-    if s.get("decision") == "skipped":
-        return f"skipped ({s.get('reason', '')})"
+    if s.get("decision") in ("skipped", "kept"):
+        return f"{s['decision']} ({s.get('reason', '')})"
     ndcg = s.get("ndcg_at_10") or {}
     figures = ", ".join(
         f"{family} {value:.3f}" for family, value in sorted(ndcg.items()) if value is not None
@@ -150,6 +166,7 @@ def _publish(s: dict[str, Any], seconds: float | None) -> str:
 _DESCRIBE: dict[str, Callable[[dict[str, Any], float | None], str]] = {
     "ingest": _ingest,
     "product_text": _product_text,
+    "review_insight": _review_insight,
     "train": _train,
     "score": _score,
     "campaigns": _campaigns,
@@ -159,12 +176,14 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any], float | None], str]] = {
 
 def describe(progress: StageProgress) -> str:
     """One line for a finished (or failed) stage: name, time, what it did."""
-    head = f"  {progress.name:<{_NAME_WIDTH}}{duration(progress.seconds):>7}  "
+    head = f"  {progress.name:<{NAME_WIDTH}}{duration(progress.seconds):>7}  "
     if progress.failed:
         return head + f"FAILED: {', '.join(progress.failed)}"
     if progress.blocked:
         return head + "not run: an earlier stage failed"
     if progress.is_dbt:
+        if progress.total == 1:  # one `dbt build` task (the default)
+            return head + "dbt build (models, seeds, tests) passed"
         return head + f"{progress.total} dbt tasks (models, seeds, tests) passed"
     text = _DESCRIBE.get(progress.name)
     if text is not None and progress.summary:
@@ -185,7 +204,7 @@ def bar(done: int, total: int, width: int = 24) -> str:
 def status_line(progress: StageProgress, now: datetime) -> str:
     """The live line of a running stage (terminal only)."""
     elapsed = duration((now - progress.start).total_seconds() if progress.start else None)
-    head = f"  {progress.name:<{_NAME_WIDTH}}"
+    head = f"  {progress.name:<{NAME_WIDTH}}"
     if progress.total > 1:
         return (
             head

@@ -13,7 +13,7 @@ from typing import TextIO
 from ml.config import paths
 from ml.dates import utcnow
 from ml.orchestration.dag_watch import DagWatch
-from ml.orchestration.progress import ProgressPrinter, duration
+from ml.orchestration.progress import NAME_WIDTH, ProgressPrinter, duration
 from ml.orchestration.run_log import capture_run_output, run_log_path
 from ml.pipeline import DAILY
 from ml.warehouse import connect
@@ -69,7 +69,7 @@ def run_pipeline(
     started = time.perf_counter()
     with run_lock(home.home, timeout=lock_timeout_from_env()) as lock:
         engine = record_engine(home=home.home)  # a home keeps the engine of its first run
-        log.info("engine: %s", engine)
+        log.debug("engine: %s", engine)
         landing = landing_folder(data)
         replaced = check_dataset(home, landing, replace=replace, command=command, now=utcnow())
         log_path = run_log_path(home.home / "logs", utcnow())
@@ -138,7 +138,7 @@ def _run(
 
     generated = data is None or str(data) == ""
     step = time.perf_counter()
-    printer.status("  input        preparing ...")
+    printer.status(f"  {'input':<{NAME_WIDTH}}preparing ...")
     prepare_landing(
         data,
         **shop,
@@ -152,7 +152,9 @@ def _run(
         what = "landing folder"
     else:
         what = f"imported {Path(data).name}"
-    printer.line(f"  {'input':<13}{duration(time.perf_counter() - step):>7}  {what}: {landing}")
+    printer.line(
+        f"  {'input':<{NAME_WIDTH}}{duration(time.perf_counter() - step):>7}  {what}: {landing}"
+    )
     replay = params["replay_campaigns"]
     if replay is None:
         replay = generated
@@ -160,10 +162,10 @@ def _run(
     if dbt_tasks_per_model():
         # Cosmos renders a task per model from the manifest; parse with the DAG's vars.
         step = time.perf_counter()
-        printer.status("  dbt parse    ...")
+        printer.status(f"  {'dbt parse':<{NAME_WIDTH}}...")
         parse_dbt_project(as_of=as_of)
         printer.line(
-            f"  {'dbt parse':<13}{duration(time.perf_counter() - step):>7}  "
+            f"  {'dbt parse':<{NAME_WIDTH}}{duration(time.perf_counter() - step):>7}  "
             f"manifest for {as_of} (data up to and including that day)"
         )
     log.info("running affinity_daily for %s on %s", as_of, landing)
@@ -173,7 +175,7 @@ def _run(
     def on_poll() -> None:
         if watch.poll() is None:
             waited = duration(time.perf_counter() - launched)
-            printer.status(f"  {'airflow':<13}starting the DAG run ...  {waited}")
+            printer.status(f"  {'airflow':<{NAME_WIDTH}}starting the DAG run ...  {waited}")
 
     try:
         # The DAG process inherits the lock: killing this process alone leaves the home
