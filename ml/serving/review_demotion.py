@@ -87,7 +87,7 @@ def demoted_rows(con, day, demoted: list[str]) -> int:
                 "SELECT count(*) FROM ml.recommendations WHERE logical_date = ? "
                 "AND product_id IN (SELECT product_id FROM _demoted_products)",
                 [day],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
         )
     finally:
         con.unregister("_demoted_products")
