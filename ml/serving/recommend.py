@@ -395,6 +395,7 @@ def score(
             model,
             config,
             columns=RECOMMENDATION_COLUMNS,
+            compute=recommend_all,
             full_refresh=full_refresh,
             demoted=demoted,
         )

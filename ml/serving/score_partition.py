@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -71,6 +72,7 @@ def score_partition(
     config: ScoreConfig,
     *,
     columns: dict[str, str],
+    compute: Callable[[ScoringInputs, ScoringModel, ScoreConfig], pl.DataFrame],
     full_refresh: bool = False,
     demoted: list[str] | None = None,
 ) -> PartitionReport:
@@ -89,14 +91,15 @@ def score_partition(
     config : ScoreConfig
     columns : dict
         ``ml.recommendations``'s columns and types.
+    compute : callable
+        ``compute(inputs, model, config)``: the lists of the customers of ``inputs``
+        (:func:`ml.serving.recommend.recommend_all`).
     full_refresh : bool
         Score every customer whatever the saved state says.
     demoted : list of str, optional
         Products moved below the others of every list
         (:func:`ml.serving.review_demotion.demote_products`).
     """
-    from ml.serving.recommend import recommend_all
-
     timer = time.perf_counter()
     seconds: dict[str, float] = {}
 
@@ -120,7 +123,7 @@ def score_partition(
     )
     lap("plan")
     scored = inputs if plan.full else subset_inputs(inputs, plan.rescore)
-    rows = recommend_all(scored, model, config)
+    rows = compute(scored, model, config)
     rows = explore_new_products(con, rows, scored, config, candidates=candidates)
     rows = demote_products(rows, demoted or [])
     lap("compute")

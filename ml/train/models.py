@@ -314,10 +314,11 @@ def load_recommender(directory: Path | str) -> Recommender:
     directory = Path(directory)
     meta = json.loads((directory / PARAMS_FILE).read_text())
     family = meta["family"]
-    if family == "spark_als":  # factors fit by Spark; loading and serving need no Spark
-        from ml.spark.als import SparkALSRecommender
-
-        model = SparkALSRecommender.from_params(meta["params"])
+    if family == "spark_als":
+        # Factors fit by Spark MLlib: they load and serve as plain ALS factors, without
+        # Spark (ml.spark.als subclasses ALSRecommender for the fit only).
+        model = ALSRecommender.from_params(meta["params"])
+        model.family = family
         with np.load(directory / ARRAYS_FILE, allow_pickle=False) as arrays:
             model._restore({name: arrays[name] for name in arrays.files})
         return model
