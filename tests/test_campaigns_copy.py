@@ -240,6 +240,9 @@ GOOD = f"Hi {FIRST_NAME}, we picked Walnut Dark Roast Green Tea for you."
         (GOOD + " Write to help@shop.example.", "Hello", {"contact_detail"}),
         (GOOD + " See https://shop.example/x", "Hello", {"contact_detail"}),
         (GOOD + " Call 0800 123 4567.", "Hello", {"contact_detail"}),
+        (GOOD + " Call +44 20 7946 0958.", "Hello", {"contact_detail"}),
+        # A dated reason ("because you bought X on 2026-09-14") is no phone number.
+        (GOOD + " You bought Terracotta Pocket Sketchbook on 2026-09-14.", "Hello", set()),
     ],
 )
 def test_each_guardrail(body: str, subject: str | None, expected: set[str]) -> None:

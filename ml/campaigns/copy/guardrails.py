@@ -102,8 +102,22 @@ _PLACEHOLDERS = (
 _CONTACT = (
     re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
     re.compile(r"https?://|\bwww\.", re.IGNORECASE),
-    re.compile(r"\+?\d[\d ()-]{7,}\d"),
 )
+# A phone number: digits with spaces, brackets or dashes, at least 9 digits. A date such
+# as 2026-09-14 (a reason's "bought on", 8 digits) is not one.
+_PHONE = re.compile(r"\+?\d[\d ()-]{7,}\d")
+_PHONE_MIN_DIGITS = 9
+
+
+def _contact_details(text: str) -> list[str]:
+    """E-mail addresses, URLs and phone numbers in ``text``."""
+    found = [m.group(0) for pattern in _CONTACT for m in [pattern.search(text)] if m]
+    found += [
+        m.group(0)
+        for m in _PHONE.finditer(text)
+        if sum(c.isdigit() for c in m.group(0)) >= _PHONE_MIN_DIGITS
+    ][:1]
+    return found
 
 
 @dataclass(frozen=True)
@@ -215,10 +229,8 @@ class Guardrails:
             if promise in lowered and promise not in offer
         ]
         problems += [
-            Violation("contact_detail", match.group(0))
-            for pattern in _CONTACT
-            for match in [pattern.search(text.replace(FIRST_NAME, ""))]
-            if match
+            Violation("contact_detail", detail)
+            for detail in _contact_details(text.replace(FIRST_NAME, ""))
         ]
         if brief.channel == "sms":
             bad = sorted({c for c in body.replace(FIRST_NAME, "") if c not in _GSM7})
