@@ -51,21 +51,13 @@ from ml.campaigns.messaging import ensure_audience_columns
 from ml.dates import to_date
 from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
-from ml.warehouse.tables import ML_SCHEMA, read_frame, write_partition
+from ml.warehouse.tables import ML_SCHEMA, read_frame, rows_frame, write_partition
 
 log = logging.getLogger(__name__)
 
 RESULTS_TABLE = "campaign_results"
-RESULT_COLUMNS = {
-    "logical_date": "DATE",
-    "campaign_id": "VARCHAR",
-    "campaign_name": "VARCHAR",
-    "channel": "VARCHAR",
-    "target_type": "VARCHAR",
-    "target_value": "VARCHAR",
-    "audience_date": "DATE",
-    "window_start": "TIMESTAMP",
-    "window_end": "TIMESTAMP",
+# Treatment against control, as a campaign's result and each part of its insights carry it.
+COMPARISON_COLUMNS = {
     "treatment_size": "BIGINT",
     "control_size": "BIGINT",
     "treatment_conversions": "BIGINT",
@@ -79,10 +71,26 @@ RESULT_COLUMNS = {
     "lift_ci_low": "DOUBLE",
     "lift_ci_high": "DOUBLE",
     "p_value": "DOUBLE",
+}
+# What the comparison concludes (after the p-values: insights add a Holm-adjusted one).
+CONCLUSION_COLUMNS = {
     "revenue_lift_per_customer": "DOUBLE",
     "confidence_level": "DOUBLE",
     "sample_too_small": "BOOLEAN",
     "conclusion": "VARCHAR",
+}
+RESULT_COLUMNS = {
+    "logical_date": "DATE",
+    "campaign_id": "VARCHAR",
+    "campaign_name": "VARCHAR",
+    "channel": "VARCHAR",
+    "target_type": "VARCHAR",
+    "target_value": "VARCHAR",
+    "audience_date": "DATE",
+    "window_start": "TIMESTAMP",
+    "window_end": "TIMESTAMP",
+    **COMPARISON_COLUMNS,
+    **CONCLUSION_COLUMNS,
     "pre_period_start": "TIMESTAMP",
     **EXPERIMENT_COLUMNS,
 }
@@ -400,7 +408,7 @@ def measure_campaigns(
                     **summarize_outcomes(outcomes, config, control_share=campaign.control_share),
                 }
             )
-        results = _results_frame(rows)
+        results = rows_frame(rows, RESULT_COLUMNS)
         written = write_partition(
             con,
             RESULTS_TABLE,
@@ -425,16 +433,3 @@ def measure_campaigns(
         log.warning("campaign %s not measured: %s", cid, why)
     log.info("%s", report.summary())
     return report
-
-
-def _results_frame(rows: list[dict]) -> pl.DataFrame:
-    types = {
-        "VARCHAR": pl.String,
-        "DATE": pl.Date,
-        "TIMESTAMP": pl.Datetime("us"),
-        "BIGINT": pl.Int64,
-        "DOUBLE": pl.Float64,
-        "BOOLEAN": pl.Boolean,
-    }
-    schema = {k: types[v] for k, v in RESULT_COLUMNS.items() if k != "logical_date"}
-    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)

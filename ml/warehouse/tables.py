@@ -219,6 +219,34 @@ def prune_dates(con: duckdb.DuckDBPyConnection, table: str, keep_dates: int | No
     )
 
 
+# DuckDB type of a declared column -> polars type of a frame that carries it.
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "VARCHAR": pl.String(),
+    "INTEGER": pl.Int32(),
+    "BIGINT": pl.Int64(),
+    "DOUBLE": pl.Float64(),
+    "BOOLEAN": pl.Boolean(),
+    "DATE": pl.Date(),
+    "TIMESTAMP": pl.Datetime("us"),
+}
+
+
+def rows_frame(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> pl.DataFrame:
+    """``rows`` as a frame of the declared ``columns`` (their types), ready for
+    :func:`write_partition`: ``logical_date`` is left out, a key a row lacks is null."""
+    schema = {name: POLARS_TYPES[dtype] for name, dtype in partition_columns(columns).items()}
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(
+        [{name: row.get(name) for name in schema} for row in rows], schema=schema, orient="row"
+    )
+
+
+def partition_columns(columns: Mapping[str, str]) -> dict[str, str]:
+    """``{column: type}`` of the columns a dated ``ml`` table's rows carry."""
+    return {name: columns[name] for name in partition_names(columns)}
+
+
 def read_frame(
     con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
 ) -> pl.DataFrame:
