@@ -48,19 +48,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         end_date=args.end_date,
         campaign_uplift=args.campaign_uplift,
     )
-    for entity, rows in counts.items():
-        print(f"{entity:>12}: {rows:,} rows")
-    print(f"wrote {Path(args.out).resolve()}")
-    return 0
+    return _print_written(counts, args.out, width=12, unit=" rows")
 
 
 def _cmd_import_online_retail(args: argparse.Namespace) -> int:
     from ml.ingest.importers.online_retail import import_online_retail
 
     counts = import_online_retail(args.path, args.out)
+    return _print_written(counts, args.out, width=12)
+
+
+def _print_written(counts: dict[str, int], out: Path, *, width: int, unit: str = "") -> int:
+    """Print the rows written per entity and the folder they went to (exit status 0)."""
     for entity, rows in counts.items():
-        print(f"{entity:>12}: {rows:,}")
-    print(f"wrote {Path(args.out).resolve()}")
+        print(f"{entity:>{width}}: {rows:,}{unit}")
+    print(f"wrote {Path(out).resolve()}")
     return 0
 
 
@@ -95,20 +97,14 @@ def _cmd_import_amazon_reviews(args: argparse.Namespace) -> int:
     from ml.ingest.importers.amazon_reviews import import_amazon_reviews
 
     counts = import_amazon_reviews(args.path, args.out, meta_path=args.meta)
-    for entity, rows in counts.items():
-        print(f"{entity:>18}: {rows:,}")
-    print(f"wrote {Path(args.out).resolve()}")
-    return 0
+    return _print_written(counts, args.out, width=18)
 
 
 def _cmd_import_womens_clothing(args: argparse.Namespace) -> int:
     from ml.ingest.importers.womens_clothing import import_womens_clothing
 
     counts = import_womens_clothing(args.path, args.out, reviewed_at=args.reviewed_at)
-    for entity, rows in counts.items():
-        print(f"{entity:>18}: {rows:,}")
-    print(f"wrote {Path(args.out).resolve()}")
-    return 0
+    return _print_written(counts, args.out, width=18)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
