@@ -263,6 +263,15 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_importer(sub, name: str, source: str, path_help: str, func) -> argparse.ArgumentParser:
+    """Add an ``import-*`` sub-command: it converts ``source`` (its ``path`` argument)
+    into the input contract; the caller adds ``--out`` and its own options."""
+    parser = sub.add_parser(name, help=f"convert {source} into the input contract")
+    parser.add_argument("path", type=Path, help=path_help)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``affinity`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -292,34 +301,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(func=_cmd_generate)
 
-    imp = sub.add_parser(
-        "import-online-retail", help="convert a UCI Online Retail (II) CSV into the input contract"
+    imp = _add_importer(
+        sub,
+        "import-online-retail",
+        "a UCI Online Retail (II) CSV",
+        "the CSV or CSV.gz export",
+        _cmd_import_online_retail,
     )
-    imp.add_argument("path", type=Path, help="the CSV or CSV.gz export")
     imp.add_argument("--out", required=True, type=Path, help="output folder")
-    imp.set_defaults(func=_cmd_import_online_retail)
 
-    amz = sub.add_parser(
+    amz = _add_importer(
+        sub,
         "import-amazon-reviews",
-        help="convert an Amazon review export (JSON lines, 2014/2018) into the input contract",
+        "an Amazon review export (JSON lines, 2014/2018)",
+        "reviews JSON lines (.json or .json.gz)",
+        _cmd_import_amazon_reviews,
     )
-    amz.add_argument("path", type=Path, help="reviews JSON lines (.json or .json.gz)")
     amz.add_argument("--meta", type=Path, help="product metadata JSON lines (titles, prices)")
     amz.add_argument("--out", required=True, type=Path, help="output folder")
-    amz.set_defaults(func=_cmd_import_amazon_reviews)
 
-    wcr = sub.add_parser(
+    wcr = _add_importer(
+        sub,
         "import-womens-clothing",
-        help="convert the Women's E-Commerce Clothing Reviews CSV into the input contract",
+        "the Women's E-Commerce Clothing Reviews CSV",
+        "the CSV or CSV.gz",
+        _cmd_import_womens_clothing,
     )
-    wcr.add_argument("path", type=Path, help="the CSV or CSV.gz")
     wcr.add_argument("--out", required=True, type=Path, help="output folder")
     wcr.add_argument(
         "--reviewed-at",
         default="2018-01-01",
         help="placeholder review date for the undated reviews (YYYY-MM-DD)",
     )
-    wcr.set_defaults(func=_cmd_import_womens_clothing)
 
     ing = sub.add_parser("ingest", help="load a landing folder into the warehouse raw schema")
     ing.add_argument("dir", type=Path, help="folder with <entity>.parquet|.csv|.csv.gz files")
