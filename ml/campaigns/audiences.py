@@ -261,15 +261,7 @@ def build_audiences(
         if due:
             products = checked_products(con, due)
             frame, sizes, capped, version = _launch(con, day, due, products, config, model)
-        rows = write_partition(
-            con,
-            AUDIENCE_TABLE,
-            frame,
-            day,
-            columns=AUDIENCE_COLUMNS,
-            order_by="campaign_id, rank",
-            keep_dates=None,  # frozen audiences are measured weeks later
-        )
+        rows = write_audiences(con, frame, day)
         seconds = time.perf_counter() - started
         report = AudienceReport(
             day, [c.campaign_id for c in due], rows, sizes, capped, version, seconds
@@ -299,6 +291,22 @@ def _launch(
     frames, sizes = launch_rows(con, day, due, products, eligible, selected, affinity_of, config)
     frame = pl.concat(frames) if frames else _empty_audiences()
     return frame, sizes, capped, model.version if model is not None else None
+
+
+def write_audiences(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, day: date) -> int:
+    """Replace ``day``'s rows of ``ml.campaign_audiences`` with ``frame``; return its rows.
+
+    Every date is kept: frozen audiences are measured weeks later.
+    """
+    return write_partition(
+        con,
+        AUDIENCE_TABLE,
+        frame,
+        day,
+        columns=AUDIENCE_COLUMNS,
+        order_by="campaign_id, rank",
+        keep_dates=None,
+    )
 
 
 def checked_products(con: duckdb.DuckDBPyConnection, campaigns: list[Campaign]) -> pl.DataFrame:

@@ -41,7 +41,7 @@ from ml.campaigns.audience_inputs import (
     load_eligible,
     prior_contacts,
 )
-from ml.campaigns.audiences import AUDIENCE_COLUMNS, checked_products, launch_rows
+from ml.campaigns.audiences import checked_products, launch_rows, write_audiences
 from ml.campaigns.definitions import (
     Campaign,
     CampaignConfig,
@@ -53,7 +53,7 @@ from ml.campaigns.targeting import select_audiences
 from ml.dates import to_date
 from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
-from ml.warehouse.tables import ML_SCHEMA, read_frame, table_exists, write_partition
+from ml.warehouse.tables import ML_SCHEMA, read_frame, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -231,14 +231,6 @@ def _launch_as_of(
             con, day, campaigns, products, eligible, selected, unknown, config
         )
         frame = pl.concat(([] if stored is None else [stored]) + frames, how="diagonal_relaxed")
-        write_partition(
-            con,
-            AUDIENCE_TABLE,
-            frame,
-            day,
-            columns=AUDIENCE_COLUMNS,
-            order_by="campaign_id, rank",
-            keep_dates=None,
-        )
+        write_audiences(con, frame, day)
     log.info("replayed launch of %s: %s", day, sizes)
     return sizes
