@@ -92,8 +92,10 @@ def number(value: Any, digits: int = 0) -> str:
     return str(value)
 
 
-def ranked_bars(data: pd.DataFrame, *, value: str, label: str) -> None:
-    """Horizontal bars of ``value`` per ``label``, the longest first, as wide as the column."""
+def ranked_bars(title: str, data: pd.DataFrame, *, value: str, label: str) -> None:
+    """A titled chart: horizontal bars of ``value`` per ``label``, the longest first, as
+    wide as the column."""
+    st.subheader(title)
     st.altair_chart(
         alt.Chart(data)
         .mark_bar()

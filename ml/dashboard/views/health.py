@@ -32,8 +32,7 @@ def render() -> None:
 
     left, right = st.columns(2)
     with left:
-        st.subheader("Rows per published table")
-        ranked_bars(page.table_rows, value="rows", label="table_name")
+        ranked_bars("Rows per published table", page.table_rows, value="rows", label="table_name")
     with right:
         st.subheader("Stage times")
         stages = page.stage_seconds.assign(run=lambda d: d["logical_date"].astype(str))

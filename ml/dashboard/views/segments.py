@@ -19,8 +19,7 @@ def render() -> None:
 
     left, right = st.columns(2)
     with left:
-        st.subheader("RFM segment sizes")
-        ranked_bars(page.rfm_sizes, value="customers", label="rfm_segment")
+        ranked_bars("RFM segment sizes", page.rfm_sizes, value="customers", label="rfm_segment")
     with right:
         st.subheader("RFM grid: recency x frequency score")
         base = alt.Chart(page.rfm_grid).encode(
