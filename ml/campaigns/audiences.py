@@ -55,16 +55,15 @@ from ml.campaigns.audience_inputs import (
     load_recommendations,
     prior_contacts,
 )
-from ml.campaigns.definitions import Campaign, CampaignConfig, load_campaigns, validate_campaigns
+from ml.campaigns.definitions import Campaign, CampaignConfig, validate_campaigns
 from ml.campaigns.messaging import (
     EXTRA_AUDIENCE_COLUMNS,
     CopyContext,
     campaign_copy,
-    ensure_audience_columns,
 )
+from ml.campaigns.session import campaign_session
 from ml.campaigns.targeting import campaign_affinity, predicted_affinity, select_audiences
 from ml.dates import to_date
-from ml.warehouse import connect
 from ml.warehouse.tables import write_partition
 
 if TYPE_CHECKING:
@@ -252,9 +251,7 @@ def build_audiences(
     config = config or CampaignConfig()
     started = time.perf_counter()
     day = to_date(logical_date)
-    with connect() as con:
-        ensure_audience_columns(con)
-        campaigns = load_campaigns(con)
+    with campaign_session() as (con, campaigns):
         earlier = launched_before(con, day)
         due = [c for c in campaigns if c.launch_due(day) and c.campaign_id not in earlier]
         frame, sizes, capped, version = _empty_audiences(), {}, {}, None

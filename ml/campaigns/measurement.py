@@ -44,12 +44,10 @@ from ml.campaigns.definitions import (
     Campaign,
     CampaignConfig,
     contact_start,
-    load_campaigns,
 )
 from ml.campaigns.experiment import EXPERIMENT_COLUMNS, SRM_WITHHELD, experiment_statistics
-from ml.campaigns.messaging import ensure_audience_columns
+from ml.campaigns.session import campaign_session
 from ml.dates import to_date
-from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
 from ml.warehouse.tables import ML_SCHEMA, read_frame, rows_frame, write_partition
 
@@ -375,9 +373,7 @@ def measure_campaigns(
     config = config or CampaignConfig()
     started = time.perf_counter()
     day = to_date(as_of)
-    with connect() as con:
-        ensure_audience_columns(con)
-        campaigns = load_campaigns(con)
+    with campaign_session() as (con, campaigns):
         launched = launched_before(con, day + timedelta(days=1))
         known = {c.campaign_id for c in campaigns}
         skipped = {

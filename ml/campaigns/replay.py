@@ -46,9 +46,8 @@ from ml.campaigns.definitions import (
     Campaign,
     CampaignConfig,
     contact_start,
-    load_campaigns,
 )
-from ml.campaigns.messaging import ensure_audience_columns
+from ml.campaigns.session import campaign_session
 from ml.campaigns.targeting import select_audiences
 from ml.dates import to_date
 from ml.warehouse import connect
@@ -133,9 +132,7 @@ def replay_missed_launches(
     started = time.perf_counter()
     day = to_date(as_of)
     report = ReplayReport(day)
-    with connect() as con:
-        ensure_audience_columns(con)
-        campaigns = load_campaigns(con)
+    with campaign_session() as (con, campaigns):
         launched = _launched_ids(con)
         first_day = _first_data_day(con)
     due = missed_launches(campaigns, launched, day)
