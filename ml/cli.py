@@ -39,16 +39,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from ml.datagen import generate_shop
 
     counts = generate_shop(
-        args.out,
-        customers=args.customers,
-        products=args.products,
-        days=args.days,
-        seed=args.seed,
-        defect_rate=args.defect_rate,
-        end_date=args.end_date,
-        campaign_uplift=args.campaign_uplift,
+        args.out, **_shop_shape(args), defect_rate=args.defect_rate, end_date=args.end_date
     )
     return _print_written(counts, args.out, width=12, unit=" rows")
+
+
+def _shop_shape(args: argparse.Namespace) -> dict:
+    """The generated shop's size, seed and campaign uplift (``generate`` and ``run``)."""
+    return {
+        "customers": args.customers,
+        "products": args.products,
+        "days": args.days,
+        "seed": args.seed,
+        "campaign_uplift": args.campaign_uplift,
+    }
 
 
 def _cmd_import_online_retail(args: argparse.Namespace) -> int:
@@ -128,13 +132,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     summary = run_pipeline(
         data=args.data,
         as_of=args.as_of,
-        customers=args.customers,
-        products=args.products,
-        days=args.days,
-        seed=args.seed,
+        **_shop_shape(args),
         retrain=not args.no_retrain,
         top_n=args.top_n,
-        campaign_uplift=args.campaign_uplift,
         replay_campaigns=args.replay_campaigns,
         verbose=args.verbose or args.run_verbose,
         replace=args.replace,
