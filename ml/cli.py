@@ -39,28 +39,34 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from ml.datagen import generate_shop
 
     counts = generate_shop(
-        args.out,
-        customers=args.customers,
-        products=args.products,
-        days=args.days,
-        seed=args.seed,
-        defect_rate=args.defect_rate,
-        end_date=args.end_date,
-        campaign_uplift=args.campaign_uplift,
+        args.out, **_shop_shape(args), defect_rate=args.defect_rate, end_date=args.end_date
     )
-    for entity, rows in counts.items():
-        print(f"{entity:>12}: {rows:,} rows")
-    print(f"wrote {Path(args.out).resolve()}")
-    return 0
+    return _print_written(counts, args.out, width=12, unit=" rows")
+
+
+def _shop_shape(args: argparse.Namespace) -> dict:
+    """The generated shop's size, seed and campaign uplift (``generate`` and ``run``)."""
+    return {
+        "customers": args.customers,
+        "products": args.products,
+        "days": args.days,
+        "seed": args.seed,
+        "campaign_uplift": args.campaign_uplift,
+    }
 
 
 def _cmd_import_online_retail(args: argparse.Namespace) -> int:
     from ml.ingest.importers.online_retail import import_online_retail
 
     counts = import_online_retail(args.path, args.out)
+    return _print_written(counts, args.out, width=12)
+
+
+def _print_written(counts: dict[str, int], out: Path, *, width: int, unit: str = "") -> int:
+    """Print the rows written per entity and the folder they went to (exit status 0)."""
     for entity, rows in counts.items():
-        print(f"{entity:>12}: {rows:,}")
-    print(f"wrote {Path(args.out).resolve()}")
+        print(f"{entity:>{width}}: {rows:,}{unit}")
+    print(f"wrote {Path(out).resolve()}")
     return 0
 
 
@@ -95,20 +101,14 @@ def _cmd_import_amazon_reviews(args: argparse.Namespace) -> int:
     from ml.ingest.importers.amazon_reviews import import_amazon_reviews
 
     counts = import_amazon_reviews(args.path, args.out, meta_path=args.meta)
-    for entity, rows in counts.items():
-        print(f"{entity:>18}: {rows:,}")
-    print(f"wrote {Path(args.out).resolve()}")
-    return 0
+    return _print_written(counts, args.out, width=18)
 
 
 def _cmd_import_womens_clothing(args: argparse.Namespace) -> int:
     from ml.ingest.importers.womens_clothing import import_womens_clothing
 
     counts = import_womens_clothing(args.path, args.out, reviewed_at=args.reviewed_at)
-    for entity, rows in counts.items():
-        print(f"{entity:>18}: {rows:,}")
-    print(f"wrote {Path(args.out).resolve()}")
-    return 0
+    return _print_written(counts, args.out, width=18)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -132,13 +132,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     summary = run_pipeline(
         data=args.data,
         as_of=args.as_of,
-        customers=args.customers,
-        products=args.products,
-        days=args.days,
-        seed=args.seed,
+        **_shop_shape(args),
         retrain=not args.no_retrain,
         top_n=args.top_n,
-        campaign_uplift=args.campaign_uplift,
         replay_campaigns=args.replay_campaigns,
         verbose=args.verbose or args.run_verbose,
         replace=args.replace,
@@ -267,6 +263,15 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_importer(sub, name: str, source: str, path_help: str, func) -> argparse.ArgumentParser:
+    """Add an ``import-*`` sub-command: it converts ``source`` (its ``path`` argument)
+    into the input contract; the caller adds ``--out`` and its own options."""
+    parser = sub.add_parser(name, help=f"convert {source} into the input contract")
+    parser.add_argument("path", type=Path, help=path_help)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``affinity`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -296,34 +301,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(func=_cmd_generate)
 
-    imp = sub.add_parser(
-        "import-online-retail", help="convert a UCI Online Retail (II) CSV into the input contract"
+    imp = _add_importer(
+        sub,
+        "import-online-retail",
+        "a UCI Online Retail (II) CSV",
+        "the CSV or CSV.gz export",
+        _cmd_import_online_retail,
     )
-    imp.add_argument("path", type=Path, help="the CSV or CSV.gz export")
     imp.add_argument("--out", required=True, type=Path, help="output folder")
-    imp.set_defaults(func=_cmd_import_online_retail)
 
-    amz = sub.add_parser(
+    amz = _add_importer(
+        sub,
         "import-amazon-reviews",
-        help="convert an Amazon review export (JSON lines, 2014/2018) into the input contract",
+        "an Amazon review export (JSON lines, 2014/2018)",
+        "reviews JSON lines (.json or .json.gz)",
+        _cmd_import_amazon_reviews,
     )
-    amz.add_argument("path", type=Path, help="reviews JSON lines (.json or .json.gz)")
     amz.add_argument("--meta", type=Path, help="product metadata JSON lines (titles, prices)")
     amz.add_argument("--out", required=True, type=Path, help="output folder")
-    amz.set_defaults(func=_cmd_import_amazon_reviews)
 
-    wcr = sub.add_parser(
+    wcr = _add_importer(
+        sub,
         "import-womens-clothing",
-        help="convert the Women's E-Commerce Clothing Reviews CSV into the input contract",
+        "the Women's E-Commerce Clothing Reviews CSV",
+        "the CSV or CSV.gz",
+        _cmd_import_womens_clothing,
     )
-    wcr.add_argument("path", type=Path, help="the CSV or CSV.gz")
     wcr.add_argument("--out", required=True, type=Path, help="output folder")
     wcr.add_argument(
         "--reviewed-at",
         default="2018-01-01",
         help="placeholder review date for the undated reviews (YYYY-MM-DD)",
     )
-    wcr.set_defaults(func=_cmd_import_womens_clothing)
 
     ing = sub.add_parser("ingest", help="load a landing folder into the warehouse raw schema")
     ing.add_argument("dir", type=Path, help="folder with <entity>.parquet|.csv|.csv.gz files")

@@ -102,6 +102,14 @@ class RunContext:
 
 _STAGES = "ml.orchestration.stages"
 
+
+def _python_stage(
+    name: str, does: str, *, reads: tuple[str, ...], writes: tuple[str, ...], **options: bool
+) -> Stage:
+    """A Python stage: it runs ``ml.orchestration.stages:<name>_stage``."""
+    return Stage(name, does, reads=reads, writes=writes, run=f"{_STAGES}:{name}_stage", **options)
+
+
 FEATURE_SELECTION = (
     "path:seeds",
     "path:models/staging/raw",
@@ -112,21 +120,19 @@ FEATURE_SELECTION = (
 OUTPUT_SELECTION = ("path:models/staging/ml", "path:models/outputs")
 
 DAILY: tuple[Stage, ...] = (
-    Stage(
+    _python_stage(
         "ingest",
         "load the landing files into raw.*; bad rows to raw.quarantine with their rule",
         reads=("landing files",),
         writes=("raw.*", "raw.quarantine", "raw.load_manifest"),
-        run=f"{_STAGES}:ingest_stage",
     ),
-    Stage(
+    _python_stage(
         "product_text",
         "embed new product texts; infer a category for products without one",
         reads=("raw.products", "raw.orders", "raw.order_lines"),
         writes=("ml.product_embeddings", "ml.product_categories", "ml.taxonomy_*"),
-        run=f"{_STAGES}:product_text_stage",
     ),
-    Stage(
+    _python_stage(
         "review_insight",
         "score every review's sentiment (model retrained when reviews changed); aspects per product",
         reads=("raw.reviews", "MLflow registry"),
@@ -136,7 +142,6 @@ DAILY: tuple[Stage, ...] = (
             "MLflow runs",
             "MLflow registry",
         ),
-        run=f"{_STAGES}:review_insight_stage",
     ),
     Stage(
         "dbt_features",
@@ -150,15 +155,14 @@ DAILY: tuple[Stage, ...] = (
         writes=("staging.*", "intermediate.*", "marts.*", "seeds.*"),
         dbt_select=FEATURE_SELECTION,
     ),
-    Stage(
+    _python_stage(
         "train",
         "train ALS / BPR / popularity, review in MLflow, gate the champion",
         reads=("marts.interaction_events", "marts.customer_rfm_segments"),
         writes=("MLflow runs", "MLflow registry"),
-        run=f"{_STAGES}:train_stage",
         own_process=True,
     ),
-    Stage(
+    _python_stage(
         "score",
         "recommendations, similar products and segments from the serving model",
         reads=("marts.*", "MLflow registry"),
@@ -170,15 +174,13 @@ DAILY: tuple[Stage, ...] = (
             "ml.affinity_audiences",
             "ml.customer_affinity",
         ),
-        run=f"{_STAGES}:score_stage",
         own_process=True,
     ),
-    Stage(
+    _python_stage(
         "campaigns",
         "freeze the audiences of the campaigns launching next; measure and learn from ended ones",
         reads=("marts.*", "seeds.campaigns_manual", "ml.recommendations"),
         writes=("ml.campaign_audiences", "ml.campaign_results", "ml.campaign_insights"),
-        run=f"{_STAGES}:campaigns_stage",
     ),
     Stage(
         "dbt_outputs",
@@ -187,31 +189,28 @@ DAILY: tuple[Stage, ...] = (
         writes=("outputs.*",),
         dbt_select=OUTPUT_SELECTION,
     ),
-    Stage(
+    _python_stage(
         "publish",
         "build, verify and atomically swap in the analyst snapshot",
         reads=("outputs.*", "ml.stage_runs", "ml.pipeline_runs"),
         writes=("published/affinity.duckdb", "ml.pipeline_runs"),
-        run=f"{_STAGES}:publish_stage",
         emits_snapshot=True,
     ),
 )
 
 # The campaign measurement DAG, scheduled on the daily DAG's snapshot.
 CAMPAIGN_MEASUREMENT: tuple[Stage, ...] = (
-    Stage(
+    _python_stage(
         "measure",
         "measure the lift of campaigns whose window has ended; insights by segment",
         reads=("ml.campaign_audiences", "marts.fct_orders"),
         writes=("ml.campaign_results", "ml.campaign_insights"),
-        run=f"{_STAGES}:measure_stage",
     ),
-    Stage(
+    _python_stage(
         "publish_results",
         "build the campaign output marts and refresh the snapshot",
         reads=("ml.campaign_results", "outputs.*"),
         writes=("published/affinity.duckdb",),
-        run=f"{_STAGES}:publish_results_stage",
     ),
 )
 

@@ -72,7 +72,7 @@ elif kill == "publish:mid_copy":  # 2 tables copied into the new snapshot file
 elif kill == "publish:before_swap":  # new file complete and verified, not yet swapped in
     kill_on_call("ml.publish.snapshot", "_swap_in", after=False)
 elif kill == "publish:after_swap":  # renamed into place, run not yet recorded
-    kill_on_call("ml.publish.snapshot", "_fsync_dir", after=False)
+    kill_on_call("ml.publish.snapshot", "fsync_dir", after=False)
 
 
 if spec.get("fast_train"):  # ALS with its search (it must beat popularity), no BPR, plots

@@ -55,16 +55,15 @@ from ml.campaigns.audience_inputs import (
     load_recommendations,
     prior_contacts,
 )
-from ml.campaigns.definitions import Campaign, CampaignConfig, load_campaigns, validate_campaigns
+from ml.campaigns.definitions import Campaign, CampaignConfig, validate_campaigns
 from ml.campaigns.messaging import (
     EXTRA_AUDIENCE_COLUMNS,
     CopyContext,
     campaign_copy,
-    ensure_audience_columns,
 )
+from ml.campaigns.session import campaign_session
 from ml.campaigns.targeting import campaign_affinity, predicted_affinity, select_audiences
 from ml.dates import to_date
-from ml.warehouse import connect
 from ml.warehouse.tables import write_partition
 
 if TYPE_CHECKING:
@@ -252,29 +251,14 @@ def build_audiences(
     config = config or CampaignConfig()
     started = time.perf_counter()
     day = to_date(logical_date)
-    with connect() as con:
-        ensure_audience_columns(con)
-        campaigns = load_campaigns(con)
+    with campaign_session() as (con, campaigns):
         earlier = launched_before(con, day)
         due = [c for c in campaigns if c.launch_due(day) and c.campaign_id not in earlier]
         frame, sizes, capped, version = _empty_audiences(), {}, {}, None
         if due:
-            products = load_products(con)
-            validate_campaigns(
-                due,
-                known_segments=known_segments(con),
-                known_categories=set(products["category"].drop_nulls().to_list()),
-            )
+            products = checked_products(con, due)
             frame, sizes, capped, version = _launch(con, day, due, products, config, model)
-        rows = write_partition(
-            con,
-            AUDIENCE_TABLE,
-            frame,
-            day,
-            columns=AUDIENCE_COLUMNS,
-            order_by="campaign_id, rank",
-            keep_dates=None,  # frozen audiences are measured weeks later
-        )
+        rows = write_audiences(con, frame, day)
         seconds = time.perf_counter() - started
         report = AudienceReport(
             day, [c.campaign_id for c in due], rows, sizes, capped, version, seconds
@@ -301,24 +285,78 @@ def _launch(
     selected, capped = select_audiences(
         due, eligible, affinity_of, prior_contacts(con, day, config), config
     )
+    frames, sizes = launch_rows(con, day, due, products, eligible, selected, affinity_of, config)
+    frame = pl.concat(frames) if frames else _empty_audiences()
+    return frame, sizes, capped, model.version if model is not None else None
+
+
+def write_audiences(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, day: date) -> int:
+    """Replace ``day``'s rows of ``ml.campaign_audiences`` with ``frame``; return its rows.
+
+    Every date is kept: frozen audiences are measured weeks later.
+    """
+    return write_partition(
+        con,
+        AUDIENCE_TABLE,
+        frame,
+        day,
+        columns=AUDIENCE_COLUMNS,
+        order_by="campaign_id, rank",
+        keep_dates=None,
+    )
+
+
+def checked_products(con: duckdb.DuckDBPyConnection, campaigns: list[Campaign]) -> pl.DataFrame:
+    """The catalogue, once ``campaigns`` are checked against its categories and the segments.
+
+    Raises
+    ------
+    CampaignError
+        A campaign is invalid (the message names each one and what to fix).
+    """
+    products = load_products(con)
+    validate_campaigns(
+        campaigns,
+        known_segments=known_segments(con),
+        known_categories=set(products["category"].drop_nulls().to_list()),
+    )
+    return products
+
+
+def launch_rows(
+    con: duckdb.DuckDBPyConnection,
+    day: date,
+    campaigns: list[Campaign],
+    products: pl.DataFrame,
+    eligible: pl.DataFrame,
+    selected: dict[str, np.ndarray],
+    affinity_of: dict[str, np.ndarray],
+    config: CampaignConfig,
+) -> tuple[list[pl.DataFrame], dict[str, dict[str, int]]]:
+    """The audience rows of each campaign launching on ``day``, by campaign id, and the
+    size of each of its groups.
+
+    ``selected`` holds each campaign's positions in ``eligible`` (its audience, in rank
+    order) and ``affinity_of`` each campaign's affinity of every eligible customer.
+    """
     members = sorted({c for p in selected.values() for c in eligible["customer_id"][p]})
     recommendations = load_recommendations(con, day, products, members)
     bestsellers = load_bestsellers(con, products, config.popularity_days)
     copy = CopyContext.for_launch(con, products["product_name"].drop_nulls().to_list(), day)
     frames, sizes = [], {}
-    for campaign in sorted(due, key=lambda c: c.campaign_id):
+    for campaign in sorted(campaigns, key=lambda c: c.campaign_id):
         positions = selected[campaign.campaign_id]
-        members = eligible[positions]
+        audience = eligible[positions]
         featured = featured_products(
             campaign,
-            members["customer_id"].to_list(),
+            audience["customer_id"].to_list(),
             recommendations,
             bestsellers,
             config.featured_products,
         )
         rows = audience_rows(
             campaign,
-            members,
+            audience,
             affinity_of[campaign.campaign_id][positions],
             featured,
             day,
@@ -327,8 +365,7 @@ def _launch(
         )
         frames.append(rows)
         sizes[campaign.campaign_id] = dict(Counter(rows["assignment_group"].to_list()))
-    frame = pl.concat(frames) if frames else _empty_audiences()
-    return frame, sizes, capped, model.version if model is not None else None
+    return frames, sizes
 
 
 def _champion_or_none() -> ScoringModel | None:

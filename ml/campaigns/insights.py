@@ -39,10 +39,15 @@ import polars as pl
 from ml.campaigns.assignment import CONTROL, TREATMENT
 from ml.campaigns.definitions import CampaignConfig
 from ml.campaigns.experiment import EXPERIMENT_COLUMNS
-from ml.campaigns.measurement import MeasurementReport, summarize_outcomes
+from ml.campaigns.measurement import (
+    COMPARISON_COLUMNS,
+    CONCLUSION_COLUMNS,
+    MeasurementReport,
+    summarize_outcomes,
+)
 from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
-from ml.warehouse.tables import write_partition
+from ml.warehouse.tables import rows_frame, write_partition
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +68,9 @@ INSIGHT_COLUMNS = {
     "campaign_name": "VARCHAR",
     "dimension": "VARCHAR",
     "dimension_value": "VARCHAR",
-    "treatment_size": "BIGINT",
-    "control_size": "BIGINT",
-    "treatment_conversions": "BIGINT",
-    "control_conversions": "BIGINT",
-    "treatment_conversion_rate": "DOUBLE",
-    "control_conversion_rate": "DOUBLE",
-    "treatment_revenue_per_customer": "DOUBLE",
-    "control_revenue_per_customer": "DOUBLE",
-    "absolute_lift": "DOUBLE",
-    "relative_lift": "DOUBLE",
-    "lift_ci_low": "DOUBLE",
-    "lift_ci_high": "DOUBLE",
-    "p_value": "DOUBLE",
+    **COMPARISON_COLUMNS,
     "p_value_holm": "DOUBLE",
-    "revenue_lift_per_customer": "DOUBLE",
-    "confidence_level": "DOUBLE",
-    "sample_too_small": "BOOLEAN",
-    "conclusion": "VARCHAR",
+    **CONCLUSION_COLUMNS,
     **EXPERIMENT_COLUMNS,
     "targeting": "VARCHAR",
 }
@@ -209,7 +199,7 @@ def build_insights(
             result["expected_control_share"],
             config,
         )
-    frame = _frame(rows)
+    frame = rows_frame(rows, INSIGHT_COLUMNS)
     with connect() as con:
         written = write_partition(
             con,
@@ -237,16 +227,3 @@ def build_insights(
     out = InsightsReport(report.logical_date, written, list(report.measured), targets, seconds)
     log.info("%s", out.summary())
     return out
-
-
-def _frame(rows: list[dict]) -> pl.DataFrame:
-    types = {
-        "VARCHAR": pl.String,
-        "BIGINT": pl.Int64,
-        "DOUBLE": pl.Float64,
-        "BOOLEAN": pl.Boolean,
-    }
-    schema = {k: types[v] for k, v in INSIGHT_COLUMNS.items() if k != "logical_date"}
-    if not rows:
-        return pl.DataFrame(schema=schema)
-    return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema, orient="row")

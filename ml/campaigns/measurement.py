@@ -44,28 +44,18 @@ from ml.campaigns.definitions import (
     Campaign,
     CampaignConfig,
     contact_start,
-    load_campaigns,
 )
 from ml.campaigns.experiment import EXPERIMENT_COLUMNS, SRM_WITHHELD, experiment_statistics
-from ml.campaigns.messaging import ensure_audience_columns
+from ml.campaigns.session import campaign_session
 from ml.dates import to_date
-from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
-from ml.warehouse.tables import ML_SCHEMA, read_frame, write_partition
+from ml.warehouse.tables import ML_SCHEMA, read_frame, rows_frame, write_partition
 
 log = logging.getLogger(__name__)
 
 RESULTS_TABLE = "campaign_results"
-RESULT_COLUMNS = {
-    "logical_date": "DATE",
-    "campaign_id": "VARCHAR",
-    "campaign_name": "VARCHAR",
-    "channel": "VARCHAR",
-    "target_type": "VARCHAR",
-    "target_value": "VARCHAR",
-    "audience_date": "DATE",
-    "window_start": "TIMESTAMP",
-    "window_end": "TIMESTAMP",
+# Treatment against control, as a campaign's result and each part of its insights carry it.
+COMPARISON_COLUMNS = {
     "treatment_size": "BIGINT",
     "control_size": "BIGINT",
     "treatment_conversions": "BIGINT",
@@ -79,10 +69,26 @@ RESULT_COLUMNS = {
     "lift_ci_low": "DOUBLE",
     "lift_ci_high": "DOUBLE",
     "p_value": "DOUBLE",
+}
+# What the comparison concludes (after the p-values: insights add a Holm-adjusted one).
+CONCLUSION_COLUMNS = {
     "revenue_lift_per_customer": "DOUBLE",
     "confidence_level": "DOUBLE",
     "sample_too_small": "BOOLEAN",
     "conclusion": "VARCHAR",
+}
+RESULT_COLUMNS = {
+    "logical_date": "DATE",
+    "campaign_id": "VARCHAR",
+    "campaign_name": "VARCHAR",
+    "channel": "VARCHAR",
+    "target_type": "VARCHAR",
+    "target_value": "VARCHAR",
+    "audience_date": "DATE",
+    "window_start": "TIMESTAMP",
+    "window_end": "TIMESTAMP",
+    **COMPARISON_COLUMNS,
+    **CONCLUSION_COLUMNS,
     "pre_period_start": "TIMESTAMP",
     **EXPERIMENT_COLUMNS,
 }
@@ -367,9 +373,7 @@ def measure_campaigns(
     config = config or CampaignConfig()
     started = time.perf_counter()
     day = to_date(as_of)
-    with connect() as con:
-        ensure_audience_columns(con)
-        campaigns = load_campaigns(con)
+    with campaign_session() as (con, campaigns):
         launched = launched_before(con, day + timedelta(days=1))
         known = {c.campaign_id for c in campaigns}
         skipped = {
@@ -400,7 +404,7 @@ def measure_campaigns(
                     **summarize_outcomes(outcomes, config, control_share=campaign.control_share),
                 }
             )
-        results = _results_frame(rows)
+        results = rows_frame(rows, RESULT_COLUMNS)
         written = write_partition(
             con,
             RESULTS_TABLE,
@@ -425,16 +429,3 @@ def measure_campaigns(
         log.warning("campaign %s not measured: %s", cid, why)
     log.info("%s", report.summary())
     return report
-
-
-def _results_frame(rows: list[dict]) -> pl.DataFrame:
-    types = {
-        "VARCHAR": pl.String,
-        "DATE": pl.Date,
-        "TIMESTAMP": pl.Datetime("us"),
-        "BIGINT": pl.Int64,
-        "DOUBLE": pl.Float64,
-        "BOOLEAN": pl.Boolean,
-    }
-    schema = {k: types[v] for k, v in RESULT_COLUMNS.items() if k != "logical_date"}
-    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)

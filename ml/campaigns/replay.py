@@ -38,28 +38,21 @@ import polars as pl
 
 from ml.campaigns.audience_inputs import (
     AUDIENCE_TABLE,
-    known_segments,
-    load_bestsellers,
     load_eligible,
-    load_products,
-    load_recommendations,
     prior_contacts,
 )
-from ml.campaigns.audiences import AUDIENCE_COLUMNS, featured_products
-from ml.campaigns.audiences import audience_rows as build_audience_rows
+from ml.campaigns.audiences import checked_products, launch_rows, write_audiences
 from ml.campaigns.definitions import (
     Campaign,
     CampaignConfig,
     contact_start,
-    load_campaigns,
-    validate_campaigns,
 )
-from ml.campaigns.messaging import CopyContext, ensure_audience_columns
+from ml.campaigns.session import campaign_session
 from ml.campaigns.targeting import select_audiences
 from ml.dates import to_date
 from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
-from ml.warehouse.tables import ML_SCHEMA, read_frame, table_exists, write_partition
+from ml.warehouse.tables import ML_SCHEMA, read_frame, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +132,7 @@ def replay_missed_launches(
     started = time.perf_counter()
     day = to_date(as_of)
     report = ReplayReport(day)
-    with connect() as con:
-        ensure_audience_columns(con)
-        campaigns = load_campaigns(con)
+    with campaign_session() as (con, campaigns):
         launched = _launched_ids(con)
         first_day = _first_data_day(con)
     due = missed_launches(campaigns, launched, day)
@@ -215,12 +206,7 @@ def _launch_as_of(
     The marts must be as of ``day``. Rows already stored for ``day`` are kept.
     """
     with connect() as con:
-        products = load_products(con)
-        validate_campaigns(
-            campaigns,
-            known_segments=known_segments(con),
-            known_categories=set(products["category"].drop_nulls().to_list()),
-        )
+        products = checked_products(con, campaigns)
         eligible = (
             load_eligible(con, day)
             .drop("cluster_name")
@@ -238,36 +224,10 @@ def _launch_as_of(
             contacts.update(stored["customer_id"].to_list())
         unknown = {c.campaign_id: np.full(eligible.height, np.nan) for c in campaigns}
         selected, _ = select_audiences(campaigns, eligible, unknown, dict(contacts), config)
-        members = sorted({c for p in selected.values() for c in eligible["customer_id"][p]})
-        recommendations = load_recommendations(con, day, products, members)
-        bestsellers = load_bestsellers(con, products, config.popularity_days)
-        copy = CopyContext.for_launch(con, products["product_name"].drop_nulls().to_list(), day)
-        frames, sizes = [] if stored is None else [stored], {}
-        for campaign in sorted(campaigns, key=lambda c: c.campaign_id):
-            positions = selected[campaign.campaign_id]
-            audience = eligible[positions]
-            featured = featured_products(
-                campaign,
-                audience["customer_id"].to_list(),
-                recommendations,
-                bestsellers,
-                config.featured_products,
-            )
-            rows = build_audience_rows(
-                campaign, audience, unknown[campaign.campaign_id][positions], featured, day,
-                config, copy,
-            )  # fmt: skip
-            frames.append(rows)
-            sizes[campaign.campaign_id] = dict(Counter(rows["assignment_group"].to_list()))
-        frame = pl.concat(frames, how="diagonal_relaxed")
-        write_partition(
-            con,
-            AUDIENCE_TABLE,
-            frame,
-            day,
-            columns=AUDIENCE_COLUMNS,
-            order_by="campaign_id, rank",
-            keep_dates=None,
+        frames, sizes = launch_rows(
+            con, day, campaigns, products, eligible, selected, unknown, config
         )
+        frame = pl.concat(([] if stored is None else [stored]) + frames, how="diagonal_relaxed")
+        write_audiences(con, frame, day)
     log.info("replayed launch of %s: %s", day, sizes)
     return sizes

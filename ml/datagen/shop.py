@@ -29,6 +29,7 @@ from ml.datagen.uplift import (
 )
 from ml.ingest.contract import ENTITIES, Entity
 from ml.ingest.files import write_parquet_atomically
+from ml.warehouse.tables import POLARS_TYPES  # a contract column's type in the Parquet file
 
 log = logging.getLogger("ml.datagen")
 
@@ -42,14 +43,6 @@ GENERATED_ENTITIES = (
     "campaigns",
 )
 EXPECTED_DEFECTS_FILE = "_expected_defects.parquet"
-POLARS_TYPES = {
-    "VARCHAR": pl.Utf8,
-    "BIGINT": pl.Int64,
-    "INTEGER": pl.Int32,
-    "DOUBLE": pl.Float64,
-    "BOOLEAN": pl.Boolean,
-    "TIMESTAMP": pl.Datetime("us"),
-}
 
 
 def conform(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:

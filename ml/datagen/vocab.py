@@ -66,51 +66,10 @@ STYLE_WORDS: tuple[str, ...] = (
     "Olive", "Dusk", "Alpine", "Harbour",
 )  # fmt: skip
 
-FIRST_NAMES: tuple[str, ...] = (
-    "Olivia", "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Isabella", "Rosie", "Sophia",
-    "Grace", "Freya", "Willow", "Emily", "Poppy", "Ella", "Evie", "Charlotte", "Florence", "Sienna",
-    "Daisy", "Harper", "Alice", "Matilda", "Sophie", "Ruby", "Phoebe", "Elsie", "Millie", "Isabelle",
-    "Emma", "Hannah", "Chloe", "Lucy", "Zara", "Layla", "Maya", "Aria", "Nora", "Leah",
-    "Eva", "Clara", "Anna", "Julia", "Laura", "Sara", "Elena", "Marta", "Ines", "Lea",
-    "Noah", "Oliver", "George", "Arthur", "Leo", "Muhammad", "Harry", "Oscar", "Archie", "Henry",
-    "Theodore", "Freddie", "Jack", "Charlie", "Finley", "Thomas", "Alfie", "Lucas", "Isaac", "Tommy",
-    "Jacob", "James", "William", "Max", "Ethan", "Daniel", "Samuel", "Joseph", "Benjamin", "Adam",
-    "Liam", "Mason", "Logan", "Elijah", "Aiden", "Ryan", "Nathan", "Dylan", "Owen", "Caleb",
-    "Luca", "Matteo", "Felix", "Jonas", "Paul", "Hugo", "Louis", "Mateo", "Diego", "Pablo",
-    "Sofia", "Valentina", "Camila", "Lucia", "Martina", "Giulia", "Aurora", "Alba", "Carla", "Noemi",
-    "Emilia", "Mila", "Lina", "Hanna", "Lena", "Marie", "Johanna", "Greta", "Frida", "Astrid",
-    "Ingrid", "Saga", "Elsa", "Maja", "Alva", "Ebba", "Linnea", "Tilde", "Vera", "Ida",
-    "Aisha", "Fatima", "Amira", "Yasmin", "Noor", "Priya", "Ananya", "Diya", "Kavya", "Meera",
-    "Arjun", "Rohan", "Aarav", "Vihaan", "Kabir", "Omar", "Yusuf", "Ibrahim", "Hamza", "Zain",
-    "Wei", "Jun", "Hana", "Yuki", "Kenji", "Haruto", "Sora", "Mei", "Lin", "Min",
-    "Ruth", "Zoe", "Nina", "Iris", "Luna", "Stella", "Hazel", "Violet", "Ellie", "Jade",
-    "Sean", "Conor", "Cian", "Niamh", "Aoife", "Ciara", "Roisin", "Declan", "Fionn", "Oisin",
-    "Carlos", "Javier", "Miguel", "Antonio", "Manuel", "Sergio", "Andres", "Rafael", "Marco", "Enzo",
-    "Tobias", "Emil", "Anton", "Viktor", "Erik", "Lars", "Nils", "Sven", "Mats", "Oskar",
-)  # fmt: skip
-
-SURNAMES: tuple[str, ...] = (
-    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Robinson", "Wright",
-    "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Wood", "Jackson", "Clarke",
-    "Patel", "Khan", "Lewis", "James", "Phillips", "Mason", "Mitchell", "Rose", "Davis", "Rodriguez",
-    "Cox", "Alexander", "Morris", "Cooper", "Ward", "Morgan", "King", "Baker", "Harris", "Turner",
-    "Hill", "Scott", "Moore", "Clark", "Young", "Allen", "Adams", "Campbell", "Anderson", "Carter",
-    "Miller", "Garcia", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Perez", "Sanchez", "Ramirez", "Torres",
-    "Nguyen", "Kim", "Lee", "Chen", "Wang", "Li", "Zhang", "Liu", "Tanaka", "Suzuki",
-    "Sato", "Watanabe", "Ito", "Yamamoto", "Nakamura", "Singh", "Kumar", "Sharma", "Gupta", "Shah",
-    "Ali", "Ahmed", "Hussain", "Rahman", "Hassan", "Murphy", "Kelly", "Byrne", "Walsh", "Ryan",
-    "Doyle", "Kennedy", "Lynch", "Murray", "Quinn", "Muller", "Schmidt", "Schneider", "Fischer", "Weber",
-    "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann",
-    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
-    "Simon", "Laurent", "Lefebvre", "Michel", "Fontaine", "Rossi", "Russo", "Ferrari", "Esposito", "Bianchi",
-    "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "Costa", "Mancini",
-    "Jansen", "Visser", "Smit", "Bakker", "Janssen", "Mulder", "Bos", "Vos", "Peters", "Hendriks",
-    "Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson", "Svensson", "Gustafsson",
-    "Hansen", "Nielsen", "Jensen", "Pedersen", "Olsen", "Berg", "Lund", "Dahl", "Holm", "Strand",
-    "Fernandes", "Silva", "Santos", "Oliveira", "Pereira", "Almeida", "Ferreira", "Ribeiro", "Carvalho", "Gomes",
-    "Novak", "Horvat", "Kowalski", "Nowak", "Wojcik", "Kaminski", "Lewandowski", "Zielinski", "Szymanski", "Dabrowski",
-    "Parker", "Edwards", "Collins", "Stewart", "Morales", "Reed", "Cook", "Bell", "Hughes", "Bailey",
-)  # fmt: skip
+# Customer names (the generator's PII, never published): ``names.json`` beside this module.
+_NAMES = json.loads(Path(__file__).with_name("names.json").read_text())
+FIRST_NAMES: tuple[str, ...] = tuple(_NAMES["first_names"])
+SURNAMES: tuple[str, ...] = tuple(_NAMES["surnames"])
 
 # Reserved documentation domains (RFC 2606): fake addresses that can never reach anyone.
 EMAIL_DOMAINS: tuple[str, ...] = ("example.com", "example.org", "example.net")

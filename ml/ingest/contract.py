@@ -136,6 +136,11 @@ class Entity:
 
 C = Column
 
+# References to a parent's key by the column its children share with it (one home each).
+TO_CUSTOMER = ForeignKey("customer_id", "customers", "customer_id")
+TO_PRODUCT = ForeignKey("product_id", "products", "product_id")
+TO_ORDER = ForeignKey("order_id", "orders", "order_id")
+
 CUSTOMERS = Entity(
     "customers",
     (
@@ -181,7 +186,7 @@ ORDERS = Entity(
         C("country", "VARCHAR", required=False),
     ),
     primary_key=("order_id",),
-    foreign_keys=(ForeignKey("customer_id", "customers", "customer_id"),),
+    foreign_keys=(TO_CUSTOMER,),
     time_columns=("ordered_at",),
 )
 
@@ -197,10 +202,7 @@ ORDER_LINES = Entity(
         C("unit_price", "DOUBLE", bounds=(float("-inf"), MAX_PRICE)),
     ),
     primary_key=("order_id", "line_no"),
-    foreign_keys=(
-        ForeignKey("order_id", "orders", "order_id"),
-        ForeignKey("product_id", "products", "product_id"),
-    ),
+    foreign_keys=(TO_ORDER, TO_PRODUCT),
 )
 
 EVENTS = Entity(
@@ -214,10 +216,7 @@ EVENTS = Entity(
         C("occurred_at", "TIMESTAMP", nullable=False),
     ),
     primary_key=("event_id",),
-    foreign_keys=(
-        ForeignKey("customer_id", "customers", "customer_id"),
-        ForeignKey("product_id", "products", "product_id"),
-    ),
+    foreign_keys=(TO_CUSTOMER, TO_PRODUCT),
     time_columns=("occurred_at",),
 )
 
@@ -233,10 +232,7 @@ REVIEWS = Entity(
         C("created_at", "TIMESTAMP", nullable=False),
     ),
     primary_key=("review_id",),
-    foreign_keys=(
-        ForeignKey("customer_id", "customers", "customer_id"),
-        ForeignKey("product_id", "products", "product_id"),
-    ),
+    foreign_keys=(TO_CUSTOMER, TO_PRODUCT),
     time_columns=("created_at",),
 )
 

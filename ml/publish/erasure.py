@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ml.config import paths
 from ml.locking import PUBLISH_LOCK, acquire_lock
+from ml.publish.durable import fsync_dir
 from ml.warehouse import connect
 from ml.warehouse.erasure import erased_rows
 
@@ -72,20 +73,12 @@ def rewrite_without(snapshot: Path, customer_ids: Sequence[str], work_dir: Path)
             con.execute("DETACH old")
             con.execute("CHECKPOINT")
         os.replace(rewritten, snapshot)
-        _fsync_dir(snapshot.parent)
+        fsync_dir(snapshot.parent)
     finally:
         rewritten.unlink(missing_ok=True)
         Path(f"{rewritten}.wal").unlink(missing_ok=True)
     log.warning("erasure: rewrote snapshot %s without %s", snapshot.name, holds)
     return holds
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def snapshot_files() -> list[Path]:

@@ -41,6 +41,7 @@ import duckdb
 from ml.config import paths
 from ml.dates import to_date, utcnow
 from ml.locking import PUBLISH_LOCK, acquire_lock
+from ml.publish.durable import fsync_dir
 from ml.publish.erasure import rewrite_snapshots
 from ml.publish.privacy import privacy_problems
 from ml.publish.query import table_checksum
@@ -299,20 +300,11 @@ def _swap_in(building: Path, published: Path, keep: int) -> list[Path]:
             shutil.copy2(current, target)
         archived.append(target)
     os.replace(building, current)
-    _fsync_dir(published)
+    fsync_dir(published)
     snapshots = sorted(history.glob("affinity-*.duckdb"))
     for old in snapshots[: max(0, len(snapshots) - keep)]:
         old.unlink()
     return archived
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Make the rename durable (a crash right after must not bring back the old name).
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def list_snapshots() -> list[Path]:

@@ -36,11 +36,10 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from ml.dates import to_date
 from ml.serving.cold_start import cold_start_lists
 from ml.serving.config import ScoreConfig
-from ml.serving.inputs import ScoringInputs, latest_logical_date, load_inputs
-from ml.serving.model import IdIndex, ScoringModel, load_scoring_model
+from ml.serving.inputs import ScoringInputs, load_inputs
+from ml.serving.model import IdIndex, ScoringModel
 from ml.serving.reasons import (
     POPULAR_OVERALL,
     LastBought,
@@ -48,9 +47,9 @@ from ml.serving.reasons import (
     reason_products,
 )
 from ml.serving.review_demotion import demoted_rows, turning_negative_products
+from ml.serving.run import serving_run
 from ml.serving.topk import feasible_cap, top_products
 from ml.spark.scoring import spark_scoring_wanted
-from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
 
 log = logging.getLogger(__name__)
@@ -379,9 +378,7 @@ def score(
 
     config = config or ScoreConfig()
     started = time.perf_counter()
-    model = model or load_scoring_model()
-    with connect() as con:
-        day = to_date(logical_date) if logical_date is not None else latest_logical_date(con)
+    with serving_run(logical_date, model) as (con, day, model):
         inputs = load_inputs(con, day, config)
         demoted = (
             turning_negative_products(con)["product_id"].to_list()

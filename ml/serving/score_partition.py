@@ -33,7 +33,15 @@ from ml.serving.model import ScoringModel
 from ml.serving.new_products import exploration_candidates, explore_new_products
 from ml.serving.review_demotion import demote_products
 from ml.serving.topk import feasible_cap
-from ml.warehouse.tables import ML_SCHEMA, ensure_table, write_partition
+from ml.warehouse.tables import (
+    ML_SCHEMA,
+    ensure_table,
+    insert_slices,
+    partition_names,
+    prune_dates,
+    transaction,
+    write_partition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,14 +169,12 @@ def write_carried(
     """Write ``day``: ``rows`` for the re-scored customers, the others' rows copied from
     the partition of ``plan.carry_from`` (one transaction)."""
     ensure_table(con, ML_SCHEMA, TABLE, columns)
-    names = [name for name in columns if name != "logical_date"]
-    casts = ", ".join(f"CAST({name} AS {columns[name]}) AS {name}" for name in names)
+    names = partition_names(columns)
     listed = ", ".join(names)
     current = inputs.customers.select(pl.col("customer_id").cast(pl.String))
     con.register("_current_customers", current.to_arrow())
     con.register("_rescored", pl.DataFrame({"customer_id": plan.rescore}).to_arrow())
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with transaction(con, "_current_customers", "_rescored", "_partition_rows"):
         con.execute(f"DELETE FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ?", [day])
         con.execute(
             f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT CAST(? AS DATE) AS logical_date, {listed} "
@@ -178,27 +184,11 @@ def write_carried(
             [day, plan.carry_from],
         )
         selected = rows.select(names)
-        for start in range(0, selected.height, chunk_rows):
-            con.register("_partition_rows", selected.slice(start, chunk_rows).to_arrow())
-            con.execute(
-                f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT CAST(? AS DATE) AS logical_date, "
-                f"{casts} FROM _partition_rows",
-                [day],
-            )
-            con.unregister("_partition_rows")
-        if keep_dates is not None:
-            con.execute(
-                f"DELETE FROM {ML_SCHEMA}.{TABLE} WHERE logical_date NOT IN ("
-                f"SELECT DISTINCT logical_date FROM {ML_SCHEMA}.{TABLE} "
-                f"ORDER BY logical_date DESC LIMIT {int(keep_dates)})"
-            )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for view in ("_current_customers", "_rescored", "_partition_rows"):
-            con.unregister(view)
+        slices = (
+            selected.slice(start, chunk_rows) for start in range(0, selected.height, chunk_rows)
+        )
+        insert_slices(con, TABLE, slices, day, columns=columns)
+        prune_dates(con, TABLE, keep_dates)
 
 
 def partition_figures(

@@ -27,13 +27,11 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
-from ml.dates import to_date
 from ml.serving.affinity import category_affinity
 from ml.serving.clusters import PROFILE_COLUMNS, cluster_customers, suppress_small_groups
 from ml.serving.config import SegmentConfig
-from ml.serving.inputs import latest_logical_date
-from ml.serving.model import ScoringModel, load_scoring_model
-from ml.warehouse import connect
+from ml.serving.model import ScoringModel
+from ml.serving.run import serving_run
 from ml.warehouse.stage_log import record_stage
 from ml.warehouse.tables import read_frame, write_partition
 
@@ -87,17 +85,13 @@ def build_segments(
 
     Parameters
     ----------
-    logical_date : date or str, optional
-        The run's logical date (default: the last day with an interaction).
+    logical_date, model
+        As :func:`ml.serving.run.serving_run` resolves them.
     config : SegmentConfig, optional
-    model : ScoringModel, optional
-        Default: the MLflow ``champion``.
     """
     config = config or SegmentConfig()
     started = time.perf_counter()
-    model = model or load_scoring_model()
-    with connect() as con:
-        day = to_date(logical_date) if logical_date is not None else latest_logical_date(con)
+    with serving_run(logical_date, model) as (con, day, model):
         features = read_frame(
             con,
             "SELECT f.* FROM marts.customer_features AS f "

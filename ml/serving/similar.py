@@ -24,13 +24,11 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from ml.dates import to_date
-from ml.serving.inputs import latest_logical_date
-from ml.serving.model import ScoringModel, load_scoring_model
+from ml.serving.model import ScoringModel
+from ml.serving.run import serving_run
 from ml.text.content_neighbours import HybridConfig, hybrid_similar
 from ml.text.embeddings import embed_products
 from ml.text.products import load_store
-from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
 from ml.warehouse.tables import read_frame, write_partition
 
@@ -142,17 +140,13 @@ def similar_products(
 
     Parameters
     ----------
-    logical_date : date or str, optional
-        The run's logical date (default: the last day with an interaction).
+    logical_date, model
+        As :func:`ml.serving.run.serving_run` resolves them.
     config : SimilarConfig, optional
-    model : ScoringModel, optional
-        Default: the MLflow ``champion``.
     """
     config = config or SimilarConfig()
     started = time.perf_counter()
-    model = model or load_scoring_model()
-    with connect() as con:
-        day = to_date(logical_date) if logical_date is not None else latest_logical_date(con)
+    with serving_run(logical_date, model) as (con, day, model):
         products = load_products(con)
         # Texts the product_text stage embedded come from its store; others (a product it
         # has not seen yet) are embedded here, not stored.

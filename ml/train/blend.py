@@ -25,12 +25,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ml.train.config import BlendParams
-from ml.train.neighbours import dense_topk
+from ml.train.neighbours import chunked_topk, dense_topk
 from ml.train.recommender import Recommender, SettingsDataclass
 
 log = logging.getLogger(__name__)
-
-_CHUNK_CELLS = 8_000_000
 
 
 class BlendRecommender(SettingsDataclass, Recommender):
@@ -120,21 +118,7 @@ class BlendRecommender(SettingsDataclass, Recommender):
     def _score_topk(self, rows, exclude, n):
         if not self.is_fitted:
             raise RuntimeError("the blend model is not fitted: call fit() or load()")
-        rows = np.asarray(rows, dtype=np.int64)
-        exclude = sp.csr_matrix(exclude) if exclude is not None else None
-        chunk = max(1, _CHUNK_CELLS // max(self.n_products, 1))
-        ids = np.full((len(rows), n), -1, np.int64)
-        out = np.full((len(rows), n), np.finfo(np.float32).min, np.float32)
-        for start in range(0, len(rows), chunk):
-            stop = min(start + chunk, len(rows))
-            block_ids, block_scores = dense_topk(
-                self._scores(rows[start:stop]),
-                exclude[start:stop] if exclude is not None else None,
-                n,
-            )
-            ids[start:stop, : block_ids.shape[1]] = block_ids
-            out[start:stop, : block_ids.shape[1]] = block_scores
-        return ids, out
+        return chunked_topk(self._scores, rows, exclude, n, self.n_products)
 
     def similar_items(self, cols, n=10):
         """Products of the same category, most popular first (else the most popular)."""

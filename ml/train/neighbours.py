@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,6 +51,35 @@ def dense_topk(
     # Stable sort of the negated scores: ties in column order, deterministic.
     order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
     return order.astype(np.int64), np.take_along_axis(scores, order, axis=1)
+
+
+def chunked_topk(
+    score_rows: Callable[[np.ndarray], np.ndarray],
+    rows: Sequence[int] | np.ndarray,
+    exclude: sp.spmatrix | None,
+    n: int,
+    n_products: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dense_topk` of ``score_rows(rows)``, scored a block of rows at a time.
+
+    Blocks hold about ``_CHUNK_CELLS`` dense scores; ``exclude`` has one row per row of
+    ``rows``. Slots past a row's candidates keep id -1 and score ``-FLT_MAX``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    exclude = sp.csr_matrix(exclude) if exclude is not None else None
+    chunk = max(1, _CHUNK_CELLS // max(n_products, 1))
+    ids = np.full((len(rows), n), -1, np.int64)
+    out = np.full((len(rows), n), _NEG, np.float32)
+    for start in range(0, len(rows), chunk):
+        stop = min(start + chunk, len(rows))
+        block_ids, block_scores = dense_topk(
+            score_rows(rows[start:stop]),
+            exclude[start:stop] if exclude is not None else None,
+            n,
+        )
+        ids[start:stop, : block_ids.shape[1]] = block_ids
+        out[start:stop, : block_ids.shape[1]] = block_scores
+    return ids, out
 
 
 class ItemKNNRecommender(SettingsDataclass, Recommender):
@@ -130,21 +160,7 @@ class ItemKNNRecommender(SettingsDataclass, Recommender):
         return block.astype(np.float32) + self.tie_break[None, :]
 
     def _score_topk(self, rows, exclude, n):
-        rows = np.asarray(rows, dtype=np.int64)
-        exclude = sp.csr_matrix(exclude) if exclude is not None else None
-        chunk = max(1, _CHUNK_CELLS // max(self.n_products, 1))
-        ids = np.full((len(rows), n), -1, np.int64)
-        out = np.full((len(rows), n), _NEG, np.float32)
-        for start in range(0, len(rows), chunk):
-            stop = min(start + chunk, len(rows))
-            block_ids, block_scores = dense_topk(
-                self._scores(rows[start:stop]),
-                exclude[start:stop] if exclude is not None else None,
-                n,
-            )
-            ids[start:stop, : block_ids.shape[1]] = block_ids
-            out[start:stop, : block_ids.shape[1]] = block_scores
-        return ids, out
+        return chunked_topk(self._scores, rows, exclude, n, self.n_products)
 
     def similar_items(self, cols, n=10):
         self._require_fit()

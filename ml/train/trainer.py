@@ -250,13 +250,8 @@ def _train(as_of_start: datetime, config: TrainConfig, home, started: float) -> 
             as_of=as_of_date,
             run_id=parent.info.run_id,
             experiment_id=experiment_id,
-            decision=outcome.decision,
-            reason=outcome.reason,
             model_name=config.registered_model_name,
-            model_version=outcome.model_version,
-            metrics=outcome.metrics,
-            recipe=outcome.recipe,
-            family=outcome.family,
+            **vars(outcome),  # decision, reason, model_version, metrics, recipe, family
         )
         result.seconds = time.perf_counter() - started
         mlflow.log_metric("train_seconds", result.seconds)

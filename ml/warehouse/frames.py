@@ -13,7 +13,14 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from ml.warehouse.tables import ML_SCHEMA, read_frame, table_columns, table_exists
+from ml.warehouse.tables import (
+    ML_SCHEMA,
+    prune_dates,
+    read_frame,
+    table_columns,
+    table_exists,
+    transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +46,10 @@ def _create_like(con: duckdb.DuckDBPyConnection, table: str, relation: str) -> N
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
     """Make ``ml.<table>`` hold exactly ``frame`` (one transaction); return its rows."""
     con.register("_frame_rows", frame.to_arrow())
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with transaction(con, "_frame_rows"):
         _create_like(con, table, "_frame_rows")
         con.execute(f"DELETE FROM {ML_SCHEMA}.{table}")
         con.execute(f"INSERT INTO {ML_SCHEMA}.{table} SELECT * FROM _frame_rows")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_frame_rows")
     return frame.height
 
 
@@ -67,23 +67,11 @@ def write_frame_partition(
     """
     dated = frame.select(pl.lit(logical_date, dtype=pl.Date).alias("logical_date"), pl.all())
     con.register("_frame_rows", dated.to_arrow())
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with transaction(con, "_frame_rows"):
         _create_like(con, table, "_frame_rows")
         con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
         con.execute(f"INSERT INTO {ML_SCHEMA}.{table} SELECT * FROM _frame_rows")
-        if keep_dates is not None:
-            con.execute(
-                f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date NOT IN ("
-                f"SELECT DISTINCT logical_date FROM {ML_SCHEMA}.{table} "
-                f"ORDER BY logical_date DESC LIMIT {int(keep_dates)})"
-            )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_frame_rows")
+        prune_dates(con, table, keep_dates)
     return frame.height
 
 

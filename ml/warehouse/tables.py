@@ -8,7 +8,8 @@ from the dbt marts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -135,39 +136,115 @@ def write_partition(
         Rows written.
     """
     ensure_table(con, ML_SCHEMA, table, columns)
-    names = [name for name in columns if name != "logical_date"]
-    casts = ", ".join(f"CAST({name} AS {columns[name]}) AS {name}" for name in names)
-    rows = frame.select(names)
+    rows = frame.select(partition_names(columns))
     slices = (
         [rows.slice(start, chunk_rows) for start in range(0, rows.height, chunk_rows)]
         if presorted and rows.height
         else [rows]
     )
-    ordering = "" if presorted else f" ORDER BY {order_by}"
+    with transaction(con, "_partition_rows"):
+        con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
+        insert_slices(
+            con,
+            table,
+            slices,
+            logical_date,
+            columns=columns,
+            order_by=None if presorted else order_by,
+        )
+        prune_dates(con, table, keep_dates)
+    return frame.height
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, *views: str) -> Iterator[None]:
+    """One transaction: committed when the block ends, rolled back when it raises.
+
+    ``views`` (names registered on ``con`` for the block) are unregistered either way;
+    unregistering a name that is not registered is a no-op.
+    """
     try:
         con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
-        for part in slices:
-            con.register("_partition_rows", part.to_arrow())
-            con.execute(
-                f"INSERT INTO {ML_SCHEMA}.{table} SELECT CAST(? AS DATE) AS logical_date, "
-                f"{casts} FROM _partition_rows{ordering}",
-                [logical_date],
-            )
-            con.unregister("_partition_rows")
-        if keep_dates is not None:
-            con.execute(
-                f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date NOT IN ("
-                f"SELECT DISTINCT logical_date FROM {ML_SCHEMA}.{table} "
-                f"ORDER BY logical_date DESC LIMIT {int(keep_dates)})"
-            )
+        yield
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("_partition_rows")  # a no-op once unregistered
-    return frame.height
+        for view in views:
+            con.unregister(view)
+
+
+def partition_names(columns: Mapping[str, str]) -> list[str]:
+    """The columns of a dated ``ml`` table that its rows carry (all but ``logical_date``)."""
+    return [name for name in columns if name != "logical_date"]
+
+
+def insert_slices(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    slices: Iterable[pl.DataFrame],
+    logical_date: date,
+    *,
+    columns: Mapping[str, str],
+    order_by: str | None = None,
+) -> None:
+    """Append ``slices`` to ``ml.<table>`` as rows of ``logical_date``, cast to ``columns``.
+
+    Each slice is registered as ``_partition_rows`` only while it is inserted (bounds the
+    Arrow copy); ``order_by`` sorts each insert (``None``: rows go in as they are).
+    """
+    casts = ", ".join(
+        f"CAST({name} AS {columns[name]}) AS {name}" for name in partition_names(columns)
+    )
+    ordering = "" if order_by is None else f" ORDER BY {order_by}"
+    for part in slices:
+        con.register("_partition_rows", part.to_arrow())
+        con.execute(
+            f"INSERT INTO {ML_SCHEMA}.{table} SELECT CAST(? AS DATE) AS logical_date, "
+            f"{casts} FROM _partition_rows{ordering}",
+            [logical_date],
+        )
+        con.unregister("_partition_rows")
+
+
+def prune_dates(con: duckdb.DuckDBPyConnection, table: str, keep_dates: int | None) -> None:
+    """Keep only the ``keep_dates`` most recent logical dates of ``ml.<table>`` (``None``: all)."""
+    if keep_dates is None:
+        return
+    con.execute(
+        f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date NOT IN ("
+        f"SELECT DISTINCT logical_date FROM {ML_SCHEMA}.{table} "
+        f"ORDER BY logical_date DESC LIMIT {int(keep_dates)})"
+    )
+
+
+# DuckDB type of a declared column -> polars type of a frame that carries it.
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "VARCHAR": pl.String(),
+    "INTEGER": pl.Int32(),
+    "BIGINT": pl.Int64(),
+    "DOUBLE": pl.Float64(),
+    "BOOLEAN": pl.Boolean(),
+    "DATE": pl.Date(),
+    "TIMESTAMP": pl.Datetime("us"),
+}
+
+
+def rows_frame(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> pl.DataFrame:
+    """``rows`` as a frame of the declared ``columns`` (their types), ready for
+    :func:`write_partition`: ``logical_date`` is left out, a key a row lacks is null."""
+    schema = {name: POLARS_TYPES[dtype] for name, dtype in partition_columns(columns).items()}
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(
+        [{name: row.get(name) for name in schema} for row in rows], schema=schema, orient="row"
+    )
+
+
+def partition_columns(columns: Mapping[str, str]) -> dict[str, str]:
+    """``{column: type}`` of the columns a dated ``ml`` table's rows carry."""
+    return {name: columns[name] for name in partition_names(columns)}
 
 
 def read_frame(

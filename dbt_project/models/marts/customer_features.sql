@@ -79,14 +79,7 @@ recent_events as (
 
 reviews as (
 
-    select
-        customer_id,
-        count(*) as review_count,
-        avg(rating) as mean_rating
-
-    from {{ ref('stg_raw__reviews') }}
-    where created_at < {{ as_of_end() }}
-    group by customer_id
+    {{ review_counts('customer_id') }}
 
 ),
 

@@ -20,10 +20,7 @@ order_activity as (
 
 event_activity as (
 
-    select customer_id, min(occurred_at) as first_event_at
-    from {{ ref('fct_events') }}
-    where customer_id is not null
-    group by customer_id
+    {{ first_events('customer_id') }}
 
 ),
 

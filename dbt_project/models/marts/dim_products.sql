@@ -23,10 +23,7 @@ categories as (
 
 first_events as (
 
-    select product_id, min(occurred_at) as first_event_at
-    from {{ ref('fct_events') }}
-    where product_id is not null
-    group by product_id
+    {{ first_events('product_id') }}
 
 ),
 

@@ -103,10 +103,7 @@ viewer_conversion as (
 
 reviews as (
 
-    select product_id, count(*) as review_count, avg(rating) as mean_rating
-    from {{ ref('stg_raw__reviews') }}
-    where created_at < {{ as_of_end() }}
-    group by product_id
+    {{ review_counts('product_id') }}
 
 ),
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -89,3 +90,19 @@ def number(value: Any, digits: int = 0) -> str:
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return f"{value:,.{digits}f}"
     return str(value)
+
+
+def ranked_bars(title: str, data: pd.DataFrame, *, value: str, label: str) -> None:
+    """A titled chart: horizontal bars of ``value`` per ``label``, the longest first, as
+    wide as the column."""
+    st.subheader(title)
+    st.altair_chart(
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{value}:Q", title=value),
+            y=alt.Y(f"{label}:N", title=None, sort="-x"),
+            tooltip=[label, value],
+        ),
+        width="stretch",
+    )

@@ -6,7 +6,7 @@ import altair as alt
 import streamlit as st
 
 from ml.dashboard.queries import QUARANTINE_TABLE
-from ml.dashboard.views.common import load, number, snapshot_or_stop, table
+from ml.dashboard.views.common import load, number, ranked_bars, snapshot_or_stop, table
 
 
 def render() -> None:
@@ -32,17 +32,7 @@ def render() -> None:
 
     left, right = st.columns(2)
     with left:
-        st.subheader("Rows per published table")
-        st.altair_chart(
-            alt.Chart(page.table_rows)
-            .mark_bar()
-            .encode(
-                x=alt.X("rows:Q", title="rows"),
-                y=alt.Y("table_name:N", title=None, sort="-x"),
-                tooltip=["table_name", "rows"],
-            ),
-            width="stretch",
-        )
+        ranked_bars("Rows per published table", page.table_rows, value="rows", label="table_name")
     with right:
         st.subheader("Stage times")
         stages = page.stage_seconds.assign(run=lambda d: d["logical_date"].astype(str))

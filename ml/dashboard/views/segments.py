@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from ml.dashboard.views.common import load, number, snapshot_or_stop, table
+from ml.dashboard.views.common import load, number, ranked_bars, snapshot_or_stop, table
 
 
 def render() -> None:
@@ -19,17 +19,7 @@ def render() -> None:
 
     left, right = st.columns(2)
     with left:
-        st.subheader("RFM segment sizes")
-        st.altair_chart(
-            alt.Chart(page.rfm_sizes)
-            .mark_bar()
-            .encode(
-                x=alt.X("customers:Q"),
-                y=alt.Y("rfm_segment:N", title=None, sort="-x"),
-                tooltip=["rfm_segment", "customers"],
-            ),
-            width="stretch",
-        )
+        ranked_bars("RFM segment sizes", page.rfm_sizes, value="customers", label="rfm_segment")
     with right:
         st.subheader("RFM grid: recency x frequency score")
         base = alt.Chart(page.rfm_grid).encode(

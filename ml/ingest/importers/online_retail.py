@@ -71,6 +71,7 @@ import polars as pl
 from ml.ingest.contract import ENTITIES, Entity
 from ml.ingest.importers.csv_records import RECORD, read_csv_records, read_utf8
 from ml.ingest.importers.quarantine import RefusedLine, refused_frame, write_import_quarantine
+from ml.warehouse.tables import POLARS_TYPES  # a contract column's type in the Parquet file
 
 logger = logging.getLogger(__name__)
 
@@ -149,16 +150,6 @@ MERCHANDISE_PREFIXES = ("DCGS",)
 
 CANCELLATION_PREFIX = "C"
 CHANNEL = "online"
-
-# DuckDB type of a contract column -> polars type of the Parquet column.
-POLARS_TYPES: dict[str, pl.DataType] = {
-    "VARCHAR": pl.String(),
-    "INTEGER": pl.Int32(),
-    "BIGINT": pl.Int64(),
-    "DOUBLE": pl.Float64(),
-    "BOOLEAN": pl.Boolean(),
-    "TIMESTAMP": pl.Datetime("us"),
-}
 
 
 def import_online_retail(

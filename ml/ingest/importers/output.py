@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from ml.ingest.contract import ENTITIES
-from ml.ingest.importers.online_retail import POLARS_TYPES
+from ml.warehouse.tables import POLARS_TYPES
 
 
 def conform(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
