@@ -383,27 +383,12 @@ def search_on(
     )
 
 
-def search_als(
-    events: pl.DataFrame,
-    start_recipe: Recipe,
-    validation_start: datetime,
-    validation_end: datetime,
-    search: SearchConfig,
-    seed: int,
-) -> SearchResult:
-    """The ALS-only search (no other family): :func:`search_recipe` with ``families=()``."""
-    return search_recipe(
-        events, start_recipe, validation_start, validation_end, search, seed, families=()
-    )
-
-
 __all__ = [
     "ALS_KNOBS",
     "PERSONALIZED_FAMILIES",
     "SearchResult",
     "ValidationData",
     "sample_customers",
-    "search_als",
     "search_on",
     "search_recipe",
     "span_half_lives",
