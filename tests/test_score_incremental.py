@@ -238,3 +238,33 @@ def test_incremental_equals_full_on_other_worlds(seed: int) -> None:
         incremental = _partition(con, DAY2)
     expected = recommend_all(inputs2, model, CONFIG).select(incremental.columns)
     assert incremental.equals(expected.with_columns(pl.col("score").round(6)))
+
+
+def test_a_demoted_product_rescores_only_the_lists_holding_it() -> None:
+    from ml.serving.review_demotion import demote_products
+
+    products, history, model, n_customers = _world(seed=7)
+    inputs = _inputs(DAY1, products, history, n_customers)
+    with connect() as con:
+        listed = _score_in_full(con, DAY1, inputs, model, CONFIG)
+        day2 = dataclasses.replace(inputs, logical_date=DAY2)
+        # The product on the most lists starts turning negative on day 2.
+        demoted = [listed["product_id"].value_counts(sort=True)["product_id"][0]]
+        feasible = cap_is_feasible(day2, model, CONFIG)
+        state = current_state(DAY2, day2, model, CONFIG, None, feasible, demoted)
+        plan = plan_scoring(con, DAY2, day2, model, CONFIG, state)
+        assert not plan.full, plan.reason
+        holders = set(listed.filter(pl.col("product_id") == demoted[0])["customer_id"])
+        assert plan.stats["products_demoted_or_restored"] == 1
+        assert holders <= set(plan.rescore) and len(plan.rescore) < n_customers
+        rows = demote_products(
+            recommend_all(subset_inputs(day2, plan.rescore), model, CONFIG), demoted
+        )
+        write_carried(con, rows, DAY2, plan, day2, columns=RECOMMENDATION_COLUMNS, keep_dates=3)
+        incremental = _partition(con, DAY2)
+    expected = demote_products(recommend_all(day2, model, CONFIG), demoted).select(
+        incremental.columns
+    )
+    assert incremental.equals(expected.with_columns(pl.col("score").round(6)))
+    last = incremental.filter(pl.col("product_id") == demoted[0])
+    assert last.height == len(holders) and (last["rank"] == CONFIG.n).all()

@@ -114,8 +114,9 @@ def run_settings(
     cap_feasible: bool,
     demoted: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The run-wide inputs: any change re-scores everyone (the demoted products included:
-    they move in every list that holds them, and they change rarely)."""
+    """The run-wide inputs: any change re-scores everyone. The demoted products are kept
+    here too but compared apart (:data:`PER_LIST_SETTINGS`): demotion only reorders the
+    lists that hold a product, so only those are re-scored when it flips."""
     rules = asdict(config)
     for batch_only in ("chunk_size", "num_threads", "keep_dates"):
         rules.pop(batch_only, None)
@@ -321,11 +322,16 @@ def plan_scoring(
     if len(added) > MAX_TARGETED_PRODUCTS:
         return _everyone(inputs, f"{len(added)} products joined the candidates")
     holding = _customers_listing(con, previous.logical_date, removed)
+    # A product demoted or restored since then moves within the lists that hold it.
+    flipped = sorted(
+        set(previous.settings.get("demoted") or []) ^ set(current.settings.get("demoted") or [])
+    )
+    demotion = _customers_listing(con, previous.logical_date, flipped)
     reaching = _customers_reaching(con, previous.logical_date, added, warm, model, config)
     rescore = pl.concat(
         [
             frame.select(pl.col("customer_id").cast(pl.String))
-            for frame in (cold, changed, crossing, holding, reaching)
+            for frame in (cold, changed, crossing, holding, reaching, demotion)
         ]
     ).unique()
     # Only customers of this run (an erased customer is in none of the inputs).
@@ -340,6 +346,8 @@ def plan_scoring(
         "products_joined_or_moved": len(added),
         "listing_a_changed_product": holding.height,
         "reaching_a_new_candidate": reaching.height,
+        "products_demoted_or_restored": len(flipped),
+        "listing_a_demoted_or_restored_product": demotion.height,
     }
     return ScorePlan(
         False,
@@ -369,8 +377,13 @@ def current_state(
     )
 
 
+# Settings that change some lists, not all: compared by plan_scoring itself.
+PER_LIST_SETTINGS = frozenset({"demoted"})
+
+
 def _changed_settings(before: dict[str, Any], now: dict[str, Any]) -> str:
-    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    keys = (set(before) | set(now)) - PER_LIST_SETTINGS
+    changed = sorted(k for k in keys if before.get(k) != now.get(k))
     if not changed:
         return ""
     return "changed since the last scoring: " + ", ".join(changed)
