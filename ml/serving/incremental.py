@@ -19,7 +19,9 @@ row of run-wide settings). The next night re-scores:
   list holds it; for one that **joined the candidates or changed category**: every warm
   customer whose score for it reaches the lowest collaborative score in their list
   (below it, the product could only enter the list's tail that the new-product slots push
-  out; a list shorter than ``n`` always counts).
+  out; a list shorter than ``n`` always counts);
+* for a product **demoted or restored** (reviews turning negative, issue 14): every
+  customer whose list holds it (demotion only reorders a list).
 
 Everyone else keeps their rows: they are copied from the state's partition of
 ``ml.recommendations`` inside DuckDB. ``tests/test_incremental_rebuild.py`` holds the
