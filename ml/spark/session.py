@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 # The documented, non-secret salt of development homes (as the DuckDB dev target).
 DEV_PII_SALT = "affinity-dev-salt-not-secret"
-PII_SALT_VARIABLE = "affinity_pii_salt"
+# The Spark SQL session variable holding the salt (its name, not its value).
+SALT_SQL_VARIABLE = "affinity_pii_salt"
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,8 @@ def spark_session(home: Path | str | None = None) -> SparkSession:
 def declare_pii_salt(spark: SparkSession) -> None:
     """Declare the session variable the Spark ``hash_email`` reads (value by parameter)."""
     salt = os.environ.get("AFFINITY_PII_SALT") or DEV_PII_SALT
-    spark.sql(f"DECLARE OR REPLACE VARIABLE {PII_SALT_VARIABLE} STRING")
-    spark.sql(f"SET VAR {PII_SALT_VARIABLE} = :salt", args={"salt": salt})
+    spark.sql(f"DECLARE OR REPLACE VARIABLE {SALT_SQL_VARIABLE} STRING")
+    spark.sql(f"SET VAR {SALT_SQL_VARIABLE} = :salt", args={"salt": salt})
 
 
 def stop_spark_session() -> None:
