@@ -17,8 +17,10 @@ from test_reliability_support import make_shop, published_fingerprint, run_stage
 
 from ml.publish.query import table_checksum
 
-# Run logs, not results: they hold timings and run ids by nature.
-RUN_LOGS = {"ml.stage_runs", "ml.pipeline_runs"}
+# Run logs, not results: they hold timings and run ids by nature (ml.score_state: one row
+# of scoring settings and when they were saved; its per-customer and per-product tables
+# are compared).
+RUN_LOGS = {"ml.stage_runs", "ml.pipeline_runs", "ml.score_state"}
 
 
 def warehouse_checksums(home: Path) -> dict[str, tuple[int, str]]:

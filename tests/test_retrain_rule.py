@@ -35,6 +35,7 @@ def moved(**changes) -> DataMovement:
         (moved(events_since=500), True, "events grew 5.0%"),
         (moved(events_since=499), False, "events +5.0%"),  # 4.99 % shows rounded
         (moved(products_since=60), True, "catalogue grew 6.0%"),
+        (moved(erased_since=1), True, "1 erasure request(s) since"),
     ],
 )
 def test_retrain_decision(movement: DataMovement, retrain: bool, why: str) -> None:
@@ -93,3 +94,29 @@ def test_observe_reads_the_stage_log_and_the_marts() -> None:
     assert (seen.products_before, seen.products_since) == (2, 1)
     decision = retrain_decision(DAY, seen, RetrainRule())
     assert decision.retrain and "events grew" in decision.reason
+    assert seen.erased_since == 0
+
+
+def test_an_erasure_since_the_last_training_retrains() -> None:
+    with connect() as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.interaction_events (occurred_at TIMESTAMP)")
+        con.execute("CREATE TABLE marts.dim_products (first_seen_at TIMESTAMP)")
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.erasure_requests (customer_id VARCHAR)")
+        con.execute("INSERT INTO raw.erasure_requests VALUES ('C1')")
+        # The training knew one request; a second one arrived since.
+        record_stage(
+            con,
+            date(2026, 3, 9),
+            "train",
+            rows=1,
+            seconds=1.0,
+            detail={"decision": "champion", "champion_version": "2", "erasure_requests": 1},
+        )
+        assert observe(con, DAY).erased_since == 0
+        con.execute("INSERT INTO raw.erasure_requests VALUES ('C2')")
+        seen = observe(con, DAY)
+    assert seen.erased_since == 1
+    decision = retrain_decision(DAY, seen, RetrainRule())
+    assert decision.retrain and "erasure" in decision.reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -93,7 +94,9 @@ def _run_declared(declared: Stage, ctx: RunContext) -> dict[str, Any]:
     run = (lambda c: _run_dbt_stage(declared, c)) if declared.is_dbt else stage_function(declared)
     if not declared.is_dbt:
         spark_hooks.expose_to_duckdb()  # Spark homes: dbt's tables as DuckDB views
-    summary = run(ctx)
+    # Plain JSON for Airflow's XCom: a metric of an undefined value (an AUC over a hold-out
+    # with one class) is NaN, which strict JSON refuses; it is reported as null.
+    summary = finite_values(run(ctx))
     if not declared.is_dbt:
         spark_hooks.after_python_stage(declared.writes)  # Spark homes: sources for dbt
     seconds = time.perf_counter() - started
@@ -102,6 +105,17 @@ def _run_declared(declared: Stage, ctx: RunContext) -> dict[str, Any]:
         _record(declared, ctx, seconds, summary)
     log.info("stage %s done in %.1fs", declared.name, seconds)
     return summary
+
+
+def finite_values(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (at any depth) replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_values(item) for item in value]
+    return value
 
 
 def run_stages(

@@ -93,10 +93,15 @@ def train_stage(ctx: RunContext) -> dict[str, Any]:
     log.info("train: retraining: %s", due.reason)
     import ml.train  # MLflow and the trainers: only on nights that train
     from ml.dates import as_of_end
+    from ml.train.retrain_rule import erasure_requests
     from ml.train.tracking import alias_version
+    from ml.warehouse import connect
 
+    with connect() as con:
+        erased = erasure_requests(con)  # the next night compares: an erasure retrains
     result = ml.train.train(as_of_end(day))
     return {
+        "erasure_requests": erased,
         "run_id": result.run_id,
         "experiment_id": result.experiment_id,
         "decision": result.decision,

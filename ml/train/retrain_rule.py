@@ -14,7 +14,11 @@ therefore trains only when one of these holds for its logical date ``L``:
    (default 5 %: events dated after its logical date over the events up to it);
 5. the catalogue grew by ``min_product_growth`` or more (default 5 %: products first seen
    after that training over the products known then); a product the model does not know
-   gets only cold-start and text-based slots until the next training.
+   gets only cold-start and text-based slots until the next training;
+6. erasure requests arrived since that training (``raw.erasure_requests`` holds more
+   than the training's summary recorded): the erased customers' rows are scrubbed from
+   the served model at once (:mod:`ml.train.erasure`), and the retrain makes the next
+   model one that never saw their data at all.
 
 Otherwise the champion keeps serving and the stage says why (decision ``kept``). The DAG
 param ``retrain=false`` skips training whatever the rule says. Settings come from
@@ -85,6 +89,8 @@ class DataMovement:
         end of the run's date).
     products_before, products_since : int
         Products first seen up to the end of ``last_trained`` and after it.
+    erased_since : int
+        Erasure requests loaded since that training.
     """
 
     last_trained: date | None
@@ -93,6 +99,7 @@ class DataMovement:
     events_since: int = 0
     products_before: int = 0
     products_since: int = 0
+    erased_since: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,12 @@ def retrain_decision(
         return RetrainDecision(True, f"no training recorded on or before {day}")
     if not moved.champion_version:
         return RetrainDecision(True, "no champion yet")
+    if moved.erased_since > 0:
+        return RetrainDecision(
+            True,
+            f"{moved.erased_since} erasure request(s) since {moved.last_trained}: the next "
+            "model must not have seen their data",
+        )
     age = (day - moved.last_trained).days
     if age >= rule.every_days:
         return RetrainDecision(
@@ -160,6 +173,13 @@ def last_training(con: duckdb.DuckDBPyConnection, day: date) -> tuple[date, dict
     return None
 
 
+def erasure_requests(con: duckdb.DuckDBPyConnection) -> int:
+    """Erasure requests loaded so far (0 without the table)."""
+    if not table_exists(con, "raw", "erasure_requests"):
+        return 0
+    return int(con.execute("SELECT count(*) FROM raw.erasure_requests").fetchall()[0][0])
+
+
 def observe(con: duckdb.DuckDBPyConnection, day: date) -> DataMovement:
     """Measure in the warehouse marts what moved between the last training and ``day``."""
     found = last_training(con, day)
@@ -187,6 +207,7 @@ def observe(con: duckdb.DuckDBPyConnection, day: date) -> DataMovement:
         int(events_since),
         int(products_before),
         int(products_since),
+        max(0, erasure_requests(con) - int(summary.get("erasure_requests") or 0)),
     )
 
 
