@@ -42,3 +42,21 @@
 {% macro default__fail_with(message) -%}
     error('{{ message }}')
 {%- endmacro %}
+
+{# An empty list literal (cast it to the list's type). #}
+{% macro empty_list() -%}
+    {{ return(adapter.dispatch('empty_list')()) }}
+{%- endmacro %}
+
+{% macro default__empty_list() -%}
+    []
+{%- endmacro %}
+
+{# The first element of a list, NULL when it is empty (DuckDB lists count from 1). #}
+{% macro first_element(list) -%}
+    {{ return(adapter.dispatch('first_element')(list)) }}
+{%- endmacro %}
+
+{% macro default__first_element(list) -%}
+    {{ list }}[1]
+{%- endmacro %}

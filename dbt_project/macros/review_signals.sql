@@ -15,7 +15,7 @@
 
 {# The start of the recent window: as_of_end() - review_recent_days() days. #}
 {% macro review_recent_start() -%}
-    ({{ as_of_end() }} - interval ({{ review_recent_days() }}) day)
+    {{ dbt.dateadd('day', '-' ~ review_recent_days(), as_of_end()) }}
 {%- endmacro %}
 
 {# Mean of a double whose value does not depend on the order rows arrive in (exact_sum). #}

@@ -14,7 +14,25 @@
         'integer[]': 'array<int>', 'double[]': 'array<double>', 'hugeint': 'bigint',
         'timestamp': 'timestamp_ntz',
     } -%}
-    {{ return(spark_names.get(name | trim | lower, name)) }}
+    {%- set lowered = name | trim | lower -%}
+    {#- A list of structs, DuckDB's struct(a t, b u)[]: Spark's array<struct<a:t,b:u>>. -#}
+    {%- if lowered.startswith('struct(') and lowered.endswith(')[]') -%}
+        {%- set fields = [] -%}
+        {%- for field in lowered[7:-3].split(',') -%}
+            {%- set parts = field.strip().split(' ', 1) -%}
+            {%- do fields.append(parts[0] ~ ':' ~ spark__sql_type(parts[1])) -%}
+        {%- endfor -%}
+        {{ return('array<struct<' ~ fields | join(',') ~ '>>') }}
+    {%- endif -%}
+    {{ return(spark_names.get(lowered, name)) }}
+{%- endmacro %}
+
+{% macro spark__empty_list() -%}
+    array()
+{%- endmacro %}
+
+{% macro spark__first_element(list) -%}
+    try_element_at({{ list }}, 1)
 {%- endmacro %}
 
 {% macro spark__fail_with(message) -%}

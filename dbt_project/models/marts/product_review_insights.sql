@@ -58,11 +58,11 @@ final as (
         stats.negative_share,
         coalesce(
             aspects.praised_aspects,
-            cast([] as struct(aspect varchar, mentions bigint, example varchar)[])
+            cast({{ empty_list() }} as {{ sql_type('struct(aspect varchar, mentions bigint, example varchar)[]') }})
         ) as praised_aspects,
         coalesce(
             aspects.complaint_aspects,
-            cast([] as struct(aspect varchar, mentions bigint, example varchar)[])
+            cast({{ empty_list() }} as {{ sql_type('struct(aspect varchar, mentions bigint, example varchar)[]') }})
         ) as complaint_aspects,
         -- Mean sentiment of the last 30 days minus that of the reviews before (NULL when
         -- either side has no review).
@@ -101,7 +101,7 @@ select
             || recent_reviews || ' recent reviews are negative'
     end as turning_negative_reason,
     -- The most mentioned praised / complaint aspect (lists are most mentioned first).
-    praised_aspects[1].aspect as top_praised_aspect,
-    complaint_aspects[1].aspect as top_complaint_aspect
+    {{ first_element('praised_aspects') }}.aspect as top_praised_aspect,
+    {{ first_element('complaint_aspects') }}.aspect as top_complaint_aspect
 
 from final

@@ -16,9 +16,9 @@ products as (
 )
 
 select
-    cast(insights.product_id as varchar) as product_id,
-    cast(products.product_name as varchar) as product_name,
-    cast(products.category as varchar) as category,
+    cast(insights.product_id as {{ dbt.type_string() }}) as product_id,
+    cast(products.product_name as {{ dbt.type_string() }}) as product_name,
+    cast(products.category as {{ dbt.type_string() }}) as category,
     cast(insights.review_count as bigint) as review_count,
     cast(insights.avg_rating as double) as avg_rating,
     cast(insights.avg_sentiment as double) as avg_sentiment,
@@ -28,7 +28,7 @@ select
     cast(insights.trend_30d as double) as trend_30d,
     cast(insights.recent_reviews as bigint) as recent_reviews,
     cast(insights.is_turning_negative as boolean) as is_turning_negative,
-    cast(insights.turning_negative_reason as varchar) as turning_negative_reason,
+    cast(insights.turning_negative_reason as {{ dbt.type_string() }}) as turning_negative_reason,
     cast(insights.last_reviewed_at as timestamp) as last_reviewed_at,
     cast(insights.as_of_date as date) as as_of_date
 

@@ -67,8 +67,8 @@ select
     cast(reviews.negative_share as double) as negative_share,
     cast(reviews.trend_30d as double) as review_trend_30d,
     cast(coalesce(reviews.is_turning_negative, false) as boolean) as is_turning_negative,
-    cast(reviews.top_praised_aspect as varchar) as top_praised_aspect,
-    cast(reviews.top_complaint_aspect as varchar) as top_complaint_aspect,
+    cast(reviews.top_praised_aspect as {{ dbt.type_string() }}) as top_praised_aspect,
+    cast(reviews.top_complaint_aspect as {{ dbt.type_string() }}) as top_complaint_aspect,
     cast(features.as_of_date as date) as as_of_date
 
 from products

@@ -11,14 +11,14 @@ reviews as (
 )
 
 select
-    cast(review_id as varchar) as review_id,
-    cast(product_id as varchar) as product_id,
+    cast(review_id as {{ dbt.type_string() }}) as review_id,
+    cast(product_id as {{ dbt.type_string() }}) as product_id,
     cast(rating as integer) as rating,
     cast(sentiment_score as double) as sentiment_score,
-    cast(sentiment_label as varchar) as sentiment_label,
-    cast(model_version as varchar) as model_version,
+    cast(sentiment_label as {{ dbt.type_string() }}) as sentiment_label,
+    cast(model_version as {{ dbt.type_string() }}) as model_version,
     cast(predicted_rating as integer) as predicted_rating,
-    cast(sentiment_source as varchar) as sentiment_source,
+    cast(sentiment_source as {{ dbt.type_string() }}) as sentiment_source,
     cast(created_at as timestamp) as created_at,
     cast(logical_date as date) as logical_date
 
