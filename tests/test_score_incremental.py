@@ -172,8 +172,10 @@ def _day_two(products: pl.DataFrame, history: pl.DataFrame, listed: pl.DataFrame
     return products, history
 
 
-def test_incremental_partition_equals_scoring_everyone() -> None:
-    products, history, model, n_customers = _world()
+def _day_two_incrementally(seed: int) -> tuple:
+    """Score day 1 in full, then day 2 incrementally; (plan, day 2's partition, scoring
+    everyone on day 2)."""
+    products, history, model, n_customers = _world(seed)
     inputs1 = _inputs(DAY1, products, history, n_customers)
     with connect() as con:
         listed = _score_in_full(con, DAY1, inputs1, model, CONFIG)
@@ -183,16 +185,21 @@ def test_incremental_partition_equals_scoring_everyone() -> None:
             DAY2, inputs2, model, CONFIG, None, cap_is_feasible(inputs2, model, CONFIG)
         )
         plan = plan_scoring(con, DAY2, inputs2, model, CONFIG, current)
-        assert not plan.full, plan.reason
-        assert plan.carry_from == DAY1
-        stats = plan.stats
-        assert 0 < stats["scored_customers"] < stats["customers"], stats
-        assert stats["products_left_or_moved"] == 3 and stats["products_joined_or_moved"] == 3
-        assert stats["left_exclusion_window"] >= 1 and stats["listing_a_changed_product"] > 0
         rows = recommend_all(subset_inputs(inputs2, plan.rescore), model, CONFIG)
         write_carried(con, rows, DAY2, plan, inputs2, columns=RECOMMENDATION_COLUMNS, keep_dates=3)
         incremental = _partition(con, DAY2)
     expected = recommend_all(inputs2, model, CONFIG).select(incremental.columns)
+    return plan, incremental, expected
+
+
+def test_incremental_partition_equals_scoring_everyone() -> None:
+    plan, incremental, expected = _day_two_incrementally(seed=3)
+    assert not plan.full, plan.reason
+    assert plan.carry_from == DAY1
+    stats = plan.stats
+    assert 0 < stats["scored_customers"] < stats["customers"], stats
+    assert stats["products_left_or_moved"] == 3 and stats["products_joined_or_moved"] == 3
+    assert stats["left_exclusion_window"] >= 1 and stats["listing_a_changed_product"] > 0
     assert incremental.height == expected.height
     assert incremental.equals(expected.with_columns(pl.col("score").round(6)))
 
@@ -223,20 +230,7 @@ def test_a_new_model_or_new_rules_rescore_everyone() -> None:
 
 @pytest.mark.parametrize("seed", [11, 12])
 def test_incremental_equals_full_on_other_worlds(seed: int) -> None:
-    products, history, model, n_customers = _world(seed)
-    inputs1 = _inputs(DAY1, products, history, n_customers)
-    with connect() as con:
-        listed = _score_in_full(con, DAY1, inputs1, model, CONFIG)
-        products2, history2 = _day_two(products, history, listed)
-        inputs2 = _inputs(DAY2, products2, history2, n_customers)
-        current = current_state(
-            DAY2, inputs2, model, CONFIG, None, cap_is_feasible(inputs2, model, CONFIG)
-        )
-        plan = plan_scoring(con, DAY2, inputs2, model, CONFIG, current)
-        rows = recommend_all(subset_inputs(inputs2, plan.rescore), model, CONFIG)
-        write_carried(con, rows, DAY2, plan, inputs2, columns=RECOMMENDATION_COLUMNS, keep_dates=3)
-        incremental = _partition(con, DAY2)
-    expected = recommend_all(inputs2, model, CONFIG).select(incremental.columns)
+    _, incremental, expected = _day_two_incrementally(seed)
     assert incremental.equals(expected.with_columns(pl.col("score").round(6)))
 
 
