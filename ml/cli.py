@@ -263,11 +263,32 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+# The ``import-*`` sub-commands: name -> (what it converts, its path's help, handler).
+_IMPORTERS = {
+    "import-online-retail": (
+        "a UCI Online Retail (II) CSV",
+        "the CSV or CSV.gz export",
+        _cmd_import_online_retail,
+    ),
+    "import-amazon-reviews": (
+        "an Amazon review export (JSON lines, 2014/2018)",
+        "reviews JSON lines (.json or .json.gz)",
+        _cmd_import_amazon_reviews,
+    ),
+    "import-womens-clothing": (
+        "the Women's E-Commerce Clothing Reviews CSV",
+        "the CSV or CSV.gz",
+        _cmd_import_womens_clothing,
+    ),
+}
+
+
 def _add_importer(sub, name: str, source: str, path_help: str, func) -> argparse.ArgumentParser:
     """Add an ``import-*`` sub-command: it converts ``source`` (its ``path`` argument)
-    into the input contract; the caller adds ``--out`` and its own options."""
+    into the input contract under ``--out``; the caller adds its own options."""
     parser = sub.add_parser(name, help=f"convert {source} into the input contract")
     parser.add_argument("path", type=Path, help=path_help)
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.set_defaults(func=func)
     return parser
 
@@ -301,34 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(func=_cmd_generate)
 
-    imp = _add_importer(
-        sub,
-        "import-online-retail",
-        "a UCI Online Retail (II) CSV",
-        "the CSV or CSV.gz export",
-        _cmd_import_online_retail,
+    importers = {
+        name: _add_importer(sub, name, source, path_help, func)
+        for name, (source, path_help, func) in _IMPORTERS.items()
+    }
+    importers["import-amazon-reviews"].add_argument(
+        "--meta", type=Path, help="product metadata JSON lines (titles, prices)"
     )
-    imp.add_argument("--out", required=True, type=Path, help="output folder")
-
-    amz = _add_importer(
-        sub,
-        "import-amazon-reviews",
-        "an Amazon review export (JSON lines, 2014/2018)",
-        "reviews JSON lines (.json or .json.gz)",
-        _cmd_import_amazon_reviews,
-    )
-    amz.add_argument("--meta", type=Path, help="product metadata JSON lines (titles, prices)")
-    amz.add_argument("--out", required=True, type=Path, help="output folder")
-
-    wcr = _add_importer(
-        sub,
-        "import-womens-clothing",
-        "the Women's E-Commerce Clothing Reviews CSV",
-        "the CSV or CSV.gz",
-        _cmd_import_womens_clothing,
-    )
-    wcr.add_argument("--out", required=True, type=Path, help="output folder")
-    wcr.add_argument(
+    importers["import-womens-clothing"].add_argument(
         "--reviewed-at",
         default="2018-01-01",
         help="placeholder review date for the undated reviews (YYYY-MM-DD)",

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from ml.datagen.catalog import Catalog
+from ml.datagen.columns import Columns
 from ml.datagen.common import (
     DAY,
     IdTables,
@@ -58,7 +59,7 @@ VIEW, CART, REMOVE, PURCHASE, WISHLIST = (
 
 
 @dataclass(frozen=True)
-class Sessions:
+class Sessions(Columns):
     """Sessions as parallel arrays, in start order (index ``i`` is session ``S{i+1}``).
 
     Attributes
@@ -84,16 +85,9 @@ class Sessions:
     checks_out: np.ndarray
     span: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.start)
-
-    def subset(self, keep: np.ndarray) -> Sessions:
-        """Sessions where ``keep`` is true, order preserved."""
-        return Sessions(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
-
 
 @dataclass(frozen=True)
-class Views:
+class Views(Columns):
     """Viewed products, session-major and in viewing order within a session.
 
     Attributes
@@ -122,12 +116,9 @@ class Views:
     remove: np.ndarray | None = None
     wishlist: np.ndarray | None = None
 
-    def __len__(self) -> int:
-        return len(self.session)
-
 
 @dataclass(frozen=True)
-class Orders:
+class Orders(Columns):
     """Orders in time order (index ``i`` is order ``O{i+1}``) and their lines.
 
     Attributes
@@ -150,9 +141,6 @@ class Orders:
     line_view: np.ndarray
     quantity: np.ndarray
     unit_price: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.session)
 
 
 @dataclass(frozen=True)

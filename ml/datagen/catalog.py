@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from ml.datagen.columns import Columns
 from ml.datagen.common import DAY, IdTables, Period, SegmentedSampler, lookup, timestamps
 from ml.datagen.vocab import BRANDS, CATEGORIES, STYLE_WORDS
 
@@ -21,7 +22,7 @@ QUALITY_SIGMA = 0.5  # latent product quality, moves review ratings
 
 
 @dataclass(frozen=True)
-class Catalog:
+class Catalog(Columns):
     """Products as parallel arrays; index ``i`` is product id ``P{i+1}`` (oldest first).
 
     Attributes
@@ -56,9 +57,6 @@ class Catalog:
     by_category: SegmentedSampler
     established_by_category: SegmentedSampler
     by_brand: SegmentedSampler
-
-    def __len__(self) -> int:
-        return len(self.category)
 
 
 def flat_vocabulary(field: str) -> tuple[list[str], np.ndarray, np.ndarray]:

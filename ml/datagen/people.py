@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from ml.datagen.catalog import Catalog
+from ml.datagen.columns import Columns
 from ml.datagen.common import DAY, IdTables, Period, lookup, timestamps
 from ml.datagen.vocab import COUNTRIES, EMAIL_DOMAINS, FIRST_NAMES, SURNAMES
 
@@ -25,7 +26,7 @@ EXPLORATION_SHARE = 0.15  # views outside one's tastes, following overall traffi
 
 
 @dataclass(frozen=True)
-class Customers:
+class Customers(Columns):
     """Customers as parallel arrays; index ``i`` is customer id ``C{i+1}`` (earliest first).
 
     Attributes
@@ -59,9 +60,6 @@ class Customers:
     favourite_brand: np.ndarray
     staples: np.ndarray
     staple_count: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.signed_up)
 
 
 def country_shares() -> np.ndarray:

@@ -15,6 +15,7 @@ import polars as pl
 
 from ml.datagen.activity import Activity
 from ml.datagen.catalog import Catalog, product_nouns
+from ml.datagen.columns import Columns
 from ml.datagen.common import DAY, IdTables, Period, gather_ids, lookup, numbered_ids, timestamps
 from ml.datagen.review_text import aspect_sentences, product_voices
 from ml.datagen.vocab import REVIEW_BODIES, REVIEW_TITLES
@@ -29,7 +30,7 @@ RETURNED_RATING_PENALTY = 2.2
 
 
 @dataclass(frozen=True)
-class Reviews:
+class Reviews(Columns):
     """Reviews in time order (index ``i`` is review ``R{i+1}``)."""
 
     customer: np.ndarray
@@ -39,9 +40,6 @@ class Reviews:
     title_choice: np.ndarray
     body_choice: np.ndarray
     aspect_text: np.ndarray  # "" or a sentence about the product's complaint or praise
-
-    def __len__(self) -> int:
-        return len(self.customer)
 
 
 def draw_ratings(rng: np.random.Generator, quality: np.ndarray, returned: np.ndarray) -> np.ndarray:
