@@ -12,7 +12,7 @@ from ml.text.keyword_check import keyword_purity
 from ml.text.taxonomy import (
     GIVEN,
     INFERRED,
-    METHOD_KEPT,
+    Method,
     TaxonomyConfig,
     TaxonomyState,
     infer_categories,
@@ -86,7 +86,7 @@ def test_a_day_of_new_products_changes_no_existing_category(retail, days):  # no
     kept = before.join(after, on="product_id", suffix="_after")
     assert kept.height == before.height
     assert (kept["category_id"] == kept["category_id_after"]).all()
-    assert set(kept["category_method_after"]) == {METHOD_KEPT}
+    assert set(kept["category_method_after"]) == {Method.KEPT}
     fresh = after.filter(pl.Series(~earlier))
     assert fresh["category"].null_count() == 0
     assert set(fresh["category_id"]) <= set(state.categories["category_id"])
@@ -120,8 +120,8 @@ def test_a_product_whose_text_changes_is_placed_again():
     new_vectors, _, _ = embed_products(renamed)
     after, _ = infer_categories(renamed, new_vectors, previous=state)
     row = after.filter(pl.col("product_id") == "P00").row(0, named=True)
-    assert row["category"] == "Coffee mugs" and row["category_method"] != METHOD_KEPT
-    assert (after["category_method"] == METHOD_KEPT).sum() == len(names) - 1
+    assert row["category"] == "Coffee mugs" and row["category_method"] != Method.KEPT
+    assert (after["category_method"] == Method.KEPT).sum() == len(names) - 1
 
 
 def test_groups_over_a_tighter_cap_are_split_into_named_parts(retail):  # noqa: F811

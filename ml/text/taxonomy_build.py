@@ -15,13 +15,9 @@ import numpy as np
 from ml.text.taxonomy_state import (
     GIVEN,
     INFERRED,
-    METHOD_GIVEN,
-    METHOD_HEAD,
-    METHOD_NEAREST,
-    METHOD_OTHER_HEAD,
-    METHOD_SPLIT,
     Groups,
     Inputs,
+    Method,
     TaxonomyConfig,
     all_centroids,
     finish,
@@ -48,7 +44,7 @@ def build(inputs: Inputs, config: TaxonomyConfig, model_version: str):
     n = len(inputs.ids)
     groups = Groups()
     assigned = np.full(n, -1, dtype=np.int64)
-    method = np.full(n, METHOD_NEAREST, dtype=object)
+    method = np.full(n, Method.NEAREST, dtype=object)
     given_rows = np.array([g is not None for g in inputs.given], dtype=bool)
     # Given categories first: they are kept as they are.
     given_index: dict[str, int] = {}
@@ -57,7 +53,7 @@ def build(inputs: Inputs, config: TaxonomyConfig, model_version: str):
         if name not in given_index:
             given_index[name] = groups.add(f"given:{name}", name, GIVEN)
         assigned[row] = given_index[name]
-        method[row] = METHOD_GIVEN
+        method[row] = Method.GIVEN
     word_lists = [tokens(name) for name in inputs.names]
     typeness = learn_typeness(word_lists)
     missing = np.flatnonzero(~given_rows)
@@ -80,7 +76,7 @@ def build(inputs: Inputs, config: TaxonomyConfig, model_version: str):
         for i, row in enumerate(orphans):
             related = related_groups(word_lists[row], typeness, by_head, len(groups.keys))
             assigned[row] = nearest(sim[i : i + 1], related)[0]
-            method[row] = METHOD_OTHER_HEAD if related is not None else METHOD_NEAREST
+            method[row] = Method.OTHER_HEAD if related is not None else Method.NEAREST
     elif len(orphans):  # nothing to join: one group named after the catalogue
         assigned[orphans] = groups.add("products", "Products", INFERRED)
     _split_oversized(inputs, groups, assigned, method, effective, typeness)
@@ -114,7 +110,7 @@ def _head_noun_groups(inputs, word_lists, typeness, rows, groups, assigned, meth
         if key not in index:
             index[key] = groups.add(group_key(*key), display_name(*key), INFERRED)
         assigned[row] = index[key]
-        method[row] = METHOD_HEAD
+        method[row] = Method.HEAD
 
 
 def _compound(t: ProductTerms, theme_counts, bound_counts, min_size) -> tuple[str | None, str]:
@@ -150,7 +146,7 @@ def _split_oversized(inputs, groups, assigned, method, config, typeness) -> None
             groups.keys[target] = f"{base_key}#{label}"
             groups.names[target] = f"{base_name} ({label})"
             assigned[rows] = target
-            method[rows] = METHOD_SPLIT
+            method[rows] = Method.SPLIT
         log.info("group %r over the cap of %d: split in %d", base_name, cap, parts)
 
 

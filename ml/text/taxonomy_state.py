@@ -23,13 +23,17 @@ MISSING_CATEGORY = frozenset(
     {"", "uncategorized", "uncategorised", "unknown", "none", "n/a", "null"}
 )
 
-# How a product's category was decided (``category_method``).
-METHOD_GIVEN = "given"
-METHOD_KEPT = "kept"  # unchanged text, category carried from the previous night
-METHOD_HEAD = "head noun"
-METHOD_OTHER_HEAD = "other head noun"  # its own head has no group; another noun's does
-METHOD_NEAREST = "nearest group"
-METHOD_SPLIT = "size split"
+
+class Method:
+    """How a product's category was decided: the values of ``category_method``."""
+
+    GIVEN = "given"
+    KEPT = "kept"  # unchanged text, category carried from the previous night
+    HEAD = "head noun"
+    OTHER_HEAD = "other head noun"  # its own head has no group; another noun's does
+    NEAREST = "nearest group"
+    SPLIT = "size split"
+
 
 CATEGORY_COLUMNS = {
     "product_id": pl.String,
@@ -313,7 +317,7 @@ def finish(inputs, groups, assigned, method, typeness, config, model_version, ca
                 else np.zeros((n_old, fresh_factor.shape[1]), np.float32)
             )
             factor_c = np.vstack([old, fresh_factor[n_old:]])
-    product_source = np.where(np.asarray(method) == METHOD_GIVEN, GIVEN, INFERRED)
+    product_source = np.where(np.asarray(method) == Method.GIVEN, GIVEN, INFERRED)
     result = pl.DataFrame(
         {
             "product_id": inputs.ids,

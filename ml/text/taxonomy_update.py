@@ -12,13 +12,9 @@ from ml.text.embeddings import EMBEDDING_DIM
 from ml.text.taxonomy_state import (
     GIVEN,
     INFERRED,
-    METHOD_GIVEN,
-    METHOD_HEAD,
-    METHOD_KEPT,
-    METHOD_NEAREST,
-    METHOD_OTHER_HEAD,
     Groups,
     Inputs,
+    Method,
     TaxonomyState,
     finish,
     groups_by_head,
@@ -42,7 +38,7 @@ def update(inputs: Inputs, previous: TaxonomyState):
     ids = cats["category_id"].to_list()
     n = len(inputs.ids)
     assigned = np.full(n, -1, dtype=np.int64)
-    method = np.full(n, METHOD_NEAREST, dtype=object)
+    method = np.full(n, Method.NEAREST, dtype=object)
     # Unchanged products keep their category (and how it was decided).
     position = {cid: i for i, cid in enumerate(ids)}
     before = pl.DataFrame({"product_id": inputs.ids, "text_sha256": inputs.text_sha}).join(
@@ -51,7 +47,7 @@ def update(inputs: Inputs, previous: TaxonomyState):
     for row, (cid, how) in enumerate(before.select("category_id", "category_method").iter_rows()):
         if cid is not None and cid in position:
             assigned[row] = position[cid]
-            method[row] = how if how == METHOD_GIVEN else METHOD_KEPT
+            method[row] = how if how == Method.GIVEN else Method.KEPT
     # Given categories of new or changed products (a new given category is added).
     key_index = {key: i for i, key in enumerate(groups.keys)}
     for row in np.flatnonzero(assigned < 0):
@@ -62,7 +58,7 @@ def update(inputs: Inputs, previous: TaxonomyState):
         if key not in key_index:
             key_index[key] = groups.add(key, name, GIVEN)
         assigned[row] = key_index[key]
-        method[row] = METHOD_GIVEN
+        method[row] = Method.GIVEN
     # The rest: own head-noun group if it exists and has room, else the nearest with room.
     n_old = len(ids)
     text_c = stack_centroids(cats["text_centroid"], n_old, EMBEDDING_DIM)
@@ -90,7 +86,7 @@ def update(inputs: Inputs, previous: TaxonomyState):
                 g = key_index.get(group_key(qualifier, terms.head), -1)
                 if 0 <= g < n_old and inferred[g] and sizes[g] < cap:
                     target = g
-                    method[row] = METHOD_HEAD
+                    method[row] = Method.HEAD
                     break
         if target < 0 and n_old:
             sim = similarity(inputs, np.array([row]), text_c, factor_c, config.factor_weight)
@@ -100,7 +96,7 @@ def update(inputs: Inputs, previous: TaxonomyState):
                 allowed = inferred if has_inferred else ~inferred
             related = related_groups(words, typeness, by_head, n_old, allowed)
             target = int(nearest(sim, related if related is not None else allowed[None, :])[0])
-            method[row] = METHOD_OTHER_HEAD if related is not None else METHOD_NEAREST
+            method[row] = Method.OTHER_HEAD if related is not None else Method.NEAREST
         if target < 0:  # no group to join at all
             if "products" not in key_index:
                 key_index["products"] = groups.add("products", "Products", INFERRED)
