@@ -18,7 +18,6 @@ from ml.campaigns.stats import (
     DEFAULT_POWER,
     DEFAULT_SRM_ALPHA,
     conversion_standard_error,
-    cuped_lift,
     mean_lift,
     minimum_detectable_effect,
     sequential_halfwidth,
@@ -103,7 +102,7 @@ def experiment_statistics(
         if "pre_revenue" in outcomes.columns
         else np.zeros(len(revenue))
     )
-    adjusted = cuped_lift(revenue, pre, treated, alpha=alpha, power=power)
+    adjusted = mean_lift(revenue, treated, covariate=pre, alpha=alpha, power=power)
     out["revenue_lift_cuped"] = adjusted.estimate
     out["revenue_lift_cuped_ci_low"] = adjusted.ci_low
     out["revenue_lift_cuped_ci_high"] = adjusted.ci_high

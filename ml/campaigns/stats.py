@@ -43,7 +43,7 @@ Minimum detectable effect
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import chi2, norm
@@ -208,11 +208,17 @@ def mean_lift(
     values: np.ndarray,
     treated: np.ndarray,
     *,
+    covariate: np.ndarray | None = None,
     alpha: float = 0.05,
     power: float = DEFAULT_POWER,
     tuning: float | None = None,
 ) -> MeanLift:
     """Treatment minus control mean of ``values`` (Welch standard error, normal intervals).
+
+    With a ``covariate`` (a pre-period value per customer) the difference is CUPED-adjusted
+    (Deng et al. 2013): ``values - theta (covariate - mean)`` is compared instead, and
+    ``theta`` and ``variance_reduction`` (``1 - var(Y_cv) / var(Y)`` over all customers,
+    about ``corr(X, Y)^2``) are filled in.
 
     Parameters
     ----------
@@ -220,6 +226,8 @@ def mean_lift(
         One value per customer.
     treated : numpy.ndarray of bool
         Whether each customer is in treatment.
+    covariate : numpy.ndarray, optional
+        One pre-period value per customer, for the CUPED adjustment.
     alpha, power : float
         Interval level ``1 - alpha``; power of the minimum detectable effect.
     tuning : float, optional
@@ -232,6 +240,18 @@ def mean_lift(
     """
     values = np.asarray(values, dtype=np.float64)
     treated = np.asarray(treated, dtype=bool)
+    if covariate is None:
+        return _welch_lift(values, treated, alpha, power, tuning)
+    adjusted, theta = cuped_adjust(values, covariate)
+    lift = _welch_lift(adjusted, treated, alpha, power, tuning)
+    if lift is EMPTY_LIFT:
+        return lift
+    var_y = values.var(ddof=1) if len(values) > 1 else 0.0
+    reduction = 1.0 - adjusted.var(ddof=1) / var_y if var_y > 0 else 0.0
+    return replace(lift, theta=theta, variance_reduction=float(reduction))
+
+
+def _welch_lift(values, treated, alpha, power, tuning) -> MeanLift:
     y_t, y_c = values[treated], values[~treated]
     if len(y_t) < 2 or len(y_c) < 2:
         return EMPTY_LIFT
@@ -274,38 +294,3 @@ def cuped_adjust(outcome: np.ndarray, covariate: np.ndarray) -> tuple[np.ndarray
     if theta == 0.0:
         return y.copy(), 0.0
     return y - theta * (x - x.mean()), theta
-
-
-def cuped_lift(
-    outcome: np.ndarray,
-    covariate: np.ndarray,
-    treated: np.ndarray,
-    *,
-    alpha: float = 0.05,
-    power: float = DEFAULT_POWER,
-    tuning: float | None = None,
-) -> MeanLift:
-    """CUPED-adjusted difference of means (Deng et al. 2013), intervals as :func:`mean_lift`.
-
-    ``variance_reduction`` is ``1 - var(Y_cv) / var(Y)`` over all customers (about
-    ``corr(X, Y)^2``).
-    """
-    y = np.asarray(outcome, dtype=np.float64)
-    adjusted, theta = cuped_adjust(y, covariate)
-    lift = mean_lift(adjusted, treated, alpha=alpha, power=power, tuning=tuning)
-    if lift is EMPTY_LIFT:
-        return lift
-    var_y = y.var(ddof=1) if len(y) > 1 else 0.0
-    reduction = 1.0 - adjusted.var(ddof=1) / var_y if var_y > 0 else 0.0
-    return MeanLift(
-        lift.estimate,
-        lift.standard_error,
-        lift.ci_low,
-        lift.ci_high,
-        lift.p_value,
-        lift.sequential_ci_low,
-        lift.sequential_ci_high,
-        lift.mde,
-        theta=theta,
-        variance_reduction=float(reduction),
-    )

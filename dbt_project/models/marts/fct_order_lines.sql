@@ -30,31 +30,6 @@ new_order_lines as (
         ['_order_source_file', '_order_batch_id'],
     ]) }}
 
-),
-
-final as (
-
-    select
-        order_id,
-        line_no,
-        customer_id,
-        product_id,
-        ordered_at,
-        order_date,
-        order_status,
-        quantity,
-        unit_price,
-        net_quantity,
-        line_amount,
-        net_revenue,
-        is_reversal,
-        _source_file,
-        _batch_id,
-        _order_source_file,
-        _order_batch_id
-
-    from new_order_lines
-
 )
 
-select * from final
+select * from new_order_lines
