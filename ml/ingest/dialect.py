@@ -84,9 +84,13 @@ class Dialect:
         """A staged DATE or naive TIMESTAMP column as a naive TIMESTAMP."""
         return f"CAST({expr} AS TIMESTAMP)"
 
-    def instant(self, text: str) -> str:
-        """A date-time text with an offset or zone name as an instant, NULL when unreadable."""
-        return f"try_cast({text} AS TIMESTAMPTZ)"
+    def instant(self, clock: str, zone: str) -> str:
+        """A date-time text and its zone (offset or name) as an instant, NULL when unreadable."""
+        # DuckDB reads '...00-05:00', '...00Z' and '...00 Europe/Paris', not '...00 -05:00'.
+        return (
+            f"coalesce(try_cast({clock} || {zone} AS TIMESTAMPTZ), "
+            f"try_cast({clock} || ' ' || {zone} AS TIMESTAMPTZ))"
+        )
 
     def instant_to_utc(self, instant: str) -> str:
         """An instant as naive UTC."""
@@ -148,8 +152,14 @@ class SparkDialect(Dialect):
     def naive(self, expr: str) -> str:
         return f"CAST({expr} AS TIMESTAMP_NTZ)"
 
-    def instant(self, text: str) -> str:
-        return f"try_cast({text} AS TIMESTAMP_LTZ)"
+    def instant(self, clock: str, zone: str) -> str:
+        # Spark reads a zone only after the seconds ('09:00 UTC' is NULL, '09:00:00 UTC'
+        # is not): the clock is read first and written back in full.
+        full = f"CAST({self.local_timestamp(clock)} AS STRING)"
+        return (
+            f"coalesce(try_cast({full} || {zone} AS TIMESTAMP_LTZ), "
+            f"try_cast({full} || ' ' || {zone} AS TIMESTAMP_LTZ))"
+        )
 
     def instant_to_utc(self, instant: str) -> str:
         # The session's zone is UTC: an instant's local time is its UTC time.

@@ -84,11 +84,7 @@ def timestamp_sql(
     """
     clock = f"rtrim(left({text}, length({text}) - length({zone})))"
     local = dialect.local_timestamp(clock)
-    # DuckDB reads '...00-05:00', '...00Z' and '...00 Europe/Paris', not '...00 -05:00'.
-    joined, spaced = f"{clock} || {zone}", f"{clock} || ' ' || {zone}"
-    instant = dialect.instant_to_utc(
-        f"coalesce({dialect.instant(joined)}, {dialect.instant(spaced)})"
-    )
+    instant = dialect.instant_to_utc(dialect.instant(clock, zone))
     zone_ok = (
         f"({instant} IS NOT NULL AND "
         f"abs({dialect.seconds_between(instant, local)}) <= {MAX_OFFSET_SECONDS})"
