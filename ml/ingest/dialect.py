@@ -5,7 +5,7 @@ rule; what differs between engines is spelled here: quoting, casts, type names, 
 a text becomes a timestamp. Each method returns SQL over SQL (no engine is touched).
 
 Where the engines cannot be made to agree, the difference is documented on the method
-and tested (``tests/test_ingest_dialect.py``):
+and tested (``EDGE_DIFFERENCES`` in ``tests/test_ingest_spark.py``):
 
 * Spark's double cast takes Java's ``1.5d`` / ``1.5f`` suffixes: refused here, as DuckDB
   does. DuckDB reads ``1_000`` as 1000; Spark does not (``bad_number`` on Spark).
@@ -126,8 +126,11 @@ class SparkDialect(Dialect):
         return f"cast({expr} as string)"
 
     def number(self, text: str) -> str:
-        # Java's parser takes a trailing d/f type suffix ('1.5d'); DuckDB refuses it.
-        return f"case when {text} rlike '[dDfF]$' then null else try_cast({text} as DOUBLE) end"
+        # Java's parser takes a d/f type suffix after the digits ('1.5d', '2f'); DuckDB
+        # refuses it ('inf' is no suffix).
+        return (
+            f"case when {text} rlike '[0-9.][dDfF]$' then null else try_cast({text} as DOUBLE) end"
+        )
 
     def not_finite(self, number: str) -> str:
         return f"(isnan({number}) or abs({number}) = double('inf'))"
