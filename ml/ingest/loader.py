@@ -34,6 +34,7 @@ import difflib
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,23 +118,28 @@ class IngestReport:
         return "\n".join(lines)
 
 
-def _load_file(
-    con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    path: Path,
-    report: FileReport,
-    batch_id: str,
-    future_cutoff: datetime,
-    shop_zone: str = "UTC",
-) -> None:
-    """Stage, validate and load one file inside the caller's transaction."""
-    stage = f"stage_{entity.name}"
-    if is_import_quarantine(path):  # lines an importer refused: quarantined, none loaded
-        header, rejected = stage_import_quarantine(con, path, entity.column_names, stage)
-    elif path.name.endswith(".parquet"):
-        header, rejected = stage_parquet(con, path, stage)
-    else:
-        header, rejected = stage_csv(con, path, stage)
+@dataclass(frozen=True)
+class Validated:
+    """What validating one file left in DuckDB: temp ``{stage}_typed`` (``_row``, the typed
+    columns, ``_rule``, ``_detail``) and ``{stage}_rejects`` (rows refused before typing).
+
+    ``raw_values`` is the SQL of a quarantined row's values as received (JSON text) over
+    ``{stage}_typed t`` and what ``raw_join`` adds to it.
+    """
+
+    received_rows: int
+    raw_values: str
+    raw_join: str = ""
+
+
+# (con, entity, path, stage, report, future_cutoff, shop_zone) -> Validated
+Validator = Callable[
+    [duckdb.DuckDBPyConnection, Entity, Path, str, "FileReport", datetime, str], Validated
+]
+
+
+def check_header(entity: Entity, path: Path, header: list[str], report: FileReport) -> None:
+    """Refuse a file without a required column; warn about columns the contract ignores."""
     present = {h.strip().lower() for h in header}
     missing = [c for c in entity.required_columns if c not in present]
     if missing:
@@ -145,13 +151,58 @@ def _load_file(
     report.warnings += column_warnings(entity, header)
     for warning in report.warnings:
         log.warning("%s: %s", report.source_file, warning)
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, path: Path, stage: str) -> tuple[list[str], int]:
+    """Stage a CSV or Parquet landing file in DuckDB (temp ``stage``, ``{stage}_rejects``)."""
+    if path.name.endswith(".parquet"):
+        header, rejected = stage_parquet(con, path, stage)
+    else:
+        header, rejected = stage_csv(con, path, stage)
+    return header, rejected
+
+
+def validate_in_duckdb(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    path: Path,
+    stage: str,
+    report: FileReport,
+    future_cutoff: datetime,
+    shop_zone: str = "UTC",
+) -> Validated:
+    """Stage and validate one file in DuckDB (the default :data:`Validator`)."""
+    if is_import_quarantine(path):  # lines an importer refused: quarantined, none loaded
+        header, rejected = stage_import_quarantine(con, path, entity.column_names, stage)
+    else:
+        header, rejected = stage_file(con, path, stage)
+    check_header(entity, path, header, report)
     validate(con, entity, stage, header, report.source_file, future_cutoff, shop_zone)
+    staged = con.execute(f"select count(*) from {stage}").fetchall()[0][0]
     # The row as received (original column names and values), for the quarantine record.
     raw_struct = (
         "struct_pack("
         + ", ".join(f"{quote_identifier(h)} := s.{quote_identifier(h)}" for h in header)
         + ")"
     )
+    return Validated(
+        staged + rejected, f"to_json({raw_struct})::varchar", f"join {stage} s using (_row)"
+    )
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    path: Path,
+    report: FileReport,
+    batch_id: str,
+    future_cutoff: datetime,
+    shop_zone: str = "UTC",
+    validator: Validator = validate_in_duckdb,
+) -> None:
+    """Stage, validate and load one file inside the caller's transaction."""
+    stage = f"stage_{entity.name}"
+    validated = validator(con, entity, path, stage, report, future_cutoff, shop_zone)
 
     # A new version of a file replaces everything the previous version produced.
     con.execute(f"delete from raw.{entity.name} where _source_file = ?", [report.source_file])
@@ -169,8 +220,8 @@ def _load_file(
     con.execute(
         f"""
         insert into raw.quarantine
-        select '{entity.name}', ?, t._row, t._rule, t._detail, to_json({raw_struct})::varchar, ?
-        from {stage}_typed t join {stage} s using (_row)
+        select '{entity.name}', ?, t._row, t._rule, t._detail, {validated.raw_values}, ?
+        from {stage}_typed t {validated.raw_join}
         where t._rule is not null
         union all
         select '{entity.name}', ?, source_row, rule, detail, raw_values, ? from {stage}_rejects
@@ -178,8 +229,7 @@ def _load_file(
         """,
         [report.source_file, batch_id, report.source_file, batch_id],
     )
-    staged = con.execute(f"select count(*) from {stage}").fetchall()[0][0]
-    report.received_rows = staged + rejected
+    report.received_rows = validated.received_rows
     for rule, count in con.execute(
         f"select _rule, count(*) from {stage}_typed where _rule is not null group by 1 "
         f"union all select rule, count(*) from {stage}_rejects group by 1"
@@ -259,6 +309,7 @@ def ingest(
     warehouse: Path | str | None = None,
     now: datetime | None = None,
     timezone: str | None = None,
+    validator: Validator = validate_in_duckdb,
 ) -> IngestReport:
     """Load every contract file under ``landing_dir`` into the warehouse ``raw`` schema.
 
@@ -273,6 +324,9 @@ def ingest(
     timezone : str, optional
         The shop's zone, in which naive timestamps are read (default:
         ``AFFINITY_SHOP_TIMEZONE``, else UTC).
+    validator : Validator, optional
+        Stages and validates each file (default: in DuckDB, :func:`validate_in_duckdb`;
+        :func:`ml.spark.ingest.ingest_on_spark` passes Spark's).
 
     Returns
     -------
@@ -321,7 +375,7 @@ def ingest(
                     log.info("%s unchanged (checksum %s), skipped", source_file, checksum[:12])
                     continue
                 file_started = time.perf_counter()
-                _load_file(con, entity, path, report, batch_id, future_cutoff, zone)
+                _load_file(con, entity, path, report, batch_id, future_cutoff, zone, validator)
                 _reconcile(con, report, batch_id)
                 con.execute(
                     "update raw.load_manifest set is_current = false where source_file = ?",

@@ -13,7 +13,8 @@ holds is turned into that as follows:
   (converted to UTC), a plain ``TIMESTAMP`` or ``DATE`` is naive (the shop's zone).
 
 Everything here returns SQL over one staged value, so the whole file is typed in one
-DuckDB projection (:func:`ml.ingest.rules.validate`).
+projection (:func:`ml.ingest.rules.validate`), in DuckDB's SQL or Spark's
+(:mod:`ml.ingest.dialect`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import os
 
 import duckdb
+
+from ml.ingest.dialect import DUCKDB, Dialect
 
 SHOP_TIMEZONE_ENV = "AFFINITY_SHOP_TIMEZONE"
 DEFAULT_SHOP_TIMEZONE = "UTC"
@@ -56,23 +59,21 @@ def check_timezone(con: duckdb.DuckDBPyConnection, zone: str) -> str:
     return zone
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def naive_to_utc(value: str, shop_zone: str) -> str:
+def naive_to_utc(value: str, shop_zone: str, dialect: Dialect = DUCKDB) -> str:
     """SQL turning a naive ``TIMESTAMP`` read in ``shop_zone`` into naive UTC."""
     if shop_zone.lower() in _UTC_NAMES:
         return value
-    return f"timezone('UTC', timezone({_literal(shop_zone)}, {value}))"
+    return dialect.naive_to_utc(value, shop_zone)
 
 
-def zone_sql(text: str) -> str:
+def zone_sql(text: str, dialect: Dialect = DUCKDB) -> str:
     """SQL: the zone part of a timestamp text (``''`` for a naive value)."""
-    return f"coalesce(regexp_extract({text}, {_literal(_ZONE_PATTERN)}, 1), '')"
+    return f"coalesce(regexp_extract({text}, {dialect.literal(_ZONE_PATTERN)}, 1), '')"
 
 
-def timestamp_sql(text: str, zone: str, shop_zone: str) -> tuple[str, str]:
+def timestamp_sql(
+    text: str, zone: str, shop_zone: str, dialect: Dialect = DUCKDB
+) -> tuple[str, str]:
     """SQL typing a timestamp *text* whose zone part is the SQL expression ``zone``.
 
     Returns
@@ -82,20 +83,14 @@ def timestamp_sql(text: str, zone: str, shop_zone: str) -> tuple[str, str]:
         date and time read but the zone does not (`unparseable_time_zone`).
     """
     clock = f"rtrim(left({text}, length({text}) - length({zone})))"
-    local = f"try_cast({clock} AS TIMESTAMP)"
-    # DuckDB reads '...00-05:00', '...00Z' and '...00 Europe/Paris', not '...00 -05:00'.
-    instant = (
-        f"timezone('UTC', coalesce(try_cast({clock} || {zone} AS TIMESTAMPTZ), "
-        f"try_cast({clock} || ' ' || {zone} AS TIMESTAMPTZ)))"
-    )
+    local = dialect.local_timestamp(clock)
+    instant = dialect.instant_to_utc(dialect.instant(clock, zone))
     zone_ok = (
         f"({instant} IS NOT NULL AND "
-        f"abs(date_diff('second', {instant}, {local})) <= {MAX_OFFSET_SECONDS})"
+        f"abs({dialect.seconds_between(instant, local)}) <= {MAX_OFFSET_SECONDS})"
     )
-    typed = (
-        f"CASE WHEN {zone} = '' THEN {naive_to_utc(f'try_cast({text} AS TIMESTAMP)', shop_zone)} "
-        f"WHEN {zone_ok} THEN {instant} END"
-    )
+    naive = naive_to_utc(dialect.local_timestamp(text), shop_zone, dialect)
+    typed = f"CASE WHEN {zone} = '' THEN {naive} WHEN {zone_ok} THEN {instant} END"
     # CASE, not AND: DuckDB evaluates every operand of an AND, and the zone's casts cost
     # seconds per million rows that have no zone at all.
     bad_zone = (
@@ -105,15 +100,17 @@ def timestamp_sql(text: str, zone: str, shop_zone: str) -> tuple[str, str]:
     return typed, bad_zone
 
 
-def typed_timestamp_sql(source: str, staged_type: str, shop_zone: str) -> str | None:
+def typed_timestamp_sql(
+    source: str, staged_type: str, shop_zone: str, dialect: Dialect = DUCKDB
+) -> str | None:
     """SQL for a staged column that already has a temporal type, or None for text.
 
     ``TIMESTAMP WITH TIME ZONE`` is an instant; ``TIMESTAMP`` and ``DATE`` are naive
     (the shop's zone).
     """
-    kind = staged_type.upper()
-    if kind in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
-        return f"timezone('UTC', {source})"
-    if kind.startswith("TIMESTAMP") or kind == "DATE":
-        return naive_to_utc(f"CAST({source} AS TIMESTAMP)", shop_zone)
+    kind = dialect.staged_time_kind(staged_type)
+    if kind == "instant":
+        return dialect.instant_to_utc(source)
+    if kind == "naive":
+        return naive_to_utc(dialect.naive(source), shop_zone, dialect)
     return None

@@ -26,9 +26,13 @@ def _logical_date(ctx: RunContext, stage: str) -> str:
 
 def ingest_stage(ctx: RunContext) -> dict[str, Any]:
     """Resolve the input (default: the inbox folder) and ingest it into ``raw``."""
+    from ml.engine import is_spark
     from ml.ingest import ingest
     from ml.orchestration.erasure import erase_outside_warehouse
     from ml.orchestration.landing import prepare_landing
+
+    if is_spark():  # the same contract and tables, each file validated by Spark SQL
+        from ml.spark.ingest import ingest_on_spark as ingest
 
     source = Path(ctx.input_path) if ctx.input_path else paths().inbox
     landing = prepare_landing(source) if source.is_file() else source
