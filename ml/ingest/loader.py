@@ -132,10 +132,21 @@ class Validated:
     raw_join: str = ""
 
 
-# (con, entity, path, stage, report, future_cutoff, shop_zone) -> Validated
-Validator = Callable[
-    [duckdb.DuckDBPyConnection, Entity, Path, str, "FileReport", datetime, str], Validated
-]
+@dataclass(frozen=True)
+class FileToValidate:
+    """One landing file to stage and validate: its entity, where it is, the temp table
+    name its stage uses, the report it fills, and the clock rules of this batch."""
+
+    entity: Entity
+    path: Path
+    stage: str
+    report: FileReport
+    future_cutoff: datetime
+    shop_zone: str = "UTC"
+
+
+# Stages and validates one file inside the batch's DuckDB transaction.
+Validator = Callable[[duckdb.DuckDBPyConnection, FileToValidate], Validated]
 
 
 def check_header(entity: Entity, path: Path, header: list[str], report: FileReport) -> None:
@@ -162,22 +173,15 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, stage: str) -> tuple[
     return header, rejected
 
 
-def validate_in_duckdb(
-    con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    path: Path,
-    stage: str,
-    report: FileReport,
-    future_cutoff: datetime,
-    shop_zone: str = "UTC",
-) -> Validated:
+def validate_in_duckdb(con: duckdb.DuckDBPyConnection, job: FileToValidate) -> Validated:
     """Stage and validate one file in DuckDB (the default :data:`Validator`)."""
+    entity, path, stage, report = job.entity, job.path, job.stage, job.report
     if is_import_quarantine(path):  # lines an importer refused: quarantined, none loaded
         header, rejected = stage_import_quarantine(con, path, entity.column_names, stage)
     else:
         header, rejected = stage_file(con, path, stage)
     check_header(entity, path, header, report)
-    validate(con, entity, stage, header, report.source_file, future_cutoff, shop_zone)
+    validate(con, entity, stage, header, report.source_file, job.future_cutoff, job.shop_zone)
     staged = con.execute(f"select count(*) from {stage}").fetchall()[0][0]
     # The row as received (original column names and values), for the quarantine record.
     raw_struct = (
@@ -202,7 +206,9 @@ def _load_file(
 ) -> None:
     """Stage, validate and load one file inside the caller's transaction."""
     stage = f"stage_{entity.name}"
-    validated = validator(con, entity, path, stage, report, future_cutoff, shop_zone)
+    validated = validator(
+        con, FileToValidate(entity, path, stage, report, future_cutoff, shop_zone)
+    )
 
     # A new version of a file replaces everything the previous version produced.
     con.execute(f"delete from raw.{entity.name} where _source_file = ?", [report.source_file])

@@ -34,7 +34,7 @@ from ml.ingest.dialect import SPARK
 from ml.ingest.files import IngestError, stage_csv
 from ml.ingest.importers.quarantine import is_import_quarantine
 from ml.ingest.loader import (
-    FileReport,
+    FileToValidate,
     IngestReport,
     Validated,
     Validator,
@@ -152,17 +152,10 @@ def spark_validator(spark: SparkSession, work: Path) -> Validator:
     check_session(spark)
     files = iter(range(1_000_000_000))  # unique names: Spark may cache a path's listing
 
-    def validate_on_spark(
-        con: duckdb.DuckDBPyConnection,
-        entity: Entity,
-        path: Path,
-        stage: str,
-        report: FileReport,
-        future_cutoff: datetime,
-        shop_zone: str = "UTC",
-    ) -> Validated:
-        if is_import_quarantine(path):  # every line quarantined already: no rule to run
-            return validate_in_duckdb(con, entity, path, stage, report, future_cutoff, shop_zone)
+    def validate_on_spark(con: duckdb.DuckDBPyConnection, job: FileToValidate) -> Validated:
+        if is_import_quarantine(job.path):  # every line quarantined already: no rule to run
+            return validate_in_duckdb(con, job)
+        entity, path, stage, report = job.entity, job.path, job.stage, job.report
         scratch = work / f"{stage}_{next(files)}"
         scratch.mkdir(parents=True)
         frame, header, rejected = _read_staged(spark, con, path, stage, scratch)
@@ -170,7 +163,7 @@ def spark_validator(spark: SparkSession, work: Path) -> Validator:
         staged_types = dict(frame.dtypes)
         frame.createOrReplaceTempView(stage)
         cast_sql, typed_sql = typing_sql(
-            entity, stage, header, staged_types, future_cutoff, shop_zone, SPARK
+            entity, stage, header, staged_types, job.future_cutoff, job.shop_zone, SPARK
         )
         spark.sql(cast_sql).createOrReplaceTempView(f"{stage}_cast")
         spark.sql(typed_sql).createOrReplaceTempView(f"{stage}_checked")
