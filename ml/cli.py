@@ -112,12 +112,10 @@ def _cmd_import_womens_clothing(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from ml.ingest import ingest
-    from ml.orchestration.erasure import erase_outside_warehouse
+    from ml.orchestration.stages import ingest_landing
 
-    report = ingest(args.dir)
+    report, erased = ingest_landing(args.dir)
     print(report.summary())
-    erased = erase_outside_warehouse()
     if any(erased.values()):
         print(f"erasure outside the warehouse: {erased}")
     return 0

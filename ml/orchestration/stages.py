@@ -24,21 +24,31 @@ def _logical_date(ctx: RunContext, stage: str) -> str:
     return ctx.logical_date
 
 
-def ingest_stage(ctx: RunContext) -> dict[str, Any]:
-    """Resolve the input (default: the inbox folder) and ingest it into ``raw``."""
+def ingest_landing(landing: Path) -> tuple[Any, dict[str, int]]:
+    """Ingest a landing folder on the home's engine, then apply erasure outside the
+    warehouse (models and snapshots lose the requested customers).
+
+    Returns the :class:`~ml.ingest.loader.IngestReport` and the erasure counts (:func:`ml.orchestration.erasure.erase_outside_warehouse`).
+    """
     from ml.engine import is_spark
     from ml.ingest import ingest
     from ml.orchestration.erasure import erase_outside_warehouse
-    from ml.orchestration.landing import prepare_landing
 
     if is_spark():  # the same contract and tables, each file validated by Spark SQL
         from ml.spark.ingest import ingest_on_spark as ingest
 
+    report = ingest(landing)
+    return report, erase_outside_warehouse()
+
+
+def ingest_stage(ctx: RunContext) -> dict[str, Any]:
+    """Resolve the input (default: the inbox folder) and ingest it into ``raw``."""
+    from ml.orchestration.landing import prepare_landing
+
     source = Path(ctx.input_path) if ctx.input_path else paths().inbox
     landing = prepare_landing(source) if source.is_file() else source
-    report = ingest(landing)
+    report, erased = ingest_landing(landing)
     log.info("%s", report.summary())
-    erased = erase_outside_warehouse()  # models and snapshots lose the requested customers
     return {
         "erased_rows": report.erased_rows,
         **erased,
