@@ -283,9 +283,9 @@ class SearchConfig:
         Wall-time bound of the search: no new fit starts after it (0: none). Only the
         fit budget is deterministic; the run is tagged when the time bound cut it short.
     min_gain_se : float
-        An ALS knob value (or iteration count) replaces the incumbent only when its
-        validation NDCG@10 is higher by more than this many standard errors of the paired
-        per-customer difference (0: any strict gain). Guards against picking validation
+        A knob value (weighting, ALS, blend) or ALS iteration count replaces the
+        incumbent only when its validation NDCG@10 is higher by more than this many
+        standard errors of the paired per-customer difference (0: any strict gain). Guards against picking validation
         noise among dozens of trials (:mod:`ml.train.significance`).
     """
 
