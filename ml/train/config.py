@@ -387,6 +387,8 @@ class TrainConfig:
             problems.append("search.max_customers and search.reuse_days must be >= 0")
         if self.search.budget < 0:
             problems.append("search.budget must be >= 0 (0 switches the search off)")
+        if not self.search.min_gain_se >= 0:
+            problems.append("search.min_gain_se must be >= 0 (0: any strict validation gain)")
         if self.promotion_margin < 0:
             problems.append("promotion_margin must be >= 0 (0.02 means 2 % better)")
         if self.recipe.family == "popularity":
