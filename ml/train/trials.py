@@ -91,7 +91,9 @@ class SearchState:
         self.scores: dict[Recipe, float] = {}
         self.customer_scores: dict[Recipe, CustomerScores] = {}
 
-    def beats(self, candidate: Recipe, score: float, incumbent: Recipe, incumbent_score: float):
+    def beats(
+        self, candidate: Recipe, score: float, incumbent: Recipe, incumbent_score: float
+    ) -> bool:
         """Whether ``candidate`` beats ``incumbent`` by more than validation noise
         (``SearchConfig.min_gain_se`` paired standard errors, :mod:`ml.train.significance`)."""
         return clear_gain(
@@ -168,8 +170,8 @@ class SearchState:
     def early_stopped(
         self, recipe: Recipe, checkpoints: tuple[int, ...], section: str
     ) -> tuple[Recipe, float] | None:
-        """Fit ALS or BPR once through ``checkpoints`` iterations; the best count wins
-        (for ALS: the recipe's own count unless another clearly beats it, see :meth:`beats`).
+        """Fit ALS or BPR once through ``checkpoints`` iterations; return the best count
+        (the ALS search keeps it only when it clearly beats the recipe's own, :meth:`beats`).
         """
         checkpoints = tuple(sorted({int(c) for c in checkpoints if int(c) > 0}))
         if not checkpoints or not self.can_fit():
