@@ -371,3 +371,45 @@ def test_daily_task_body_returns_plain_data_without_a_champion(copy: dict) -> No
     summary = run_stage("campaigns", RunContext(LATER.isoformat()))
     assert summary["launched"] == ["T06"] and summary["model_version"] is None
     assert json.loads(json.dumps(summary))["sizes"]["T06"]["treatment"] > 0
+
+
+def test_a_backfill_ranks_with_the_champion_of_its_logical_date(copy: dict) -> None:
+    from test_train_support import fast_config
+
+    from ml.orchestration.runner import run_stage
+    from ml.pipeline import RunContext
+    from ml.serving.model import load_scoring_model
+    from ml.train import train
+    from ml.train.tracking import CHAMPION, DEFAULT_MODEL_NAME, alias_version
+
+    # Today's champion first, then a backfill trains the early date's own champion:
+    # the alias stays on the later version, the history holds both.
+    short = fast_config(eval_days=7, validation_days=7, window_min_customers=20)
+    late = train((DAY + timedelta(days=1)).isoformat(), config=short)
+    early = train((EARLY + timedelta(days=1)).isoformat(), config=short)
+    assert late.promoted and early.promoted, (late.reason, early.reason)
+    assert alias_version(DEFAULT_MODEL_NAME, CHAMPION) == late.model_version != early.model_version
+
+    def launched(day: date) -> pl.DataFrame:
+        with connect() as con:
+            return read_frame(
+                con,
+                "SELECT campaign_id, customer_id, rank, affinity FROM ml.campaign_audiences "
+                "WHERE logical_date = ? ORDER BY campaign_id, rank",
+                [day],
+            )
+
+    # The campaigns stage re-run for the early date (a backfill) ranks with the early
+    # champion: its version, and the very affinities that model gives.
+    summary = run_stage("campaigns", RunContext(EARLY.isoformat()))
+    assert summary["launched"] == ["T07"] and summary["model_version"] == early.model_version
+    by_default = launched(EARLY)
+    champion = load_scoring_model()  # today's: the later version
+    build_audiences(EARLY, model=champion)
+    assert not launched(EARLY).equals(by_default)  # the two models rank differently
+    then = load_scoring_model(as_of=EARLY + timedelta(days=1))
+    assert then.version == early.model_version
+    build_audiences(EARLY, model=then)
+    assert launched(EARLY).equals(by_default)
+    # The later date still ranks with today's champion.
+    assert build_audiences(LATER).model_version == late.model_version

@@ -347,6 +347,8 @@ def test_invalid_configurations_say_what_to_fix():
         TrainConfig(ks=(5,))
     with pytest.raises(ValueError, match="budget"):
         fast_config(search=SearchConfig(budget=-1))
+    with pytest.raises(ValueError, match="min_gain_se"):
+        fast_config(search=SearchConfig(min_gain_se=-1.0))
 
 
 def test_nightly_run_reuses_a_recently_tuned_recipe_and_weekly_run_searches(shop):

@@ -63,6 +63,7 @@ def test_the_search_is_deterministic_and_tries_every_family(events):
     settings = {
         "budget": 12,
         "max_seconds": 0,
+        "min_gain_se": 0,  # every strict gain moves: the families are compared as measured
         "space": space(
             half_life_span_fractions=(0.25,),
             strength_transform=("binary",),
@@ -89,7 +90,8 @@ def test_the_search_is_deterministic_and_tries_every_family(events):
 
 
 def test_early_stopping_keeps_the_best_iteration_count(events):
-    result = run(events, budget=3, space=space(iterations=(1, 4, 9)), max_seconds=0)
+    # Any strict gain moves (min_gain_se=0): this test is about the checkpoints.
+    result = run(events, budget=3, space=space(iterations=(1, 4, 9)), max_seconds=0, min_gain_se=0)
 
     stops = [t for t in result.trials if t["knob"] == "iterations"]
     assert [t["value"] for t in stops] == ["1", "4", "9"]
@@ -121,3 +123,21 @@ def test_budget_time_bound_and_bans_are_respected(events):
         family_allowed=lambda family, training: "too big" if family == "itemknn" else None,
     )
     assert "itemknn" not in set(banned.trials_frame()["family"])
+
+
+def test_a_gain_within_validation_noise_keeps_the_incumbent(events):
+    settings = {
+        "budget": 8,
+        "max_seconds": 0,
+        "space": space(alpha=(0.5, 8.0), regularization=(0.05, 5.0), iterations=(2, 12)),
+    }
+    moved = run(events, **settings, min_gain_se=0)
+    start = moved.trials[0]["val_ndcg_at_10"]
+    assert moved.best_ndcg_at_10 > start and moved.best != small_recipe()  # a gain exists
+
+    # Demanding a gain of many standard errors, the same trials leave the start recipe.
+    kept = run(events, **settings, min_gain_se=50.0)
+    assert [t["value"] for t in kept.trials] == [t["value"] for t in moved.trials][
+        : len(kept.trials)
+    ]
+    assert kept.best == small_recipe() and kept.best_ndcg_at_10 == start

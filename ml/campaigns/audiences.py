@@ -63,7 +63,7 @@ from ml.campaigns.messaging import (
 )
 from ml.campaigns.session import campaign_session
 from ml.campaigns.targeting import campaign_affinity, predicted_affinity, select_audiences
-from ml.dates import to_date
+from ml.dates import as_of_end, to_date
 from ml.warehouse.tables import write_partition
 
 if TYPE_CHECKING:
@@ -236,8 +236,9 @@ def build_audiences(
         The run's logical date; the marts must be built as of it.
     config : CampaignConfig, optional
     model : ScoringModel, optional
-        Source of the predicted affinity (default: the MLflow ``champion``; without one
-        customers are ranked by frequency and spend).
+        Source of the predicted affinity (default: the version that was MLflow champion
+        as of ``logical_date``, as scoring picks it; without one customers are ranked by
+        frequency and spend).
 
     Returns
     -------
@@ -277,7 +278,7 @@ def _launch(
 ) -> tuple[pl.DataFrame, dict, dict, str | None]:
     eligible = load_eligible(con, day)
     if model is None:
-        model = _champion_or_none()
+        model = _champion_or_none(day)
     categories, affinity = predicted_affinity(
         model, eligible["customer_id"].to_numpy().astype(str), products
     )
@@ -368,11 +369,13 @@ def launch_rows(
     return frames, sizes
 
 
-def _champion_or_none() -> ScoringModel | None:
+def _champion_or_none(day: date) -> ScoringModel | None:
+    """The champion as of ``day``'s run, as scoring picks it (a backfill never ranks with a
+    model trained on later data); ``None`` when no version was champion by then."""
     from ml.serving.model import load_scoring_model
 
     try:
-        return load_scoring_model()
+        return load_scoring_model(as_of=as_of_end(day).date())
     except LookupError as error:
         log.warning("no champion model (%s): audiences are ranked by frequency and spend", error)
         return None

@@ -282,6 +282,11 @@ class SearchConfig:
     max_seconds : float
         Wall-time bound of the search: no new fit starts after it (0: none). Only the
         fit budget is deterministic; the run is tagged when the time bound cut it short.
+    min_gain_se : float
+        A knob value (weighting, ALS, blend) or ALS iteration count replaces the
+        incumbent only when its validation NDCG@10 is higher by more than this many
+        standard errors of the paired per-customer difference (0: any strict gain). Guards against picking validation
+        noise among dozens of trials (:mod:`ml.train.significance`).
     """
 
     budget: int = 32
@@ -289,6 +294,7 @@ class SearchConfig:
     max_customers: int = 50_000
     reuse_days: int = 6
     max_seconds: float = 300.0
+    min_gain_se: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -381,6 +387,8 @@ class TrainConfig:
             problems.append("search.max_customers and search.reuse_days must be >= 0")
         if self.search.budget < 0:
             problems.append("search.budget must be >= 0 (0 switches the search off)")
+        if not self.search.min_gain_se >= 0:
+            problems.append("search.min_gain_se must be >= 0 (0: any strict validation gain)")
         if self.promotion_margin < 0:
             problems.append("promotion_margin must be >= 0 (0.02 means 2 % better)")
         if self.recipe.family == "popularity":

@@ -25,6 +25,7 @@ from ml.train.interactions import (
     confidence_matrix,
 )
 from ml.train.models import ALSRecommender, BPRRecommender
+from ml.train.significance import CustomerScores, clear_gain
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,20 @@ class SearchState:
         self.stopped: str | None = None
         self.family_best: dict[str, float] = {}
         self.scores: dict[Recipe, float] = {}
+        self.customer_scores: dict[Recipe, CustomerScores] = {}
+
+    def beats(
+        self, candidate: Recipe, score: float, incumbent: Recipe, incumbent_score: float
+    ) -> bool:
+        """Whether ``candidate`` beats ``incumbent`` by more than validation noise
+        (``SearchConfig.min_gain_se`` paired standard errors, :mod:`ml.train.significance`)."""
+        return clear_gain(
+            score,
+            incumbent_score,
+            self.customer_scores.get(candidate),
+            self.customer_scores.get(incumbent),
+            self.config.min_gain_se,
+        )
 
     def can_fit(self) -> bool:
         if self.fits >= self.config.budget:
@@ -143,8 +158,9 @@ class SearchState:
         if len(window.customer_rows) == 0 or training.strength.nnz == 0:
             return self.record(recipe, knob, value, {}, time.perf_counter() - started)
         model = fit_recipe(recipe, training, self.seed)
-        figures = evaluate_model(model, training, window).metrics
-        return self.record(recipe, knob, value, figures, time.perf_counter() - started)
+        evaluation = evaluate_model(model, training, window)
+        self.customer_scores[recipe] = CustomerScores.of(evaluation, training, window)
+        return self.record(recipe, knob, value, evaluation.metrics, time.perf_counter() - started)
 
     def record(self, recipe: Recipe, knob: str, value, figures: dict, seconds: float) -> float:
         score = self._record(recipe, knob, value, figures, seconds)
@@ -154,7 +170,9 @@ class SearchState:
     def early_stopped(
         self, recipe: Recipe, checkpoints: tuple[int, ...], section: str
     ) -> tuple[Recipe, float] | None:
-        """Fit ALS or BPR once through ``checkpoints`` iterations; the best count wins."""
+        """Fit ALS or BPR once through ``checkpoints`` iterations; return the best count
+        (the ALS search keeps it only when it clearly beats the recipe's own, :meth:`beats`).
+        """
         checkpoints = tuple(sorted({int(c) for c in checkpoints if int(c) > 0}))
         if not checkpoints or not self.can_fit():
             return None
@@ -180,10 +198,15 @@ class SearchState:
             else:
                 model.fit_more(matrix, iterations - done)
             done = iterations
-            figures = evaluate_model(model, training, window).metrics
+            evaluation = evaluate_model(model, training, window)
             candidate = with_knob(recipe, "iterations", section, iterations)
+            self.customer_scores[candidate] = CustomerScores.of(evaluation, training, window)
             ndcg = self.record(
-                candidate, "iterations", iterations, figures, time.perf_counter() - started
+                candidate,
+                "iterations",
+                iterations,
+                evaluation.metrics,
+                time.perf_counter() - started,
             )
             if best is None or ndcg > best[1]:
                 best = (candidate, ndcg)

@@ -1,7 +1,10 @@
 """The bounded recipe search on the validation window (the test window is never looked at).
 
 Coordinate ascent from the configured recipe: try each value of one knob while keeping
-the others, keep the best by validation NDCG@10, move to the next knob.
+the others, keep the best by validation NDCG@10, move to the next knob. A value replaces
+the incumbent only when it wins by more than validation noise
+(``SearchConfig.min_gain_se``, :mod:`ml.train.significance`): with dozens of trials on a
+few hundred validation customers, the best-looking one is partly luck.
 
 1. **ALS and the data weighting** (:data:`ALS_KNOBS`): confidence normalisation, the
    half-life (fixed values, no decay, and values tied to the history's span), the
@@ -160,11 +163,12 @@ def _ascend(
         for value in values:
             if value == current:
                 continue
-            candidate_score = state.score(with_knob(best, knob, section, value), knob, value)
+            candidate = with_knob(best, knob, section, value)
+            candidate_score = state.score(candidate, knob, value)
             if candidate_score is None:
                 return best, best_score
-            if candidate_score > best_score:
-                best, best_score = with_knob(best, knob, section, value), candidate_score
+            if state.beats(candidate, candidate_score, best, best_score):
+                best, best_score = candidate, candidate_score
     return best, best_score
 
 
@@ -282,7 +286,7 @@ def search_on(
     ]
     best, best_score = _ascend(state, best, best_score, als_knobs)
     stopped = state.early_stopped(best, space.iterations, "als")
-    if stopped is not None and stopped[1] > best_score:
+    if stopped is not None and state.beats(*stopped, best, best_score):
         best, best_score = stopped
     winner, winner_score = best, best_score
     best_als = best
