@@ -30,22 +30,19 @@ column ``missing_value``, ``non_finite_number``, ``unparseable_time_zone``,
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
 from ml.ingest.contract import ENTITIES, LOAD_MANIFEST_DDL, QUARANTINE_DDL, Entity, raw_table_ddl
-from ml.ingest.files import IngestError, discover, file_checksum, stage_csv, stage_parquet
-from ml.ingest.importers.quarantine import is_import_quarantine, stage_import_quarantine
-from ml.ingest.rules import quote_identifier, validate
+from ml.ingest.files import IngestError, discover, file_checksum
+from ml.ingest.report import FileReport, IngestReport
 from ml.ingest.timestamps import check_timezone, shop_timezone
+from ml.ingest.validation import FileToValidate, Validator, validate_in_duckdb
 from ml.warehouse import connect
 from ml.warehouse.erasure import apply_erasure
 from ml.warehouse.raw_erasure import ensure_erasure_audit, erased_counts, retire_erasure_audit
@@ -54,144 +51,6 @@ log = logging.getLogger(__name__)
 
 # Tolerance for clocks of source systems slightly ahead of ours.
 FUTURE_TOLERANCE = timedelta(days=1)
-
-
-@dataclass
-class FileReport:
-    """What happened to one landing file."""
-
-    source_file: str
-    entity: str
-    checksum: str
-    received_rows: int = 0
-    loaded_rows: int = 0
-    quarantined_rows: int = 0
-    skipped: bool = False
-    rules: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class IngestReport:
-    """The outcome of one ingest batch."""
-
-    batch_id: str
-    files: list[FileReport]
-    seconds: float
-    erased_rows: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def received_rows(self) -> int:
-        return sum(f.received_rows for f in self.files)
-
-    @property
-    def loaded_rows(self) -> int:
-        return sum(f.loaded_rows for f in self.files)
-
-    @property
-    def quarantined_rows(self) -> int:
-        return sum(f.quarantined_rows for f in self.files)
-
-    def summary(self) -> str:
-        lines = [
-            f"batch {self.batch_id}: {len(self.files)} file(s), {self.received_rows:,} received, "
-            f"{self.loaded_rows:,} loaded, {self.quarantined_rows:,} quarantined "
-            f"in {self.seconds:.1f}s"
-        ]
-        for f in self.files:
-            state = (
-                "unchanged, skipped"
-                if f.skipped
-                else (
-                    f"{f.received_rows:,} received = {f.loaded_rows:,} loaded + "
-                    f"{f.quarantined_rows:,} quarantined"
-                )
-            )
-            rules = ", ".join(f"{k}: {v:,}" for k, v in sorted(f.rules.items()))
-            lines.append(
-                f"  {f.source_file} [{f.entity}]: {state}" + (f" ({rules})" if rules else "")
-            )
-            lines += [f"    WARNING: {warning}" for warning in f.warnings]
-        if self.erased_rows:
-            removed = ", ".join(f"{t} {n:,}" for t, n in sorted(self.erased_rows.items()))
-            lines.append(f"  erasure requests applied (rows removed): {removed}")
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Validated:
-    """What validating one file left in DuckDB: temp ``{stage}_typed`` (``_row``, the typed
-    columns, ``_rule``, ``_detail``) and ``{stage}_rejects`` (rows refused before typing).
-
-    ``raw_values`` is the SQL of a quarantined row's values as received (JSON text) over
-    ``{stage}_typed t`` and what ``raw_join`` adds to it.
-    """
-
-    received_rows: int
-    raw_values: str
-    raw_join: str = ""
-
-
-@dataclass(frozen=True)
-class FileToValidate:
-    """One landing file to stage and validate: its entity, where it is, the temp table
-    name its stage uses, the report it fills, and the clock rules of this batch."""
-
-    entity: Entity
-    path: Path
-    stage: str
-    report: FileReport
-    future_cutoff: datetime
-    shop_zone: str = "UTC"
-
-
-# Stages and validates one file inside the batch's DuckDB transaction.
-Validator = Callable[[duckdb.DuckDBPyConnection, FileToValidate], Validated]
-
-
-def check_header(entity: Entity, path: Path, header: list[str], report: FileReport) -> None:
-    """Refuse a file without a required column; warn about columns the contract ignores."""
-    present = {h.strip().lower() for h in header}
-    missing = [c for c in entity.required_columns if c not in present]
-    if missing:
-        raise IngestError(
-            f"{path}: missing required column(s) {', '.join(missing)} for entity "
-            f"'{entity.name}'; the header has: {', '.join(header)}."
-        )
-    # Columns outside the contract are not loaded: say so, never drop data silently.
-    report.warnings += column_warnings(entity, header)
-    for warning in report.warnings:
-        log.warning("%s: %s", report.source_file, warning)
-
-
-def stage_file(con: duckdb.DuckDBPyConnection, path: Path, stage: str) -> tuple[list[str], int]:
-    """Stage a CSV or Parquet landing file in DuckDB (temp ``stage``, ``{stage}_rejects``)."""
-    if path.name.endswith(".parquet"):
-        header, rejected = stage_parquet(con, path, stage)
-    else:
-        header, rejected = stage_csv(con, path, stage)
-    return header, rejected
-
-
-def validate_in_duckdb(con: duckdb.DuckDBPyConnection, job: FileToValidate) -> Validated:
-    """Stage and validate one file in DuckDB (the default :data:`Validator`)."""
-    entity, path, stage, report = job.entity, job.path, job.stage, job.report
-    if is_import_quarantine(path):  # lines an importer refused: quarantined, none loaded
-        header, rejected = stage_import_quarantine(con, path, entity.column_names, stage)
-    else:
-        header, rejected = stage_file(con, path, stage)
-    check_header(entity, path, header, report)
-    validate(con, entity, stage, header, report.source_file, job.future_cutoff, job.shop_zone)
-    staged = con.execute(f"select count(*) from {stage}").fetchall()[0][0]
-    # The row as received (original column names and values), for the quarantine record.
-    raw_struct = (
-        "struct_pack("
-        + ", ".join(f"{quote_identifier(h)} := s.{quote_identifier(h)}" for h in header)
-        + ")"
-    )
-    return Validated(
-        staged + rejected, f"to_json({raw_struct})::varchar", f"join {stage} s using (_row)"
-    )
 
 
 def _load_file(
@@ -243,33 +102,6 @@ def _load_file(
         report.rules[rule] = report.rules.get(rule, 0) + count
     for suffix in ("", "_typed", "_rejects"):
         con.execute(f"drop table if exists {stage}{suffix}")
-
-
-def column_warnings(entity: Entity, header: list[str]) -> list[str]:
-    """Say which columns of ``header`` the contract ignores, and which defaults replace what.
-
-    A renamed optional column (``marketing_optin`` for ``marketing_opt_in``) would
-    otherwise load silently as its default on every row: the warning names the unknown
-    column, the default used, and the contract column it probably meant.
-    """
-    present = {h.strip().lower() for h in header}
-    ignored = [h for h in header if h.strip().lower() not in entity.column_names]
-    if not ignored:
-        return []
-    text = f"column(s) not in the {entity.name} contract ignored: {', '.join(ignored)}"
-    absent = [c for c in entity.columns if not c.required and c.name not in present]
-    if absent:
-        defaults = ", ".join(f"{c.name} = {c.default or 'NULL'}" for c in absent)
-        text += f"; optional column(s) absent, every row takes the default: {defaults}"
-        names = [c.name for c in absent]
-        guesses = [
-            f"{name!r} looks like {match[0]!r}"
-            for name in ignored
-            if (match := difflib.get_close_matches(name.strip().lower(), names, n=1, cutoff=0.6))
-        ]
-        if guesses:
-            text += f" ({'; '.join(guesses)}: rename the column in the file)"
-    return [text]
 
 
 def _reconcile(con: duckdb.DuckDBPyConnection, report: FileReport, batch_id: str) -> None:

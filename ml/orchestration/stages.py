@@ -28,7 +28,7 @@ def ingest_landing(landing: Path) -> tuple[Any, dict[str, int]]:
     """Ingest a landing folder on the home's engine, then apply erasure outside the
     warehouse (models and snapshots lose the requested customers).
 
-    Returns the :class:`~ml.ingest.loader.IngestReport` and the erasure counts (:func:`ml.orchestration.erasure.erase_outside_warehouse`).
+    Returns the :class:`~ml.ingest.report.IngestReport` and the erasure counts (:func:`ml.orchestration.erasure.erase_outside_warehouse`).
     """
     from ml.engine import is_spark
     from ml.ingest import ingest

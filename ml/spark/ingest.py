@@ -33,16 +33,16 @@ from ml.ingest.contract import ENTITIES, Entity
 from ml.ingest.dialect import SPARK
 from ml.ingest.files import IngestError, stage_csv
 from ml.ingest.importers.quarantine import is_import_quarantine
-from ml.ingest.loader import (
+from ml.ingest.loader import ingest
+from ml.ingest.report import IngestReport
+from ml.ingest.rules import key_rules_sql, typing_sql
+from ml.ingest.validation import (
     FileToValidate,
-    IngestReport,
     Validated,
     Validator,
     check_header,
-    ingest,
     validate_in_duckdb,
 )
-from ml.ingest.rules import key_rules_sql, typing_sql
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -145,7 +145,7 @@ def _raw_values_sql(header: list[str], staged_types: dict[str, str]) -> str:
 
 
 def spark_validator(spark: SparkSession, work: Path) -> Validator:
-    """A :data:`ml.ingest.loader.Validator` that stages and validates files in Spark.
+    """A :data:`ml.ingest.validation.Validator` that stages and validates files in Spark.
 
     ``work`` holds the batch's intermediate Parquet (staged CSV, loaded keys, results).
     """
