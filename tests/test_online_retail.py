@@ -15,7 +15,8 @@ from polars.testing import assert_frame_equal
 
 from ml.ingest.contract import ENTITIES
 from ml.ingest.importers import import_online_retail
-from ml.ingest.importers.online_retail import POLARS_TYPES, is_product_code
+from ml.ingest.importers.online_retail_entities import is_product_code
+from ml.warehouse.tables import POLARS_TYPES
 
 REAL_FILE = (
     Path(__file__).resolve().parents[1].parent
@@ -173,7 +174,7 @@ def test_untypeable_values_pass_through_as_null(tmp_path, caplog):
     text = f"{V2_HEADER}\n1,85123A,HEART,six,not a date,2.55,13085,United Kingdom\n"
     source = write_export(tmp_path / "bad_values.csv", text)
 
-    with caplog.at_level(logging.WARNING, logger="ml.ingest.importers.online_retail"):
+    with caplog.at_level(logging.WARNING, logger="ml.ingest.importers.online_retail_source"):
         counts = import_online_retail(source, tmp_path / "out")
 
     assert counts["order_lines"] == counts["source_lines"] == 1

@@ -16,9 +16,9 @@ from ml.ingest import ingest
 from ml.ingest.contract import ENTITIES
 from ml.ingest.importers.amazon_meta import parse_price
 from ml.ingest.importers.amazon_reviews import import_amazon_reviews
-from ml.ingest.importers.online_retail import POLARS_TYPES
 from ml.ingest.importers.quarantine import IMPORT_QUARANTINE_FILE
 from ml.ingest.importers.womens_clothing import PLACEHOLDER_CUSTOMER_ID, import_womens_clothing
+from ml.warehouse.tables import POLARS_TYPES
 
 AMAZON_ENTITIES = ("customers", "products", "orders", "order_lines", "reviews")
 
