@@ -12,8 +12,9 @@ mixes in bad rows of every kind the ingest quarantines, listed in
 Scale: about 0.23 events per customer-day; 500k customers x 90 days ~ 10M events.
 
 Modules: :mod:`.vocab` (words and names), :mod:`.catalog` (products), :mod:`.people`
-(customers and tastes), :mod:`.activity` (sessions, events, orders), :mod:`.reviews`,
-:mod:`.campaigns`, :mod:`.defects`, :mod:`.shop` (orchestration and writing).
+(customers and tastes), :mod:`.activity` (sessions, events, orders), :mod:`.activity_frames`
+(their contract frames), :mod:`.reviews`, :mod:`.campaigns`, :mod:`.defects`, :mod:`.shop`
+(orchestration and writing).
 """
 
 from ml.datagen.shop import EXPECTED_DEFECTS_FILE, GENERATED_ENTITIES, generate_shop

@@ -6,6 +6,7 @@ carts some, and may check out: the carted products still in the cart become one 
 
 Everything is drawn as flat numpy arrays, one entry per session or per viewed product,
 so the cost is a few dozen vectorized passes whatever the shop size.
+:mod:`ml.datagen.activity_frames` turns the result into the contract's frames.
 """
 
 from __future__ import annotations
@@ -13,20 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import polars as pl
 
 from ml.datagen.catalog import Catalog
 from ml.datagen.columns import Columns
 from ml.datagen.common import (
     DAY,
-    IdTables,
     Period,
-    gather_ids,
-    lookup,
-    numbered_ids,
     rank_within_runs,
     segment_starts,
-    timestamps,
     uniform_ints,
 )
 from ml.datagen.people import Customers, country_shares, draw_taste_category
@@ -355,80 +350,3 @@ def simulate_activity(
     views = run_funnel(rng, sessions, views, len(catalog))
     orders = place_orders(rng, sessions, views, customers, catalog)
     return Activity(sessions=sessions, views=views, orders=orders)
-
-
-# --- frames ----------------------------------------------------------------------------
-
-
-def event_arrays(activity: Activity) -> dict[str, np.ndarray]:
-    """Every event as flat arrays (time, session, type, view, product), in time order."""
-    sessions, views = activity.sessions, activity.views
-    view_time = sessions.start[views.session] + views.offset
-    cart_time = view_time + views.cart_gap
-    checkout_time = sessions.start + sessions.span
-    parts = [
-        (np.arange(len(views)), view_time, VIEW),
-        (np.flatnonzero(views.cart), cart_time, CART),
-        (np.flatnonzero(views.wishlist), cart_time, WISHLIST),
-        (np.flatnonzero(views.remove), cart_time + views.remove_gap, REMOVE),
-        (np.flatnonzero(views.purchase), checkout_time[views.session], PURCHASE),
-    ]
-    view = np.concatenate([idx for idx, _, _ in parts])
-    time = np.concatenate([at[idx] for idx, at, _ in parts])
-    kind = np.concatenate([np.full(len(idx), code, dtype=np.int8) for idx, _, code in parts])
-    session = views.session[view]
-    order = np.lexsort((kind, view, session, time))
-    view = view[order]
-    return {
-        "time": time[order],
-        "session": session[order],
-        "kind": kind[order],
-        "customer": sessions.customer[session[order]],
-        "product": views.product[view],
-    }
-
-
-def events_frame(activity: Activity, ids: IdTables) -> pl.DataFrame:
-    """The ``events`` entity (contract columns and order), ids in time order."""
-    arrays = event_arrays(activity)
-    return pl.DataFrame(
-        {
-            "event_id": numbered_ids("E", len(arrays["time"])),
-            "customer_id": gather_ids(ids.customers, arrays.pop("customer")),
-            "session_id": gather_ids(
-                numbered_ids("S", len(activity.sessions)), arrays.pop("session")
-            ),
-            "product_id": gather_ids(ids.products, arrays.pop("product")),
-            "event_type": lookup(EVENT_TYPES, arrays.pop("kind")),
-            "occurred_at": timestamps(arrays.pop("time")),
-        }
-    )
-
-
-def orders_frame(activity: Activity, ids: IdTables) -> pl.DataFrame:
-    """The ``orders`` entity (contract columns and order)."""
-    orders = activity.orders
-    return pl.DataFrame(
-        {
-            "order_id": numbered_ids("O", len(orders)),
-            "customer_id": gather_ids(ids.customers, activity.sessions.customer[orders.session]),
-            "ordered_at": timestamps(orders.ordered_at),
-            "status": lookup(ORDER_STATUSES, orders.status),
-            "channel": lookup([c for c, _ in CHANNELS], orders.channel),
-            "country": lookup([c for c, _ in COUNTRIES], orders.country),
-        }
-    )
-
-
-def order_lines_frame(activity: Activity, ids: IdTables) -> pl.DataFrame:
-    """The ``order_lines`` entity (contract columns and order)."""
-    orders = activity.orders
-    return pl.DataFrame(
-        {
-            "order_id": gather_ids(numbered_ids("O", len(orders)), orders.line_order),
-            "line_no": orders.line_no,
-            "product_id": gather_ids(ids.products, activity.views.product[orders.line_view]),
-            "quantity": orders.quantity,
-            "unit_price": orders.unit_price,
-        }
-    )

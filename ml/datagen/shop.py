@@ -11,7 +11,8 @@ from pathlib import Path
 import polars as pl
 
 from ml.config import DEFAULT_SHOP_END
-from ml.datagen.activity import events_frame, order_lines_frame, orders_frame, simulate_activity
+from ml.datagen.activity import simulate_activity
+from ml.datagen.activity_frames import events_frame, order_lines_frame, orders_frame
 from ml.datagen.campaigns import CAMPAIGNS, campaigns_frame
 from ml.datagen.catalog import build_catalog, products_frame
 from ml.datagen.common import IdTables, Period, random_stream
