@@ -3,7 +3,7 @@
 ``affinity import-amazon-reviews REVIEWS.json.gz [--meta META.json.gz] --out DIR`` writes
 ``customers``, ``products``, ``reviews``, ``orders`` and ``order_lines`` Parquet files with
 exactly the columns and types of :mod:`ml.contract`, plus import-quarantine files
-(:mod:`ml.importers.quarantine`) for the lines it refuses.
+(:mod:`ml.ingest.importers.quarantine`) for the lines it refuses.
 
 Field sets
 ----------

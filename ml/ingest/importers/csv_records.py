@@ -4,7 +4,7 @@ polars' CSV reader stops at the first record with more fields than the header (a
 ``ComputeError``) and pads short ones with NULLs; one bad line must not refuse a file of
 half a million good ones, and a short line must not pass as a row with missing values. DuckDB's
 strict CSV parser (the one the ingest uses) reports each bad record with its position and
-text, so bad records become :class:`~ml.importers.quarantine.RefusedLine` s and the rest load.
+text, so bad records become :class:`~ml.ingest.importers.quarantine.RefusedLine` s and the rest load.
 """
 
 from __future__ import annotations

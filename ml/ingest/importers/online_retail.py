@@ -12,7 +12,7 @@ Policies
 Every well-formed source line becomes exactly one order line.
     A record the CSV parser cannot take (more or fewer fields than the header, an
     unterminated quote) is set aside with its rule and record number in
-    ``order_lines/import.quarantine.parquet`` (see :mod:`ml.importers.quarantine`), which the
+    ``order_lines/import.quarantine.parquet`` (see :mod:`ml.ingest.importers.quarantine`), which the
     ingest puts in ``raw.quarantine``; the rest of the file still imports. Nothing else is
     dropped or repaired here: zero quantities, negative prices ("Adjust bad
     debt"), unparseable values and the like pass through, so the ingest can quarantine them
