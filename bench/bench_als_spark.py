@@ -214,12 +214,8 @@ def role_prepare(args) -> dict:
     import pyarrow.parquet as pq
 
     _limits = _main_venv_imports()  # noqa: F841
-    from ml.train.interactions import (
-        TimeSplit,
-        build_evaluation_window,
-        build_training_data,
-        load_events,
-    )
+    from ml.train.interactions import build_training_data, load_events
+    from ml.train.split import TimeSplit, build_evaluation_window
 
     warehouse = Path(args.home) / "warehouse.duckdb"
     as_of = _as_of(warehouse, args.as_of)
@@ -524,7 +520,7 @@ def role_ttq(args) -> dict:
     import implicit  # noqa: F401  (import cost is not part of a training step)
 
     from ml.train import metrics  # noqa: F401  (imported before the clock, like implicit)
-    from ml.train.interactions import TimeSplit
+    from ml.train.split import TimeSplit
 
     spark_val_ndcg = args.target_ndcg
     warehouse = Path(args.home) / "warehouse.duckdb"

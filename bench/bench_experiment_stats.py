@@ -7,7 +7,7 @@ Usage::
 Every figure comes from seeded simulations with an exactly known effect
 (:mod:`ml.datagen.experiment_sim`: a conversion uplift and the revenue lift it implies,
 pre-campaign revenue as the CUPED covariate), measured by the same code as
-``campaign_results`` (:func:`ml.campaigns.measurement.summarize_outcomes`):
+``campaign_results`` (:func:`ml.campaigns.comparison.summarize_outcomes`):
 
 * **coverage** of the 95 % intervals (conversion: Newcombe; revenue: Welch; revenue:
   CUPED) with a real effect and with a placebo; target 93-97 %;
@@ -49,7 +49,7 @@ def binomial_se(p: float, n: int) -> float:
 
 
 def measure(simulations: int, customers: int, uplift: float, seed0: int, **sim) -> list:
-    from ml.campaigns.measurement import summarize_outcomes
+    from ml.campaigns.comparison import summarize_outcomes
     from ml.datagen.experiment_sim import simulate_experiment
 
     rows = []
@@ -127,7 +127,7 @@ def main() -> int:
     import scipy
     import statsmodels
 
-    from ml.campaigns.measurement import summarize_outcomes
+    from ml.campaigns.comparison import summarize_outcomes
     from ml.datagen.experiment_sim import simulate_experiment
 
     started = time.perf_counter()

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from statsmodels.stats.multitest import multipletests
 
+from ml.campaigns.comparison import summarize_outcomes
 from ml.campaigns.definitions import CampaignConfig
 from ml.campaigns.insights import (
     AB_DIMENSION,
@@ -20,7 +21,6 @@ from ml.campaigns.insights import (
     holm,
     targeting,
 )
-from ml.campaigns.measurement import summarize_outcomes
 from ml.datagen.experiment_sim import simulate_experiment
 
 

@@ -8,15 +8,15 @@ from datetime import date, datetime
 import pytest
 from scipy.stats import norm
 
-from ml.campaigns.definitions import Campaign, CampaignConfig
-from ml.campaigns.measurement import (
+from ml.campaigns.comparison import (
     NO_LIFT,
     POSITIVE,
     SAMPLE_TOO_SMALL,
     lift_statistics,
-    measurable,
     summarize_outcomes,
 )
+from ml.campaigns.definitions import Campaign, CampaignConfig
+from ml.campaigns.measurement import measurable
 from ml.datagen.experiment_sim import simulate_experiment
 
 SEEDS = range(20)  # fixed in advance: 0..19

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare, norm
 
+from ml.campaigns.comparison import NO_LIFT, summarize_outcomes
 from ml.campaigns.definitions import CampaignConfig
 from ml.campaigns.experiment import SRM_WITHHELD
-from ml.campaigns.measurement import NO_LIFT, summarize_outcomes
 from ml.campaigns.stats import (
     cuped_adjust,
     mean_lift,

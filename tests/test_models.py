@@ -21,14 +21,7 @@ from ml.train.config import (
     Recipe,
 )
 from ml.train.evaluate import fit_recipe
-from ml.train.interactions import (
-    IndexMaps,
-    TimeSplit,
-    aggregate,
-    build_evaluation_window,
-    build_training_data,
-    confidence_matrix,
-)
+from ml.train.interactions import IndexMaps, aggregate, build_training_data, confidence_matrix
 from ml.train.models import (
     ALSRecommender,
     BPRRecommender,
@@ -36,6 +29,7 @@ from ml.train.models import (
     Recommender,
     load_recommender,
 )
+from ml.train.split import TimeSplit, build_evaluation_window
 
 
 @pytest.fixture(scope="module")

@@ -18,17 +18,12 @@ import polars as pl
 import pytest
 
 from ml.serving.config import ScoreConfig
-from ml.serving.incremental import (
-    current_state,
-    load_state,
-    plan_scoring,
-    save_state,
-    subset_inputs,
-)
+from ml.serving.incremental import plan_scoring, subset_inputs
 from ml.serving.inputs import ScoringInputs
 from ml.serving.model import ScoringModel
 from ml.serving.recommend import RECOMMENDATION_COLUMNS, recommend_all
 from ml.serving.score_partition import cap_is_feasible, write_carried
+from ml.serving.score_state import current_state, load_state, save_state
 from ml.warehouse import connect
 from ml.warehouse.tables import read_frame, write_partition
 

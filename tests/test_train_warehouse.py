@@ -9,7 +9,8 @@ from test_train_support import fast_config
 
 from ml.train import load_champion, train
 from ml.train.config import DBT_WEIGHTING
-from ml.train.interactions import TimeSplit, aggregate, load_events
+from ml.train.interactions import aggregate, load_events
+from ml.train.split import TimeSplit
 from ml.warehouse import connect
 
 AS_OF = "2026-06-30"

@@ -9,6 +9,7 @@ Modules
 :mod:`.audiences`    eligibility, targeting, ranking, frequency cap -> ``ml.campaign_audiences``
 :mod:`.messaging`    per-customer copy from the writers of :mod:`.copy`, through guardrails
 :mod:`.measurement`  conversion lift, CI, p-value -> ``ml.campaign_results``
+:mod:`.comparison`   treatment vs control: lift, CI, p-value, conclusion
 :mod:`.stats`        SRM, CUPED, always-valid intervals, MDE (:mod:`.experiment` assembles them)
 :mod:`.insights`     lift by RFM segment, cluster and copy arm -> ``ml.campaign_insights``
 :mod:`.replay`       launch campaigns that ended before a first run, as of their launch dates
@@ -20,6 +21,7 @@ stage bodies are in :mod:`ml.orchestration.stages`.
 
 from ml.campaigns.assignment import CONTROL, TREATMENT, assign_groups, is_control
 from ml.campaigns.audiences import AudienceReport, build_audiences
+from ml.campaigns.comparison import lift_statistics
 from ml.campaigns.definitions import (
     Campaign,
     CampaignConfig,
@@ -28,7 +30,7 @@ from ml.campaigns.definitions import (
     validate_campaigns,
 )
 from ml.campaigns.insights import InsightsReport, build_insights
-from ml.campaigns.measurement import MeasurementReport, lift_statistics, measure_campaigns
+from ml.campaigns.measurement import MeasurementReport, measure_campaigns
 from ml.campaigns.messages import TemplateError, validate_template
 from ml.campaigns.replay import ReplayReport, replay_missed_launches
 from ml.campaigns.rules import RuleError, parse_rule

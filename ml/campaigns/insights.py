@@ -37,14 +37,10 @@ from typing import Any
 import polars as pl
 
 from ml.campaigns.assignment import CONTROL, TREATMENT
+from ml.campaigns.comparison import COMPARISON_COLUMNS, CONCLUSION_COLUMNS, summarize_outcomes
 from ml.campaigns.definitions import CampaignConfig
 from ml.campaigns.experiment import EXPERIMENT_COLUMNS
-from ml.campaigns.measurement import (
-    COMPARISON_COLUMNS,
-    CONCLUSION_COLUMNS,
-    MeasurementReport,
-    summarize_outcomes,
-)
+from ml.campaigns.measurement import MeasurementReport
 from ml.warehouse import connect
 from ml.warehouse.stage_log import record_stage
 from ml.warehouse.tables import rows_frame, write_partition

@@ -68,7 +68,7 @@ def simulate_experiment(
     -------
     outcomes : polars.DataFrame
         ``customer_id, assignment_group, converted, revenue, pre_revenue`` (what
-        :func:`ml.campaigns.measurement.summarize_outcomes` takes).
+        :func:`ml.campaigns.comparison.summarize_outcomes` takes).
     truth : ExperimentTruth
 
     Raises

@@ -20,6 +20,9 @@ For each customer of ``marts.dim_customers`` the top ``n`` products:
 Products whose recent reviews turn negative move to the end of every list
 (``demote_turning_negative``, :mod:`ml.serving.review_demotion`).
 
+The collaborative lists are computed by :mod:`ml.serving.collaborative`, the cold-start
+ones by :mod:`ml.serving.cold_start`; this module assembles them and runs the scoring.
+
 Results land in ``ml.recommendations`` (one partition per logical date, replaced on re-run).
 The dbt output mart ``recommendations`` adds product names and the reason text.
 """
@@ -37,19 +40,13 @@ import polars as pl
 import scipy.sparse as sp
 
 from ml.serving.cold_start import cold_start_lists
+from ml.serving.collaborative import collaborative_lists
 from ml.serving.config import ScoreConfig
 from ml.serving.inputs import ScoringInputs, load_inputs
 from ml.serving.model import IdIndex, ScoringModel
-from ml.serving.reasons import (
-    POPULAR_OVERALL,
-    LastBought,
-    reason_codes,
-    reason_products,
-)
+from ml.serving.reasons import LastBought
 from ml.serving.review_demotion import demoted_rows, turning_negative_products
 from ml.serving.run import serving_run
-from ml.serving.topk import feasible_cap, top_products
-from ml.spark.scoring import spark_scoring_wanted
 from ml.warehouse.stage_log import record_stage
 
 log = logging.getLogger(__name__)
@@ -178,7 +175,7 @@ def recommend_all(
     parts = []
     if warm.any():
         parts.append(
-            _collaborative(
+            collaborative_lists(
                 np.flatnonzero(warm),
                 model_rows,
                 model,
@@ -239,112 +236,6 @@ def recommend_all(
         time.perf_counter() - started,
     )
     return result
-
-
-def _collaborative(
-    positions: np.ndarray,
-    model_rows: np.ndarray,
-    model: ScoringModel,
-    eligible: np.ndarray,
-    categories: np.ndarray,
-    excluded: sp.csr_matrix,
-    reason_history: sp.csr_matrix,
-    bought: sp.csr_matrix,
-    product_ids: np.ndarray,
-    config: ScoreConfig,
-    last_bought: LastBought | None = None,
-):
-    """Score warm customers in chunks; return flat index arrays of the rows."""
-    # Candidate items: eligible catalogue products the model knows, as one contiguous block.
-    model_cols = model.product_cols(product_ids)
-    candidate = np.flatnonzero(eligible & (model_cols >= 0))  # catalogue positions
-    item_block = model.item_factors[model_cols[candidate]]
-    # Map catalogue positions -> candidate positions for the exclusion matrix.
-    to_candidate = np.full(len(eligible), -1, dtype=np.int64)
-    to_candidate[candidate] = np.arange(len(candidate))
-    excluded = excluded[positions].tocoo()
-    ex_cols = to_candidate[excluded.col]
-    keep = ex_cols >= 0
-    excluded = sp.csr_matrix(
-        (excluded.data[keep], (excluded.row[keep], ex_cols[keep])),
-        shape=(len(positions), len(candidate)),
-    )
-    # Reasons are computed in catalogue space on the model's factors (zero if unknown).
-    known = model_cols >= 0
-    unit = np.zeros((len(eligible), model.item_factors.shape[1]), dtype=np.float32)
-    unit[known] = model.unit_item_factors()[model_cols[known]]
-    reason_history = reason_history[positions]
-    has_purchase = np.diff(bought[positions].indptr) > 0
-    cand_categories = categories[candidate]
-    config = feasible_cap(config, cand_categories)
-
-    n = config.n
-    out_ids = np.empty((len(positions), n), dtype=np.int64)
-    out_scores = np.empty((len(positions), n), dtype=np.float32)
-    out_reasons = np.empty((len(positions), n), dtype=np.int64)
-    started = time.perf_counter()
-    selection: dict[str, int] = {}
-    on_spark = spark_scoring_wanted(len(positions))  # Spark homes, many customers
-    if on_spark:  # the same blocks through the same functions, in Spark tasks
-        from ml.spark.scoring import score_blocks_on_spark
-
-        out_ids, out_scores, out_reasons = score_blocks_on_spark(
-            model.user_factors[model_rows[positions]],
-            item_block,
-            excluded,
-            cand_categories,
-            candidate,
-            reason_history,
-            unit if model.has_item_similarity else None,
-            config,
-        )
-    # The chunk loop of the driver (nothing left to do when Spark scored the blocks).
-    for start in range(0, 0 if on_spark else len(positions), config.chunk_size):
-        stop = min(start + config.chunk_size, len(positions))
-        users = model.user_factors[model_rows[positions[start:stop]]]
-        # Once most customers' top lists fail the category cap, skip the global pass.
-        per_category_first = selection.get("per_category_rows", 0) > selection.get("rows", 1) / 2
-        ids, scores = top_products(
-            users,
-            item_block,
-            excluded[start:stop],
-            cand_categories,
-            config,
-            per_category_first=per_category_first,
-            stats=selection,
-        )
-        ids = np.where(ids >= 0, candidate[np.maximum(ids, 0)], -1)  # back to catalogue
-        out_ids[start:stop], out_scores[start:stop] = ids, scores
-        if model.has_item_similarity:
-            out_reasons[start:stop] = reason_products(ids, reason_history[start:stop], unit)
-        else:
-            out_reasons[start:stop] = -1
-        if (start // config.chunk_size) % 25 == 24:
-            elapsed = time.perf_counter() - started
-            log.info("scored %d/%d customers (%.0f/s)", stop, len(positions), stop / elapsed)
-
-    filled = out_ids >= 0
-    customer_pos = np.repeat(positions, n).reshape(-1, n)[filled]
-    ranks = np.broadcast_to(np.arange(1, n + 1), out_ids.shape)[filled]
-    reasons = out_reasons[filled]
-    recommended = out_ids[filled]
-    if model.family == "blend":
-        # The blend ranks popularity lifted by the customer's categories: it can only
-        # name a bought product of the same category; otherwise the product is popular.
-        same_category = (categories[np.maximum(reasons, 0)] == categories[recommended]) & (
-            categories[recommended] >= 0
-        )
-        reasons = np.where(same_category | (reasons == recommended), reasons, -1)
-    buyer = np.repeat(has_purchase, n).reshape(-1, n)[filled]
-    codes = reason_codes(recommended, reasons, buyer)
-    if model.family == "blend":
-        codes = np.where(reasons < 0, POPULAR_OVERALL, codes)
-    context = np.full(len(reasons), None, dtype=object)
-    if last_bought is not None:
-        # "Bought" reasons say when: the day the customer last bought the named product.
-        named = (reasons >= 0) & buyer
-        context[named] = last_bought.dates(customer_pos[named], reasons[named])
-    return customer_pos, ranks, recommended, out_scores[filled], codes, reasons, context
 
 
 def score(

@@ -21,17 +21,12 @@ import numpy as np
 import polars as pl
 
 from ml.serving.config import ScoreConfig
-from ml.serving.incremental import (
-    ScorePlan,
-    current_state,
-    plan_scoring,
-    save_state,
-    subset_inputs,
-)
+from ml.serving.incremental import ScorePlan, plan_scoring, subset_inputs
 from ml.serving.inputs import ScoringInputs
 from ml.serving.model import ScoringModel
 from ml.serving.new_products import exploration_candidates, explore_new_products
 from ml.serving.review_demotion import demote_products
+from ml.serving.score_state import current_state, save_state
 from ml.serving.topk import feasible_cap
 from ml.warehouse.tables import (
     ML_SCHEMA,

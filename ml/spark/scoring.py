@@ -1,7 +1,7 @@
 """Scoring on Spark: blocks of customers against the item factors, with ``mapInPandas``.
 
-The Python scorer (:func:`ml.serving.recommend._collaborative`) walks the warm customers
-in chunks: each chunk's top products under the exclusions and the category cap
+The Python scorer (:func:`ml.serving.collaborative.collaborative_lists`) walks the warm
+customers in chunks: each chunk's top products under the exclusions and the category cap
 (:func:`ml.serving.topk.top_products`) and each recommendation's reason product
 (:func:`ml.serving.reasons.reason_products`). Here the same two functions run inside
 Spark tasks, one chunk per row: the customers' factors, exclusions and histories travel

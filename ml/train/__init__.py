@@ -12,7 +12,8 @@ Entry points
     and version, for scoring.
 
 Modules (one job each): ``config`` (dataclasses), ``interactions`` (load, weight,
-matrices), ``windows`` (adaptive test/validation windows), ``categories``, ``models``
+matrices), ``split`` (cut-offs, evaluation windows' truth), ``windows`` (adaptive
+test/validation windows), ``categories``, ``models``
 (ALS/BPR and the family registry), ``neighbours`` (item-item), ``blend`` (popularity
 blend), ``popularity``, ``metrics``, ``evaluate``, ``tuning`` (the search) and ``trials``
 (its bookkeeping), ``recipes`` (reuse, warm starts, skips), ``candidates`` (one run's

@@ -31,13 +31,7 @@ from ml.train.bundle import TrainedRecommender
 from ml.train.config import PERSONALIZED_FAMILIES, Recipe, TrainConfig
 from ml.train.evaluate import Evaluation, evaluate_model, fit_recipe
 from ml.train.gate import GateDecision, decide, evaluate_champion
-from ml.train.interactions import (
-    TimeSplit,
-    TrainingData,
-    build_evaluation_window,
-    build_training_data,
-    segments_of,
-)
+from ml.train.interactions import TrainingData, build_training_data, segments_of
 from ml.train.recipes import (
     bpr_skipped_because,
     candidate_warm_start,
@@ -46,6 +40,7 @@ from ml.train.recipes import (
     recent_champion_recipe,
 )
 from ml.train.review import apply_decision, log_evaluation, log_plots, log_search, recipe_params
+from ml.train.split import TimeSplit, build_evaluation_window
 from ml.train.tuning import SearchResult, search_recipe
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ml.train import metrics
 from ml.train.config import Recipe
-from ml.train.interactions import EvaluationWindow, IndexMaps, TrainingData, confidence_matrix
+from ml.train.interactions import IndexMaps, TrainingData, confidence_matrix
 from ml.train.models import (
     ALSRecommender,
     BlendRecommender,
@@ -27,6 +27,7 @@ from ml.train.models import (
     Recommender,
     warm_start_factors,
 )
+from ml.train.split import EvaluationWindow
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def evaluate_model(
     """Recommend to the window's evaluated customers with a model fit on ``training``.
 
     Products bought in training are excluded from the candidates (and are not in the
-    truth either, see :func:`~ml.train.interactions.build_evaluation_window`).
+    truth either, see :func:`~ml.train.split.build_evaluation_window`).
     """
     started = time.perf_counter()
     rows = window.customer_rows

@@ -5,6 +5,8 @@ time split needs the same aggregation at earlier cut-offs, and the tuning explor
 weighting itself, so this module re-aggregates ``marts.interaction_events`` in polars with
 a :class:`~ml.train.config.InteractionWeighting` whose defaults equal the dbt vars.
 
+The run's cut-offs and the evaluation windows' truth are :mod:`ml.train.split`'s.
+
 Everything is columnar (DuckDB -> Arrow -> polars -> numpy -> ``scipy.sparse``); no Python
 loop touches a row. Customers and products get contiguous indices in sorted id order, so the
 same events always give the same matrices.
@@ -12,11 +14,10 @@ same events always give the same matrices.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,6 @@ import polars as pl
 import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
-from ml.dates import day_start
 from ml.train.categories import category_codes
 from ml.train.config import ConfidenceScaling, InteractionWeighting
 from ml.warehouse import connect
@@ -281,85 +281,6 @@ def build_training_data(
         categories=category_codes(maps.product_ids, categories),
         first_event=first_event,
     )
-
-
-@dataclass(frozen=True)
-class EvaluationWindow:
-    """Purchases of a window after a training history, in that history's index space.
-
-    Attributes
-    ----------
-    start, end : datetime
-        The window ``[start, end)``; ``start`` is the training cut-off.
-    truth : scipy.sparse.csr_matrix
-        Customers x products: ones where a training customer bought, in the window, a
-        product known to training that they had not bought before (new to them).
-    customer_rows : numpy.ndarray
-        Rows with at least one truth item: the evaluated customers.
-    n_purchases : int
-        Purchase events in the window (any customer, any product).
-    """
-
-    start: datetime
-    end: datetime
-    truth: sp.csr_matrix
-    customer_rows: np.ndarray
-    n_purchases: int
-
-    def sample(self, max_customers: int, seed: int) -> EvaluationWindow:
-        """The window restricted to a seeded sample of at most ``max_customers`` (0: all).
-
-        Ranking metrics over tens of thousands of customers are already precise to the
-        third decimal; on a large shop scoring every evaluated customer for every
-        candidate would cost more than the fits.
-        """
-        if max_customers <= 0 or len(self.customer_rows) <= max_customers:
-            return self
-        rng = np.random.default_rng(seed)
-        rows = np.sort(rng.choice(self.customer_rows, max_customers, replace=False))
-        return dataclasses.replace(self, customer_rows=rows)
-
-
-def build_evaluation_window(
-    events: pl.DataFrame, training: TrainingData, end: datetime
-) -> EvaluationWindow:
-    """Collect the window's purchases that count as truth for ``training``'s customers."""
-    start = training.cutoff
-    window = events.filter(
-        (pl.col("occurred_at") >= start)
-        & (pl.col("occurred_at") < end)
-        & (pl.col("event_kind") == "purchase")
-    )
-    pairs = window.select("customer_id", "product_id").unique()
-    truth = pairs_to_csr(training.maps, pairs)
-    # Products the customer already bought in training are neither candidates nor truth.
-    truth = truth - truth.multiply(training.bought)
-    truth.eliminate_zeros()
-    rows = np.flatnonzero(np.diff(truth.indptr) > 0)
-    return EvaluationWindow(start, end, truth.tocsr(), rows, window.height)
-
-
-@dataclass(frozen=True)
-class TimeSplit:
-    """The cut-offs of one run (all midnight datetimes, windows are ``[start, end)``).
-
-    ``as_of``'s own day is never evaluated: on the run day it may be incomplete.
-    """
-
-    as_of: datetime
-    test_start: datetime
-    validation_start: datetime
-
-    @classmethod
-    def from_as_of(cls, as_of: date | datetime | str, eval_days: int, validation_days: int):
-        as_of_start = day_start(as_of)
-        test_start = as_of_start - timedelta(days=eval_days)
-        return cls(as_of_start, test_start, test_start - timedelta(days=validation_days))
-
-    @property
-    def history_end(self) -> datetime:
-        """End of the history a run may read: the end of the ``as_of`` day."""
-        return self.as_of + timedelta(days=1)
 
 
 def confidence_matrix(strength: sp.csr_matrix, scaling: ConfidenceScaling) -> sp.csr_matrix:

@@ -19,7 +19,8 @@ import numpy as np
 
 from ml.train import metrics
 from ml.train.evaluate import Evaluation
-from ml.train.interactions import EvaluationWindow, TrainingData
+from ml.train.interactions import TrainingData
+from ml.train.split import EvaluationWindow
 
 
 @dataclass(frozen=True)

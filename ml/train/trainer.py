@@ -38,7 +38,8 @@ from ml.train import registry, tracking
 from ml.train.candidates import run_candidates
 from ml.train.categories import load_product_categories
 from ml.train.config import Recipe, TrainConfig
-from ml.train.interactions import TimeSplit, load_events, load_segments
+from ml.train.interactions import load_events, load_segments
+from ml.train.split import TimeSplit
 from ml.train.windows import adaptive_split
 
 log = logging.getLogger(__name__)

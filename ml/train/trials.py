@@ -17,15 +17,10 @@ import polars as pl
 
 from ml.train.config import Recipe, SearchConfig
 from ml.train.evaluate import evaluate_model, fit_recipe
-from ml.train.interactions import (
-    EvaluationWindow,
-    TrainingData,
-    build_evaluation_window,
-    build_training_data,
-    confidence_matrix,
-)
+from ml.train.interactions import TrainingData, build_training_data, confidence_matrix
 from ml.train.models import ALSRecommender, BPRRecommender
 from ml.train.significance import CustomerScores, clear_gain
+from ml.train.split import EvaluationWindow, build_evaluation_window
 
 log = logging.getLogger(__name__)
 

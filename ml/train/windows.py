@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from ml.train.interactions import TimeSplit
+from ml.train.split import TimeSplit
 
 log = logging.getLogger(__name__)
 

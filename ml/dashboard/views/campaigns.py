@@ -8,7 +8,7 @@ import streamlit as st
 
 from ml.dashboard.views.common import load, snapshot_or_stop, table
 
-# Conclusions of ml.campaigns.measurement, coloured by what a marketer should read.
+# Conclusions of ml.campaigns.comparison, coloured by what a marketer should read.
 CONCLUSION_COLOURS = {
     "positive lift": "#2e7d32",
     "negative lift": "#c62828",
