@@ -30,7 +30,6 @@ result to a full rebuild, table by table.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -45,8 +44,6 @@ from ml.serving.model import ScoringModel
 from ml.serving.reasons import NEW_SIMILAR_BOUGHT
 from ml.serving.score_state import ScoreState, load_state
 from ml.warehouse.tables import ML_SCHEMA, read_frame, table_exists
-
-log = logging.getLogger(__name__)
 
 # More added candidate products than this: re-score everyone (one pass is cheaper).
 MAX_TARGETED_PRODUCTS = 2_000
