@@ -103,6 +103,8 @@ class Evaluation:
         ``(n_eval_customers, CURVE_DEPTH)`` product columns, for plots.
     recall_curve : numpy.ndarray
         Mean recall at 1..CURVE_DEPTH.
+    per_customer : dict of str to numpy.ndarray
+        Each ranking figure per evaluated customer (aligned with ``recommended``).
     seconds : float
         Time spent recommending and scoring.
     """
@@ -111,6 +113,7 @@ class Evaluation:
     segment_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     recommended: np.ndarray | None = None
     recall_curve: np.ndarray | None = None
+    per_customer: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -167,6 +170,7 @@ def evaluate_recommendations(
         recall_curve=metrics.recall_curve(
             recommended, truth, min(CURVE_DEPTH, recommended.shape[1])
         ),
+        per_customer=per_customer,
         seconds=seconds,
     )
 

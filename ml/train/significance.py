@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml.train import metrics
 from ml.train.evaluate import Evaluation
 from ml.train.interactions import TrainingData
 from ml.train.split import EvaluationWindow
@@ -36,14 +35,12 @@ class CustomerScores:
     ) -> CustomerScores:
         """Per-customer NDCG@10 of ``evaluation`` (made on ``window`` after ``training``)."""
         rows = window.customer_rows
-        if evaluation.recommended is None or len(rows) == 0:
+        ndcg = evaluation.per_customer.get("ndcg_at_10")
+        if ndcg is None or len(rows) == 0:
             return cls(np.empty(0, dtype=object), np.empty(0))
-        per_customer = metrics.per_customer_metrics(
-            evaluation.recommended, window.truth[rows], (10,)
-        )
         ids = np.asarray(training.maps.customer_ids)[rows]
         order = np.argsort(ids, kind="stable")
-        return cls(ids[order], np.nan_to_num(per_customer["ndcg_at_10"][order]))
+        return cls(ids[order], np.nan_to_num(ndcg[order]))
 
 
 def paired_standard_error(a: CustomerScores, b: CustomerScores) -> float:
