@@ -149,10 +149,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[l
     )
     con.unregister("_row_map")
     con.execute(f"drop table {table}_read")
-    con.execute(
-        f"create or replace temp table {table}_rejects "
-        "(source_row BIGINT, rule VARCHAR, detail VARCHAR, raw_values VARCHAR)"
-    )
+    create_rejects(con, table)
     staged_rejects = [
         (int(row), _CSV_REJECT_RULES.get(kind, "malformed_row"), message, raw)
         for row, (_, kind, raw, message) in zip(reject_rows, rejects, strict=True)
@@ -224,11 +221,17 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tup
             f"{path}: cannot be read as Parquet ({str(exc).splitlines()[0]})."
         ) from exc
     header = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] != "_row"]
+    create_rejects(con, table)
+    return header, 0
+
+
+def create_rejects(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Create (empty) the temp ``{table}_rejects``: rows refused before typing, with their
+    source row, rule, detail and values as received."""
     con.execute(
         f"create or replace temp table {table}_rejects "
         "(source_row BIGINT, rule VARCHAR, detail VARCHAR, raw_values VARCHAR)"
     )
-    return header, 0
 
 
 def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:

@@ -39,10 +39,6 @@ _TYPE_RULES = {
 _NUMERIC = ("INTEGER", "BIGINT", "DOUBLE")
 
 
-def quote_identifier(name: str) -> str:
-    return DUCKDB.ident(name)
-
-
 def _sql_list(values: Iterable[str], dialect: Dialect = DUCKDB) -> str:
     return ", ".join(dialect.literal(v) for v in values)
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import duckdb
 
 from ml.ingest.contract import Entity
+from ml.ingest.dialect import DUCKDB
 from ml.ingest.files import IngestError, stage_csv, stage_parquet
 from ml.ingest.importers.quarantine import is_import_quarantine, stage_import_quarantine
 from ml.ingest.report import FileReport
-from ml.ingest.rules import quote_identifier, validate
+from ml.ingest.rules import validate
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def validate_in_duckdb(con: duckdb.DuckDBPyConnection, job: FileToValidate) -> V
     # The row as received (original column names and values), for the quarantine record.
     raw_struct = (
         "struct_pack("
-        + ", ".join(f"{quote_identifier(h)} := s.{quote_identifier(h)}" for h in header)
+        + ", ".join(f"{DUCKDB.ident(h)} := s.{DUCKDB.ident(h)}" for h in header)
         + ")"
     )
     return Validated(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from ml.ingest.contract import ENTITIES, Entity
 from ml.ingest.dialect import SPARK
-from ml.ingest.files import IngestError, stage_csv
+from ml.ingest.files import IngestError, create_rejects, stage_csv
 from ml.ingest.importers.quarantine import is_import_quarantine
 from ml.ingest.loader import ingest
 from ml.ingest.report import IngestReport
@@ -43,6 +43,7 @@ from ml.ingest.validation import (
     check_header,
     validate_in_duckdb,
 )
+from ml.spark.lake import sql_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -52,10 +53,6 @@ log = logging.getLogger(__name__)
 
 # Session settings the Spark dialect's SQL relies on (see ml.spark.session.spark_conf).
 REQUIRED_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false"}
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def check_session(spark: SparkSession) -> None:
@@ -94,15 +91,12 @@ def _read_staged(
             raise IngestError(
                 f"{path}: cannot be read as Parquet by Spark ({str(exc).splitlines()[0]})."
             ) from exc
-        con.execute(
-            f"create or replace temp table {stage}_rejects "
-            "(source_row BIGINT, rule VARCHAR, detail VARCHAR, raw_values VARCHAR)"
-        )
+        create_rejects(con, stage)
         return frame, header, 0
     # CSV: DuckDB's strict parser decides what a record and its line number are.
     header, rejected = stage_csv(con, path, stage)
     staged = work / f"{stage}.parquet"
-    con.execute(f"COPY {stage} TO '{_quote(staged)}' (FORMAT parquet)")
+    con.execute(f"COPY {stage} TO '{sql_path(staged)}' (FORMAT parquet)")
     con.execute(f"drop table {stage}")
     return spark.read.parquet(str(staged)), header, rejected
 
@@ -123,7 +117,7 @@ def _export_loaded_keys(
         target = work / f"loaded_{name}.parquet"
         distinct = ", ".join(dict.fromkeys(columns))
         con.execute(
-            f"COPY (select distinct {distinct} from raw.{name}) TO '{_quote(target)}' "
+            f"COPY (select distinct {distinct} from raw.{name}) TO '{sql_path(target)}' "
             "(FORMAT parquet)"
         )
         spark.read.parquet(str(target)).createOrReplaceTempView(f"loaded_{name}")
@@ -180,7 +174,7 @@ def spark_validator(spark: SparkSession, work: Path) -> Validator:
         received = frame.count() + rejected
         con.execute(
             f"create or replace temp table {stage}_typed as "
-            f"select * from read_parquet('{_quote(result)}/*.parquet')"
+            f"select * from read_parquet('{sql_path(result)}/*.parquet')"
         )
         for view in (stage, f"{stage}_cast", f"{stage}_checked"):
             spark.catalog.dropTempView(view)

@@ -60,7 +60,8 @@ def _duckdb_base_tables(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     return {(schema, table) for schema, table in rows}
 
 
-def _quote(path: Path) -> str:
+def sql_path(path: Path) -> str:
+    """A path for a quoted SQL string (DuckDB's COPY and read_parquet, Spark's LOCATION)."""
     return str(path).replace("'", "''")
 
 
@@ -71,7 +72,7 @@ def write_lake_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, wh
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
     con.execute(
-        f"COPY (SELECT * FROM {schema}.{table}) TO '{_quote(building / 'part-0.parquet')}' "
+        f"COPY (SELECT * FROM {schema}.{table}) TO '{sql_path(building / 'part-0.parquet')}' "
         "(FORMAT parquet)"
     )
     old = target.with_name(f".{table}.old")
@@ -91,7 +92,7 @@ def register_lake_table(spark: SparkSession, schema: str, table: str, location: 
     """
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
     spark.sql(f"DROP TABLE IF EXISTS {schema}.{table}")
-    spark.sql(f"CREATE TABLE {schema}.{table} USING parquet LOCATION '{_quote(location)}'")
+    spark.sql(f"CREATE TABLE {schema}.{table} USING parquet LOCATION '{sql_path(location)}'")
 
 
 def sync_sources_to_spark(
@@ -186,7 +187,7 @@ def expose_spark_tables(
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         con.execute(
             f"CREATE OR REPLACE VIEW {schema}.{table} AS SELECT * FROM read_parquet("
-            f"'{_quote(directory)}/**/*.parquet', hive_partitioning = true)"
+            f"'{sql_path(directory)}/**/*.parquet', hive_partitioning = true)"
         )
         exposed.append(f"{schema}.{table}")
     for schema, table in sorted(existing_views - set(tables)):
