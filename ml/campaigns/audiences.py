@@ -63,7 +63,7 @@ from ml.campaigns.messaging import (
 )
 from ml.campaigns.session import campaign_session
 from ml.campaigns.targeting import campaign_affinity, predicted_affinity, select_audiences
-from ml.dates import as_of_end, to_date
+from ml.dates import to_date
 from ml.warehouse.tables import write_partition
 
 if TYPE_CHECKING:
@@ -372,10 +372,10 @@ def launch_rows(
 def _champion_or_none(day: date) -> ScoringModel | None:
     """The champion as of ``day``'s run, as scoring picks it (a backfill never ranks with a
     model trained on later data); ``None`` when no version was champion by then."""
-    from ml.serving.model import load_scoring_model
+    from ml.serving.model import load_champion_of_day
 
     try:
-        return load_scoring_model(as_of=as_of_end(day).date())
+        return load_champion_of_day(day)
     except LookupError as error:
         log.warning("no champion model (%s): audiences are ranked by frequency and spend", error)
         return None

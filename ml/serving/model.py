@@ -206,15 +206,25 @@ def popularity_scoring_model(con) -> ScoringModel:
     )
 
 
-def load_serving_model(logical_date: date | str) -> ScoringModel:
-    """The champion as of the logical date, or the popularity baseline before there was one.
+def load_champion_of_day(logical_date: date | str) -> ScoringModel:
+    """The version that was champion for the run of ``logical_date``.
 
     A run for logical day ``L`` trains with ``as_of = L + 1``, so the model that serves
-    ``L`` is the champion as of ``L + 1``: a backfill of an earlier day never scores with
-    a model trained on later data.
+    ``L`` is the champion as of ``L + 1``: a backfill of an earlier day never scores (or
+    targets campaigns) with a model trained on later data.
+
+    Raises
+    ------
+    LookupError
+        No version was champion by then.
     """
+    return load_scoring_model(as_of=as_of_end(logical_date).date())
+
+
+def load_serving_model(logical_date: date | str) -> ScoringModel:
+    """:func:`load_champion_of_day`, or the popularity baseline before there was one."""
     try:
-        return load_scoring_model(as_of=as_of_end(logical_date).date())
+        return load_champion_of_day(logical_date)
     except LookupError as exc:
         log.warning("%s; serving the popularity baseline until a model passes the gate", exc)
         with connect() as con:
