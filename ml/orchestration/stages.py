@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml.config import paths
 from ml.dates import to_date
 from ml.pipeline import RunContext
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ml.ingest.report import IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +27,12 @@ def _logical_date(ctx: RunContext, stage: str) -> str:
     return ctx.logical_date
 
 
-def ingest_landing(landing: Path) -> tuple[Any, dict[str, int]]:
+def ingest_landing(landing: Path) -> tuple[IngestReport, dict[str, Any]]:
     """Ingest a landing folder on the home's engine, then apply erasure outside the
     warehouse (models and snapshots lose the requested customers).
 
-    Returns the :class:`~ml.ingest.report.IngestReport` and the erasure counts (:func:`ml.orchestration.erasure.erase_outside_warehouse`).
+    Returns the batch's report and what erasure changed
+    (:func:`ml.orchestration.erasure.erase_outside_warehouse`).
     """
     from ml.engine import is_spark
     from ml.ingest import ingest
