@@ -28,7 +28,7 @@ from ml.warehouse import connect
 from ml.warehouse.dbt import build_features, run_dbt
 
 AS_OF_END = datetime.fromisoformat(SHOP_AS_OF) + timedelta(days=1)
-DEFAULT_DAYS = 90  # dbt var popularity_days = ScoreConfig / CampaignConfig popularity_days
+DEFAULT_DAYS = 90  # dbt var popularity_days (dbt_project.yml)
 SHORT_DAYS = 20  # shorter than the shop's 60 days, so the window matters
 
 

@@ -185,27 +185,23 @@ def reason_expr(templates: dict[str, str]) -> pl.Expr:
     return expr.otherwise(pl.lit("recommended for you"))
 
 
-def load_bestsellers(con, products: pl.DataFrame, days: int) -> pl.DataFrame:
+def load_bestsellers(con, products: pl.DataFrame) -> pl.DataFrame:
     """Recommendable products by distinct recent buyers (stand-ins for missing recs).
 
-    ``marts.product_popularity`` as of the logical date; ``days`` must be its window.
+    ``marts.product_popularity`` as of the logical date; its window is the dbt var
+    ``popularity_days``, the one place that sets it.
     """
     buyers = read_frame(
         con,
         """
-        SELECT product_id, recent_buyers AS buyers, popularity_days
+        SELECT product_id, recent_buyers AS buyers
         FROM marts.product_popularity
         WHERE group_kind = 'overall' AND is_recommendable
         """,
     )
-    if buyers.height and set(buyers["popularity_days"].unique().to_list()) != {days}:
-        raise ValueError(
-            f"marts.product_popularity counts recent buyers over other than {days} days: "
-            "set the dbt var popularity_days to CampaignConfig.popularity_days"
-        )
     return (
         products.filter(pl.col("eligible"))
-        .join(buyers.drop("popularity_days"), on="product_id", how="left")
+        .join(buyers, on="product_id", how="left")
         .with_columns(pl.col("buyers").fill_null(0))
         .sort(["buyers", "product_id"], descending=[True, False])
     )

@@ -342,7 +342,7 @@ def launch_rows(
     """
     members = sorted({c for p in selected.values() for c in eligible["customer_id"][p]})
     recommendations = load_recommendations(con, day, products, members)
-    bestsellers = load_bestsellers(con, products, config.popularity_days)
+    bestsellers = load_bestsellers(con, products)
     copy = CopyContext.for_launch(con, products["product_name"].drop_nulls().to_list(), day)
     frames, sizes = [], {}
     for campaign in sorted(campaigns, key=lambda c: c.campaign_id):

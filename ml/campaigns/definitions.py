@@ -81,8 +81,6 @@ class CampaignConfig:
         pooled rate) fall below this (the normal approximation of the z-test fails).
     alpha : float
         1 - confidence level of the interval, and the significance level.
-    popularity_days : int
-        Window of the bestseller lists that stand in for missing recommendations.
     salt : str
         Salt of the treatment/control hash (changing it reshuffles every campaign).
     pre_period_days : int
@@ -105,7 +103,6 @@ class CampaignConfig:
     min_group_size: int = 100
     min_expected_count: int = 10
     alpha: float = 0.05
-    popularity_days: int = 90
     salt: str = DEFAULT_SALT
     pre_period_days: int = 28
     srm_alpha: float = 0.001

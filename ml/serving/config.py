@@ -21,8 +21,6 @@ class ScoreConfig:
         not capped); ``None`` switches the cap off.
     min_history_products : int
         Customers with fewer distinct products in their history get cold-start lists.
-    popularity_days : int
-        Window of the cold-start popularity (distinct buyers per product).
     chunk_size : int
         Customers scored per batch (memory ~ chunk_size x candidates).
     num_threads : int
@@ -43,7 +41,6 @@ class ScoreConfig:
     exclusion_days: int | None = 365
     max_per_category: int | None = 5
     min_history_products: int = 2
-    popularity_days: int = 90
     chunk_size: int = 4096
     num_threads: int = 0
     keep_dates: int = 3

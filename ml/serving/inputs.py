@@ -8,7 +8,6 @@ from datetime import date, datetime
 import polars as pl
 
 from ml.dates import as_of_end
-from ml.serving.config import ScoreConfig
 from ml.warehouse.tables import read_frame
 
 
@@ -50,7 +49,7 @@ def latest_logical_date(con) -> date:
     return value.date()
 
 
-def load_inputs(con, logical_date: date, config: ScoreConfig) -> ScoringInputs:
+def load_inputs(con, logical_date: date) -> ScoringInputs:
     """Read customers, products, histories and popularity from the warehouse marts.
 
     The marts hold what was known at the end of the logical date they were built for
@@ -84,17 +83,10 @@ def load_inputs(con, logical_date: date, config: ScoreConfig) -> ScoringInputs:
     popular = read_frame(
         con,
         """
-        SELECT group_kind, group_value, product_id, recent_buyers AS buyers, popularity_days
+        SELECT group_kind, group_value, product_id, recent_buyers AS buyers
         FROM marts.product_popularity
         WHERE group_kind IN ('segment', 'country', 'overall') AND recent_buyers > 0
         ORDER BY group_kind, group_value, recent_buyers_rank
         """,
     )
-    windows = set(popular["popularity_days"].unique().to_list())
-    if windows - {config.popularity_days}:
-        raise ValueError(
-            f"marts.product_popularity counts recent buyers over {sorted(windows)} days but "
-            f"ScoreConfig.popularity_days is {config.popularity_days}: set the dbt var "
-            "popularity_days to the same value"
-        )
     return ScoringInputs(logical_date, customers, products, history, popular)

@@ -270,7 +270,7 @@ def score(
     config = config or ScoreConfig()
     started = time.perf_counter()
     with serving_run(logical_date, model) as (con, day, model):
-        inputs = load_inputs(con, day, config)
+        inputs = load_inputs(con, day)
         demoted = (
             turning_negative_products(con)["product_id"].to_list()
             if config.demote_turning_negative
