@@ -340,7 +340,9 @@ def test_products_publish_the_merchandise_catalogue(scored_home) -> None:
         scalar(
             home,
             "select count(*) from outputs.products p join marts.dim_products d using (product_id) "
-            "where p.is_recommendable <> d.is_recommendable or p.product_name is distinct from d.product_name",
+            "where p.is_recommendable <> d.is_recommendable or p.product_name is distinct from d.product_name "
+            "or p.brand is distinct from d.brand or p.category_source <> d.category_source "
+            "or p.is_active is distinct from d.is_active",
         )
         == 0
     )

@@ -188,6 +188,15 @@ def test_turning_negative_flags_equal_the_reference(marts_home) -> None:
     ]
     unreviewed = features.filter(~pl.col("product_id").is_in(products))
     assert unreviewed["avg_sentiment"].is_null().all() and unreviewed.height > 100
+    # ... and the top aspects the published products show (pub_products reads this mart).
+    aspects = _mart(
+        home,
+        "SELECT f.top_praised_aspect IS NOT DISTINCT FROM i.top_praised_aspect "
+        "AND f.top_complaint_aspect IS NOT DISTINCT FROM i.top_complaint_aspect AS same, "
+        "f.top_praised_aspect FROM marts.product_features f "
+        "JOIN marts.product_review_insights i USING (product_id)",
+    )
+    assert aspects["same"].all() and aspects["top_praised_aspect"].drop_nulls().len() > 0
 
 
 def test_customer_negative_reviews_equal_the_reference(marts_home) -> None:

@@ -114,7 +114,9 @@ review_insights as (
         avg_sentiment,
         negative_share,
         trend_30d,
-        is_turning_negative
+        is_turning_negative,
+        top_praised_aspect,
+        top_complaint_aspect
     from {{ ref('product_review_insights') }}
 
 ),
@@ -136,8 +138,13 @@ final as (
 
     select
         products.product_id,
+        products.product_name,
         products.category,
+        products.category_source,
+        products.brand,
         products.price,
+        products.is_active,
+        products.is_recommendable,
         case price_bands.price_quintile
             when 1 then 'budget'
             when 2 then 'economy'
@@ -161,6 +168,8 @@ final as (
         review_insights.negative_share,
         review_insights.trend_30d as sentiment_trend_30d,
         coalesce(review_insights.is_turning_negative, false) as is_turning_negative,
+        review_insights.top_praised_aspect,
+        review_insights.top_complaint_aspect,
         products.first_seen_at,
         coalesce(
             products.first_seen_at >= {{ dbt.dateadd('day', '-' ~ var('new_product_days'), as_of_end()) }},
