@@ -1,9 +1,7 @@
-{#- Incremental: see macros/incremental_sync.sql for why this equals a full refresh. -#}
+-- Incremental fact (dbt_project.yml); why it equals a full refresh: macros/incremental_sync.sql.
 {{
     config(
-        materialized='incremental',
         incremental_strategy=incremental_strategy(),
-        on_schema_change='fail',
         pre_hook=[
             "{{ delete_stale_rows('ordered_at', [
                 {'relation': ref('stg_raw__order_lines'), 'file_column': '_source_file', 'batch_column': '_batch_id'},
