@@ -1,8 +1,9 @@
 """The sentiment model and the aspects on the real review sets (slow: minutes).
 
-Floors, not the issue's targets (bench/results/reviews.md has the figures): Women's
-Clothing must keep its targets; Amazon All Beauty, whose time split leaves 19 negative
-training texts, measures 0.937 against a 0.95 target and must not fall below 0.92.
+Women's Clothing must keep its targets (bench/results/reviews.md has the figures). Amazon
+All Beauty, whose time split leaves 19 negative training texts, measures 0.971 with the
+bundled prior (0.937 without it) and must keep the issue's 0.95 target; the prior must keep
+beating the model without it there.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from test_reviews_support import AMAZON_BEAUTY, WOMENS_CLOTHING, require
 from ml.ingest.importers.amazon_reviews import import_amazon_reviews
 from ml.ingest.importers.womens_clothing import import_womens_clothing
 from ml.text.aspects import product_aspects
-from ml.text.sentiment import MODEL_KIND, train_sentiment
+from ml.text.sentiment import MODEL_KIND, SentimentConfig, train_sentiment
 
 pytestmark = pytest.mark.slow
 GENERIC_WORDS = {"fabric", "back", "looked", "dress", "color", "colour", "fits", "love", "great"}
@@ -45,8 +46,10 @@ def test_womens_clothing_sentiment_meets_its_targets(clothing):
 def test_amazon_beauty_sentiment_floor(beauty):
     training = train_sentiment(beauty)
     assert training.kind == MODEL_KIND and training.split.method == "time"
-    assert training.metrics["roc_auc"] >= 0.92
+    assert training.metrics["roc_auc"] >= 0.95
     assert training.metrics["roc_auc"] > training.lexicon_metrics["roc_auc"]
+    without_prior = train_sentiment(beauty, SentimentConfig(prior=False))
+    assert training.metrics["roc_auc"] > without_prior.metrics["roc_auc"]
 
 
 def test_clothing_aspects_surface_fit_phrases_not_generic_words(clothing):

@@ -11,7 +11,10 @@ Blocks (all scaled to about [-1, 1], so one L2 penalty suits them all):
   variants, "soooo", misspellings and words never seen in training;
 * VADER-lexicon features of the whole text (:mod:`ml.text.lexicon`);
 * VADER's reference scores of the title (compound, positive, negative): cheap on a few
-  words, and they read capitals and "!" that the batch lexicon features do not.
+  words, and they read capitals and "!" that the batch lexicon features do not;
+* the bundled prior's verdict, ``tanh(log_odds / 2)`` (:mod:`ml.text.sentiment_prior`):
+  what a model trained on 16k public reviews thinks, for shops with few labelled
+  negatives (Amazon All Beauty hold-out ROC AUC 0.937 -> 0.971).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from ml.text.char_ngrams import N_FEATURES, char_ngram_counts
 from ml.text.lexicon import lexicon_features
+from ml.text.sentiment_prior import load_prior, prior_log_odds
 from ml.text.word_ngrams import WordNgrams
 
 
@@ -78,6 +82,8 @@ class ReviewFeatures(TransformerMixin, BaseEstimator):
         Whether to add the title-only word block.
     lexicon : bool
         Whether to add the VADER-lexicon features and the title's VADER scores.
+    prior : bool
+        Whether to add the bundled prior's ``tanh(log_odds / 2)`` as one column.
     """
 
     def __init__(
@@ -88,6 +94,7 @@ class ReviewFeatures(TransformerMixin, BaseEstimator):
         char_features: int = N_FEATURES,
         title_block: bool = True,
         lexicon: bool = True,
+        prior: bool = False,
     ):
         self.word_ngrams = word_ngrams
         self.min_df = min_df
@@ -95,6 +102,7 @@ class ReviewFeatures(TransformerMixin, BaseEstimator):
         self.char_features = char_features
         self.title_block = title_block
         self.lexicon = lexicon
+        self.prior = prior
 
     def fit(self, reviews: Any, y: Any = None) -> ReviewFeatures:
         """Fit vocabularies and IDF weights on training reviews."""
@@ -110,6 +118,8 @@ class ReviewFeatures(TransformerMixin, BaseEstimator):
         if self.char_ngrams is not None:
             counts = char_ngram_counts(texts, tuple(self.char_ngrams), self.char_features)
             self.chars_ = TfidfTransformer(sublinear_tf=True).fit(counts)
+        if self._with_prior:
+            self.prior_fingerprint_ = load_prior().fingerprint()
         blocks = self._blocks(titles, texts)
         self.n_features_out_ = sum(block.shape[1] for block in blocks)
         return sp.hstack(blocks, format="csr", dtype=np.float32)
@@ -130,7 +140,15 @@ class ReviewFeatures(TransformerMixin, BaseEstimator):
             blocks.append(self.chars_.transform(counts).astype(np.float32))
         if self.lexicon:
             blocks.append(sp.csr_matrix(self._lexicon_block(titles, texts)))
+        if self._with_prior:
+            verdict = np.tanh(prior_log_odds(texts) / 2.0).astype(np.float32)
+            blocks.append(sp.csr_matrix(verdict[:, None]))
         return blocks
+
+    @property
+    def _with_prior(self) -> bool:
+        # Models pickled before the prior existed have no ``prior`` attribute.
+        return bool(getattr(self, "prior", False))
 
     def _fit_words(self, texts: list[str]) -> tuple[WordNgrams, TfidfTransformer] | None:
         """A vocabulary and its IDF weights, or None when no n-gram is frequent enough."""

@@ -36,6 +36,7 @@ from ml.text.sentiment import (
     evaluate_model,
     train_sentiment,
 )
+from ml.text.sentiment_prior import load_prior
 from ml.train import tracking
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,8 @@ def train_and_register(
 
 def _log_training(training: SentimentTraining, config: SentimentConfig, as_of: str) -> None:
     mlflow.log_params({f"recipe.{k}": v for k, v in config.params().items()})
+    if config.prior:  # which bundled prior weights the model was fitted with
+        mlflow.log_param("recipe.prior_fingerprint", load_prior().fingerprint())
     mlflow.log_params(
         {
             "kind": training.kind,
