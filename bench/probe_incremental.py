@@ -146,6 +146,47 @@ def scoring_detail(home: Path, day: str) -> dict:
     }
 
 
+def cold_list_churn(home: Path, day_one: str, day_two: str) -> dict:
+    """How many cold-start lists (popularity, no model) changed from day one to day two.
+
+    Compares each customer's popularity rows (exploration rows left out) in rank order;
+    a list that changed cannot be skipped, only recomputed.
+    """
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        total, changed, median_first = con.execute(
+            """
+            WITH lists AS (
+                SELECT logical_date, customer_id, list(product_id ORDER BY rank) AS products
+                FROM ml.recommendations
+                WHERE logical_date IN (?::date, ?::date)
+                  AND starts_with(reason_code, 'popular')
+                GROUP BY ALL
+            ),
+            pairs AS (
+                SELECT a.products AS one, b.products AS two
+                FROM lists AS a JOIN lists AS b USING (customer_id)
+                WHERE a.logical_date = ?::date AND b.logical_date = ?::date
+            )
+            SELECT count(*), count(*) FILTER (WHERE one <> two),
+                   median(list_position(list_transform(
+                       range(1, least(len(one), len(two)) + 1), lambda i: one[i] = two[i]), false))
+                       FILTER (WHERE one <> two)
+            FROM pairs
+            """,
+            [day_one, day_two, day_one, day_two],
+        ).fetchall()[0]
+    finally:
+        con.close()
+    return {
+        "cold_start_on_both_days": int(total),
+        "cold_start_lists_changed": int(changed),
+        "median_first_changed_rank": median_first,
+    }
+
+
 def measure(work: Path, meta: dict) -> dict:
     """Score day one in full, land day two, run day two through scoring (from copies)."""
     home, landing = work / "home", work / "landing"
@@ -175,6 +216,7 @@ def measure(work: Path, meta: dict) -> dict:
         "load_average_1m_before": round(load, 2),
         **scoring_detail(home, meta["day_two"]),
     }
+    days["day_two"]["cold_start_churn"] = cold_list_churn(home, meta["day_one"], meta["day_two"])
     days["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return days
 
@@ -210,6 +252,10 @@ def markdown(result: dict) -> str:
             f"{two['scored_customers']:,} |",
             f"| recommendations seconds (`ml.stage_runs`) | {one['recommendations_seconds']} | "
             f"{two['recommendations_seconds']} |",
+            f"| of which scored by the model | {one['causes'].get('scored_by_model', '')} | "
+            f"{two['causes'].get('scored_by_model', '')} |",
+            f"| re-ranked for a demotion flip (no model) | | "
+            f"{two['causes'].get('reranked_for_demotion', 0):,} |",
             f"| score stage wall seconds | {one['score_stage_wall_seconds']} | "
             f"{two['score_stage_wall_seconds']} |",
             f"| load average before | {one['load_average_1m_before']} | "
@@ -217,6 +263,18 @@ def markdown(result: dict) -> str:
             "",
             f"Day two plan: {two['plan']}; phases {two['phase_seconds']}.",
             "",
+            *(
+                [
+                    "Cold-start lists (popularity rows, exploration left out) on both days: "
+                    f"{churn['cold_start_lists_changed']:,} of "
+                    f"{churn['cold_start_on_both_days']:,} changed, first at rank "
+                    f"{churn['median_first_changed_rank']} in the median: they cannot be "
+                    "skipped, only recomputed (no model).",
+                    "",
+                ]
+                if (churn := two.get("cold_start_churn"))
+                else []
+            ),
             "| day two cause (overlapping) | count |",
             "|---|---:|",
             *(f"| {k} | {v:,} |" for k, v in two["causes"].items()),
