@@ -14,7 +14,10 @@ Usage::
    files and run ``ingest`` .. ``score`` for day two (incremental scoring).
 3. Read the ``recommendations`` rows of ``ml.stage_runs`` of both days: customers
    re-scored by cause, the planning/compute/write seconds, and the whole ``score`` stage
-   wall time (recommendations, similar products, segments), with the load average.
+   wall time (recommendations, similar products, segments), with the load average; and
+   how many cold-start lists changed between the days.
+4. Score day two again with ``full_refresh`` and check that the incremental partition
+   equals it (row count and an order-free hash of every column).
 
 Writes ``bench/results/incremental_probe_<customers/1000>k.json`` and ``.md``; with
 ``--label`` the run is stored under that label beside earlier ones (``before``/``after``).
@@ -47,15 +50,18 @@ from ml.train.config import TrainConfig
 ml.train.train = functools.partial(ml.train.train, config=TrainConfig(bpr_enabled=False, log_plots=False))
 from ml.orchestration.runner import run_stages
 from ml.pipeline import RunContext
-ctx = RunContext(spec["as_of"], run_id=spec["run_id"], input_path=spec["landing"], top_n=20)
+ctx = RunContext(spec["as_of"], run_id=spec["run_id"], input_path=spec["landing"], top_n=20,
+                 full_refresh=spec["full_refresh"])
 run_stages(ctx, spec["first"], spec["last"])
 """
 
 
-def run_stages(home: Path, landing: Path, as_of: str, first: str, last: str) -> float:
+def run_stages(
+    home: Path, landing: Path, as_of: str, first: str, last: str, full_refresh: bool = False
+) -> float:
     """Run stages ``first``..``last`` for ``as_of`` in a child; return its wall seconds."""
     spec = {"as_of": as_of, "run_id": f"probe-{as_of}-{first}", "landing": str(landing)}
-    spec |= {"first": first, "last": last}
+    spec |= {"first": first, "last": last, "full_refresh": full_refresh}
     env = {
         **os.environ,
         "AFFINITY_HOME": str(home),
@@ -187,6 +193,24 @@ def cold_list_churn(home: Path, day_one: str, day_two: str) -> dict:
     }
 
 
+def partition_checksum(home: Path, day: str) -> list:
+    """Rows and an order-free hash of ``day``'s ``ml.recommendations`` partition."""
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return list(
+            con.execute(
+                "SELECT count(*), sum(hash(customer_id, rank, product_id, score, reason_code, "
+                "reason_product_id, reason_context, model_name, model_version))::VARCHAR "
+                "FROM ml.recommendations WHERE logical_date = ?::date",
+                [day],
+            ).fetchall()[0]
+        )
+    finally:
+        con.close()
+
+
 def measure(work: Path, meta: dict) -> dict:
     """Score day one in full, land day two, run day two through scoring (from copies)."""
     home, landing = work / "home", work / "landing"
@@ -218,6 +242,12 @@ def measure(work: Path, meta: dict) -> dict:
     }
     days["day_two"]["cold_start_churn"] = cold_list_churn(home, meta["day_one"], meta["day_two"])
     days["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    # The incremental partition must be what scoring everyone gives (same model, data).
+    incremental = partition_checksum(home, meta["day_two"])
+    run_stages(home, landing, meta["day_two"], "score", "score", full_refresh=True)
+    days["day_two"]["equals_full_scoring"] = incremental == partition_checksum(
+        home, meta["day_two"]
+    )
     return days
 
 
@@ -226,6 +256,10 @@ def git_commit() -> str:
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
     )
     return done.stdout.strip() or "unknown"
+
+
+def _count(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
 
 
 def markdown(result: dict) -> str:
@@ -252,16 +286,21 @@ def markdown(result: dict) -> str:
             f"{two['scored_customers']:,} |",
             f"| recommendations seconds (`ml.stage_runs`) | {one['recommendations_seconds']} | "
             f"{two['recommendations_seconds']} |",
-            f"| of which scored by the model | {one['causes'].get('scored_by_model', '')} | "
-            f"{two['causes'].get('scored_by_model', '')} |",
+            f"| of which scored by the model | {_count(one['causes'].get('scored_by_model'))} | "
+            f"{_count(two['causes'].get('scored_by_model'))} |",
             f"| re-ranked for a demotion flip (no model) | | "
             f"{two['causes'].get('reranked_for_demotion', 0):,} |",
             f"| score stage wall seconds | {one['score_stage_wall_seconds']} | "
             f"{two['score_stage_wall_seconds']} |",
+            f"| segments seconds (same stage; noisy under load) | "
+            f"{one['other_stage_seconds'].get('segments')} | "
+            f"{two['other_stage_seconds'].get('segments')} |",
             f"| load average before | {one['load_average_1m_before']} | "
             f"{two['load_average_1m_before']} |",
             "",
-            f"Day two plan: {two['plan']}; phases {two['phase_seconds']}.",
+            f"Day two plan: {two['plan']}; phases {two['phase_seconds']}. Day two's "
+            "partition equals a full scoring of day two (`full_refresh`, same model): "
+            f"{two.get('equals_full_scoring', 'not checked')}.",
             "",
             *(
                 [
