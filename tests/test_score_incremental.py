@@ -229,31 +229,86 @@ def test_incremental_equals_full_on_other_worlds(seed: int) -> None:
     assert incremental.equals(expected.with_columns(pl.col("score").round(6)))
 
 
-def test_a_demoted_product_rescores_only_the_lists_holding_it() -> None:
+def _score_day(con, day, inputs, model, demoted):
+    from ml.serving.score_partition import score_partition
+
+    return score_partition(
+        con,
+        day,
+        inputs,
+        model,
+        CONFIG,
+        columns=RECOMMENDATION_COLUMNS,
+        compute=recommend_all,
+        demoted=demoted,
+    )
+
+
+def _demoted_in_full(inputs, model, demoted) -> pl.DataFrame:
     from ml.serving.review_demotion import demote_products
 
+    rows = demote_products(recommend_all(inputs, model, CONFIG), demoted)
+    return rows.with_columns(pl.col("score").round(6))
+
+
+def test_a_demotion_flip_reranks_the_lists_instead_of_rescoring_them() -> None:
     products, history, model, n_customers = _world(seed=7)
-    inputs = _inputs(DAY1, products, history, n_customers)
+    inputs1 = _inputs(DAY1, products, history, n_customers)
     with connect() as con:
-        listed = _score_in_full(con, DAY1, inputs, model, CONFIG)
-        day2 = dataclasses.replace(inputs, logical_date=DAY2)
-        # The product on the most lists starts turning negative on day 2.
-        demoted = [listed["product_id"].value_counts(sort=True)["product_id"][0]]
-        feasible = cap_is_feasible(day2, model, CONFIG)
-        state = current_state(DAY2, day2, model, CONFIG, None, feasible, demoted)
-        plan = plan_scoring(con, DAY2, day2, model, CONFIG, state)
-        assert not plan.full, plan.reason
-        holders = set(listed.filter(pl.col("product_id") == demoted[0])["customer_id"])
-        assert plan.stats["products_demoted_or_restored"] == 1
-        assert holders <= set(plan.rescore) and len(plan.rescore) < n_customers
-        rows = demote_products(
-            recommend_all(subset_inputs(day2, plan.rescore), model, CONFIG), demoted
+        listed = _score_day(con, DAY1, inputs1, model, []).plan
+        day1 = _partition(con, DAY1)
+        a, b, c = day1["product_id"].value_counts(sort=True)["product_id"][:3]
+        # Day 1 again with a and b demoted (a re-run of the date: scored in full).
+        assert _score_day(con, DAY1, inputs1, model, [a, b]).plan.full, listed.reason
+        day1 = _partition(con, DAY1)
+        assert day1.equals(_demoted_in_full(inputs1, model, [a, b]).select(day1.columns))
+        # Day 2: a restored, c demoted, b still demoted; two customers bought something.
+        fresh = pl.DataFrame(
+            [
+                ("C0001", "P0050", True, datetime(2026, 3, 2, 20), False),
+                ("C0002", "P0051", True, datetime(2026, 3, 2, 21), True),
+            ],
+            schema=history.schema,
+            orient="row",
         )
-        write_carried(con, rows, DAY2, plan, day2, columns=RECOMMENDATION_COLUMNS, keep_dates=3)
-        incremental = _partition(con, DAY2)
-    expected = demote_products(recommend_all(day2, model, CONFIG), demoted).select(
-        incremental.columns
-    )
-    assert incremental.equals(expected.with_columns(pl.col("score").round(6)))
-    last = incremental.filter(pl.col("product_id") == demoted[0])
-    assert last.height == len(holders) and (last["rank"] == CONFIG.n).all()
+        history2 = pl.concat([history, fresh]).unique(["customer_id", "product_id"], keep="last")
+        inputs2 = _inputs(DAY2, products, history2, n_customers)
+        plan = _score_day(con, DAY2, inputs2, model, [b, c]).plan
+        day2 = _partition(con, DAY2)
+        # Day 3: b restored too (its positions were saved by the incremental day 2).
+        inputs3 = dataclasses.replace(inputs2, logical_date=DAY2 + timedelta(days=1))
+        plan3 = _score_day(con, inputs3.logical_date, inputs3, model, [c]).plan
+        day3 = _partition(con, inputs3.logical_date)
+    assert not plan.full and not plan3.full, (plan.reason, plan3.reason)
+    assert day2.equals(_demoted_in_full(inputs2, model, [b, c]).select(day2.columns))
+    assert day3.equals(_demoted_in_full(inputs3, model, [c]).select(day3.columns))
+    # Holders of a or c (not cold, not changed) were re-ranked, not re-scored.
+    holders = set(day1.filter(pl.col("product_id").is_in([a, c]))["customer_id"])
+    reranked, rescored = set(plan.rerank), set(plan.rescore)
+    assert not reranked & rescored
+    assert plan.stats["reranked_for_demotion"] == len(reranked) > 0
+    assert plan.stats["rescored_for_demotion_without_positions"] == 0
+    assert holders <= reranked | rescored
+    warm_holders = holders - rescored
+    assert len(warm_holders) > 10 and warm_holders <= reranked
+    # a really moved up in the re-ranked lists (from the end of day 1's lists).
+    moved = day2.filter(pl.col("product_id") == a, pl.col("customer_id").is_in(list(reranked)))
+    assert moved.height > 0 and (moved["rank"] < CONFIG.n).any()
+    assert len(plan3.rerank) > 0 and not set(plan3.rerank) & set(plan3.rescore)
+
+
+def test_lists_without_saved_positions_are_rescored_not_reranked() -> None:
+    products, history, model, n_customers = _world(seed=8)
+    inputs1 = _inputs(DAY1, products, history, n_customers)
+    with connect() as con:
+        _score_day(con, DAY1, inputs1, model, [])
+        a = _partition(con, DAY1)["product_id"].value_counts(sort=True)["product_id"][0]
+        _score_day(con, DAY1, inputs1, model, [a])
+        # A state saved before the positions were kept: a's holders cannot be re-ranked.
+        con.execute("DROP TABLE ml.score_state_demoted_ranks")
+        inputs2 = dataclasses.replace(inputs1, logical_date=DAY2)
+        plan = _score_day(con, DAY2, inputs2, model, []).plan
+        day2 = _partition(con, DAY2)
+    assert not plan.full and len(plan.rerank) == 0, plan.reason
+    assert plan.stats["rescored_for_demotion_without_positions"] > 0
+    assert day2.equals(_demoted_in_full(inputs2, model, []).select(day2.columns))

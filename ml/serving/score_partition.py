@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from ml.serving.config import ScoreConfig
+from ml.serving.demotion_rerank import base_positions, carry_demotion, save_base_positions
 from ml.serving.incremental import ScorePlan, plan_scoring, subset_inputs
 from ml.serving.inputs import ScoringInputs
 from ml.serving.model import ScoringModel
@@ -128,6 +129,7 @@ def score_partition(
     scored = inputs if plan.full else subset_inputs(inputs, plan.rescore)
     rows = compute(scored, model, config)
     rows = explore_new_products(con, rows, scored, config, candidates=candidates)
+    positions = base_positions(rows, demoted or [])  # what a re-rank needs tomorrow
     rows = demote_products(rows, demoted or [])
     lap("compute")
     if plan.full:
@@ -141,8 +143,19 @@ def score_partition(
             keep_dates=config.keep_dates,
             presorted=True,  # recommend_all, the exploration and demotion keep (customer, rank)
         )
+        save_base_positions(con, day, positions)
     else:
-        write_carried(con, rows, day, plan, inputs, columns=columns, keep_dates=config.keep_dates)
+        write_carried(
+            con,
+            rows,
+            day,
+            plan,
+            inputs,
+            columns=columns,
+            keep_dates=config.keep_dates,
+            demoted=demoted,
+            positions=positions,
+        )
     lap("write")
     save_state(con, current)
     figures = partition_figures(con, day, inputs)
@@ -160,23 +173,40 @@ def write_carried(
     columns: dict[str, str],
     keep_dates: int | None,
     chunk_rows: int = 1_000_000,
+    demoted: list[str] | None = None,
+    positions: pl.DataFrame | None = None,
 ) -> None:
-    """Write ``day``: ``rows`` for the re-scored customers, the others' rows copied from
-    the partition of ``plan.carry_from`` (one transaction)."""
+    """Write ``day``: ``rows`` for the re-scored customers, the ``plan.rerank``
+    customers' rows re-ranked for today's ``demoted`` products and the others' rows copied
+    from the partition of ``plan.carry_from`` (one transaction). ``positions``: the
+    re-scored rows' positions before demotion (:func:`base_positions`), kept for the next
+    re-rank."""
     ensure_table(con, ML_SCHEMA, TABLE, columns)
     names = partition_names(columns)
     listed = ", ".join(names)
     current = inputs.customers.select(pl.col("customer_id").cast(pl.String))
     con.register("_current_customers", current.to_arrow())
     con.register("_rescored", pl.DataFrame({"customer_id": plan.rescore}).to_arrow())
-    with transaction(con, "_current_customers", "_rescored", "_partition_rows"):
+    reranked = pl.DataFrame({"customer_id": plan.rerank}, schema={"customer_id": pl.String})
+    con.register("_reranked", reranked.to_arrow())
+    with transaction(con, "_current_customers", "_rescored", "_reranked", "_partition_rows"):
         con.execute(f"DELETE FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ?", [day])
         con.execute(
             f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT CAST(? AS DATE) AS logical_date, {listed} "
             f"FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ? "
             "AND customer_id IN (SELECT customer_id FROM _current_customers) "
-            "AND customer_id NOT IN (SELECT customer_id FROM _rescored)",
+            "AND customer_id NOT IN (SELECT customer_id FROM _rescored) "
+            "AND customer_id NOT IN (SELECT customer_id FROM _reranked)",
             [day, plan.carry_from],
+        )
+        carry_demotion(
+            con,
+            day,
+            plan.carry_from,
+            names,
+            plan.demoted_before,
+            demoted or [],
+            positions if positions is not None else base_positions(rows, []),
         )
         selected = rows.select(names)
         slices = (
