@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ml.text.word_ngrams import TOKEN_PATTERN
+from ml.text.word_ngrams import ngram_table
 
 PRIOR_PATH = Path(__file__).resolve().parent / "data" / "sentiment_prior.npz"
 
@@ -133,7 +133,7 @@ def prior_log_odds(texts: list[str], path: Path | None = None) -> np.ndarray:
         return np.zeros(0, dtype=np.float64)
     # Join the n-grams with the vocabulary first, then count (doc, column) pairs as integer
     # keys: 3-4x less CPU than counting (doc, term) strings (~2.5 CPU s per 100k reviews).
-    found = ngram_rows(texts, weights.ngram_range).join(vocabulary, on="term", how="inner")
+    found = ngram_table(texts, weights.ngram_range).join(vocabulary, on="term", how="inner")
     n_terms = vocabulary.height
     keys, counts = np.unique(
         found["doc"].to_numpy().astype(np.int64) * n_terms + found["column"].to_numpy(),
@@ -147,34 +147,6 @@ def prior_log_odds(texts: list[str], path: Path | None = None) -> np.ndarray:
     known = norm > 0
     out[known] += dot[known] / norm[known]
     return out
-
-
-def ngram_rows(texts: list[str], ngram_range: tuple[int, int]) -> pl.DataFrame:
-    """``doc, term`` per n-gram occurrence, the n-grams of :func:`ml.text.word_ngrams.ngram_table`.
-
-    The same rows, built with whole-column shifts masked at text boundaries instead of
-    per-text windows (``over``): ~40 % faster on 100k reviews.
-    """
-    low, high = ngram_range
-    tokens = (
-        pl.DataFrame({"text": texts}, schema={"text": pl.String})
-        .with_row_index("doc")
-        .select(
-            "doc", pl.col("text").str.to_lowercase().str.extract_all(TOKEN_PATTERN).alias("term")
-        )
-        .explode("term")
-        .drop_nulls("term")
-    )
-    grams = []
-    for n in range(low, high + 1):
-        if n == 1:
-            grams.append(tokens)
-            continue
-        parts = [pl.col("term")] + [pl.col("term").shift(-k) for k in range(1, n)]
-        same_text = pl.col("doc").shift(-(n - 1)) == pl.col("doc")
-        gram = pl.when(same_text).then(pl.concat_str(parts, separator=" ")).alias("term")
-        grams.append(tokens.select("doc", gram).drop_nulls("term"))
-    return pl.concat(grams)
 
 
 def fit_prior(
