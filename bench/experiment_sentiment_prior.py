@@ -47,19 +47,13 @@ BOOTSTRAP = 2_000
 def amazon_split() -> tuple[pl.DataFrame, pl.DataFrame]:
     """Amazon All Beauty's distinct labelled texts, split as train_sentiment splits them."""
     from ml.ingest.importers.amazon_reviews import import_amazon_reviews
-    from ml.text.dataset import labelled_texts, split_reviews
-    from ml.text.sentiment import SentimentConfig
+    from ml.text.dataset import labelled_texts
+    from ml.text.sentiment import SentimentConfig, split_for_training
 
-    config = SentimentConfig()
     with tempfile.TemporaryDirectory(prefix="affinity_prior_exp_") as tmp:
         import_amazon_reviews(AMAZON_BEAUTY, Path(tmp))
         reviews = pl.read_parquet(Path(tmp) / "reviews.parquet")
-    train, test, split = split_reviews(
-        labelled_texts(reviews),
-        test_share=config.test_share,
-        seed=config.seed,
-        min_distinct_days=config.min_distinct_days,
-    )
+    train, test, split = split_for_training(labelled_texts(reviews), SentimentConfig())
     assert split.method == "time", split
     return train, test
 

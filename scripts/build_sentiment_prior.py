@@ -11,7 +11,7 @@ review text, so the package ships no data.
 Leakage rule: the prior is trained ONLY on the texts of the TRAINING part of the split that
 ``bench/bench_reviews.py`` (and :func:`ml.text.sentiment.train_sentiment`) evaluates Women's
 Clothing with: the same import, the same text deduplication (:func:`labelled_texts`) and the
-same seeded random 80/20 split (:func:`split_reviews` with ``SentimentConfig``'s
+same seeded random 80/20 split (:func:`ml.text.sentiment.split_for_training`, ``SentimentConfig``'s
 ``test_share`` and ``seed``). The Women's Clothing hold-out therefore stays unseen by the
 prior, and the benchmark's figures for that set remain honest. Neutral (3-star) texts are
 left out: negatives are 1-2 stars, positives 4-5.
@@ -41,19 +41,13 @@ WOMENS_CLOTHING = (
 def training_texts(csv_path: Path = WOMENS_CLOTHING) -> pl.DataFrame:
     """The distinct labelled Women's Clothing texts of the benchmark's training part."""
     from ml.ingest.importers.womens_clothing import import_womens_clothing
-    from ml.text.dataset import labelled_texts, split_reviews
-    from ml.text.sentiment import SentimentConfig
+    from ml.text.dataset import labelled_texts
+    from ml.text.sentiment import SentimentConfig, split_for_training
 
-    config = SentimentConfig()
     with tempfile.TemporaryDirectory(prefix="affinity_prior_") as tmp:
         import_womens_clothing(csv_path, Path(tmp))
         reviews = pl.read_parquet(Path(tmp) / "reviews.parquet")
-    train, _, split = split_reviews(
-        labelled_texts(reviews),
-        test_share=config.test_share,
-        seed=config.seed,
-        min_distinct_days=config.min_distinct_days,
-    )
+    train, _, split = split_for_training(labelled_texts(reviews), SentimentConfig())
     if split.method != "random":
         raise SystemExit(f"expected the benchmark's random split, got {split.method}")
     return train

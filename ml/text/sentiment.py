@@ -232,6 +232,19 @@ def evaluate_model(model: Any, test: pl.DataFrame) -> dict[str, float]:
     return sentiment_metrics(test["rating"].to_numpy(), rating_distribution(model, test))
 
 
+def split_for_training(
+    texts: pl.DataFrame, config: SentimentConfig
+) -> tuple[pl.DataFrame, pl.DataFrame, Split]:
+    """Train and hold-out parts of :func:`~ml.text.dataset.labelled_texts` output, split as
+    :func:`train_sentiment` splits them (what the benchmarks and the prior's build reuse)."""
+    return split_reviews(
+        texts,
+        test_share=config.test_share,
+        seed=config.seed,
+        min_distinct_days=config.min_distinct_days,
+    )
+
+
 def train_sentiment(
     reviews: pl.DataFrame, config: SentimentConfig | None = None
 ) -> SentimentTraining:
@@ -249,12 +262,7 @@ def train_sentiment(
     """
     config = config or SentimentConfig()
     texts = labelled_texts(reviews)
-    train, test, split = split_reviews(
-        texts,
-        test_share=config.test_share,
-        seed=config.seed,
-        min_distinct_days=config.min_distinct_days,
-    )
+    train, test, split = split_for_training(texts, config)
     train = _most_recent(train, config.max_train_texts)
     labels = rating_labels(train["rating"].to_numpy())
     sizes = {
