@@ -9,7 +9,9 @@ trigram TF-IDF, trained once on the CC0 Women's Clothing reviews by
 ship, in ``ml/text/data/sentiment_prior.npz`` (no review text).
 
 Its log-odds is one feature of the shop's own model (:class:`~ml.text.features.ReviewFeatures`,
-``prior=True``) and, as :class:`PriorSentiment`, a stronger bundled fallback than VADER.
+``prior=True``). :class:`PriorSentiment` scores with the prior alone, the candidate for a
+stronger small-shop fallback than VADER (measured in ``bench/experiment_sentiment_prior.py``;
+the fallback is still VADER's lexicon).
 Scoring is a polars join of each text's n-grams with the vocabulary (tokens as in
 :mod:`ml.text.word_ngrams`) and numpy sums: ~2.5 CPU seconds per 100k reviews.
 """
@@ -194,7 +196,8 @@ def fit_prior(
 
 
 class PriorSentiment:
-    """The bundled prior as a fallback scorer: its log-odds as a rating distribution.
+    """The bundled prior alone as a scorer: its log-odds as a rating distribution (not yet
+    the pipeline's fallback: see the module docstring).
 
     ``tanh(log_odds / 2)`` (= P(positive) - P(negative) of the binary prior) takes the
     place of VADER's compound in :func:`~ml.text.sentiment.compound_distribution`, so
