@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -190,3 +191,76 @@ def test_an_unmeetable_category_cap_gives_way_to_full_lists():
             "SELECT DISTINCT count(*) FROM ml.recommendations GROUP BY customer_id"
         ).fetchall()
     assert counts == [(CONFIG.n,)]
+
+
+def _synthetic_scoring(customers: int, products: int):
+    """A random 16-factor model and inputs: varied histories, 12 categories, some inactive."""
+    from ml.serving.inputs import ScoringInputs
+    from ml.serving.model import ScoringModel
+
+    rng = np.random.default_rng(7)
+    customer_ids = np.array([f"C{i:05d}" for i in range(customers)])
+    product_ids = np.array([f"P{i:04d}" for i in range(products)])
+    model = ScoringModel(
+        "synthetic",
+        "1",
+        "als",
+        customer_ids,
+        product_ids,
+        rng.standard_normal((customers, 16)).astype(np.float32),
+        rng.standard_normal((products, 16)).astype(np.float32),
+    )
+    sizes = rng.integers(0, 60, customers)  # some customers cold, a few heavy
+    owners = np.repeat(customer_ids, sizes)
+    history = (
+        pl.DataFrame(
+            {
+                "customer_id": owners,
+                "product_id": product_ids[rng.integers(0, products, len(owners))],
+                "bought": rng.random(len(owners)) < 0.7,
+                "last_bought_at": np.datetime64(END)
+                - (rng.uniform(0, 400, len(owners)) * 86400e6).astype("timedelta64[us]"),
+                "viewed": rng.random(len(owners)) < 0.5,
+            }
+        )
+        .unique(["customer_id", "product_id"], keep="first", maintain_order=True)
+        .sort("customer_id", "product_id")
+    )
+    inputs = ScoringInputs(
+        LOGICAL_DATE,
+        pl.DataFrame(
+            {"customer_id": customer_ids, "country": "United Kingdom", "segment": "Loyal"}
+        ),
+        pl.DataFrame(
+            {
+                "product_id": product_ids,
+                "category": [f"category {i % 12}" for i in range(products)],
+                "eligible": rng.random(products) > 0.05,
+            }
+        ),
+        history,
+        pl.DataFrame(
+            {
+                "group_kind": "overall",
+                "group_value": "",
+                "product_id": product_ids[:50],
+                "buyers": np.arange(50, 0, -1),
+            }
+        ),
+    )
+    return model, inputs
+
+
+def test_recommendations_do_not_depend_on_threads_or_chunks():
+    # Chunks run on several threads and finish in any order; a customer's list must not
+    # depend on the thread count, the chunk it falls in, or which chunk finished first.
+    from ml.serving.recommend import recommend_all
+
+    model, inputs = _synthetic_scoring(3000, 400)
+    config = ScoreConfig(n=12, exclusion_days=180, max_per_category=3)
+    reference = recommend_all(inputs, model, replace(config, num_threads=1, chunk_size=4096))
+    assert reference["customer_id"].n_unique() == 3000
+    assert reference["reason_product_id"].is_not_null().sum() > 10_000
+    for threads, chunk in ((2, 97), (3, 256), (2, 4096)):
+        other = recommend_all(inputs, model, replace(config, num_threads=threads, chunk_size=chunk))
+        assert other.equals(reference), (threads, chunk)

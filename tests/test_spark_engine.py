@@ -236,8 +236,9 @@ def test_spark_block_scoring_equals_the_driver_loop(affinity_home, monkeypatch):
     import numpy as np
     import scipy.sparse as sp
 
+    from ml.serving.collaborative import score_block
     from ml.serving.config import ScoreConfig
-    from ml.spark.scoring import score_block, score_blocks_on_spark
+    from ml.spark.scoring import score_blocks_on_spark
 
     rng = np.random.default_rng(3)
     users = rng.normal(size=(700, 16)).astype(np.float32)

@@ -31,7 +31,7 @@ def cold_start_lists(
     n = config.n
     product_index = IdIndex(inputs.products["product_id"].cast(pl.String).to_numpy().astype(str))
     popular = inputs.popular.with_columns(
-        pl.Series("col", product_index.lookup(inputs.popular["product_id"].to_numpy()))
+        pl.Series("col", product_index.lookup(inputs.popular["product_id"]))
     ).filter(pl.col("col") >= 0)
     popular = popular.filter(pl.Series(eligible[popular["col"].to_numpy()]))
     # Deterministic ranking inside each group: buyers, then product id.

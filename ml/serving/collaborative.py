@@ -12,10 +12,15 @@ with the cold-start ones (:func:`ml.serving.cold_start.cold_start_lists`).
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from ml.serving.config import ScoreConfig
 from ml.serving.model import ScoringModel
@@ -24,6 +29,108 @@ from ml.serving.topk import feasible_cap, top_products
 from ml.spark.scoring import spark_scoring_wanted
 
 log = logging.getLogger(__name__)
+
+
+def score_block(
+    users,
+    item_block,
+    excluded,
+    categories,
+    candidate,
+    history,
+    unit,
+    config,
+    *,
+    per_category_first=False,
+    stats=None,
+    exact_items=None,
+):
+    """One chunk: catalogue ids, scores, reason products (the driver's and Spark's unit)."""
+    ids, scores = top_products(
+        users,
+        item_block,
+        excluded,
+        categories,
+        config,
+        per_category_first=per_category_first,
+        stats=stats,
+        exact_items=exact_items,
+    )
+    ids = np.where(ids >= 0, candidate[np.maximum(ids, 0)], -1)
+    if unit is None:
+        reasons = np.full(ids.shape, -1, dtype=np.int64)
+    else:
+        reasons = reason_products(ids, history, unit)
+    return ids, scores, reasons
+
+
+def _worker_count(config: ScoreConfig) -> int:
+    return max(1, config.num_threads or os.cpu_count() or 1)
+
+
+def _score_chunks_in_threads(
+    users, item_block, excluded, categories, candidate, history, unit, config, out
+):
+    """Score the chunks on every core, a chunk per thread, into ``out`` (ids, scores, reasons).
+
+    Each thread runs a whole chunk (top-k with one OpenMP thread, exclusions, cap, exact
+    re-rank, reasons): numpy and implicit release the GIL in their loops, so the Python
+    glue of one chunk overlaps the BLAS and selection of another. BLAS stays on one thread
+    per chunk. A chunk's rows depend on its customers alone, so the result is the same
+    whatever the thread count or finishing order.
+    """
+    out_ids, out_scores, out_reasons = out
+    workers = _worker_count(config)
+    chunk_config = replace(config, num_threads=1) if workers > 1 else config
+    exact_items = item_block.astype(np.float64)  # once, for every chunk's exact re-rank
+    selection: dict[str, int] = {}
+    lock = threading.Lock()
+    started = time.perf_counter()
+    done = 0
+
+    def run(start: int) -> None:
+        nonlocal done
+        stop = min(start + config.chunk_size, len(users))
+        with lock:
+            # Once most customers' top lists fail the category cap, skip the global pass.
+            per_category_first = (
+                selection.get("per_category_rows", 0) > selection.get("rows", 1) / 2
+            )
+        stats: dict[str, int] = {}
+        ids, scores, reasons = score_block(
+            users[start:stop],
+            item_block,
+            excluded[start:stop],
+            categories,
+            candidate,
+            history[start:stop],
+            unit,
+            chunk_config,
+            per_category_first=per_category_first,
+            stats=stats,
+            exact_items=exact_items,
+        )
+        out_ids[start:stop], out_scores[start:stop], out_reasons[start:stop] = ids, scores, reasons
+        with lock:
+            for key, value in stats.items():
+                selection[key] = selection.get(key, 0) + value
+            done += stop - start
+            if (start // config.chunk_size) % 25 == 24:
+                log.info(
+                    "scored %d/%d customers (%.0f/s)",
+                    done,
+                    len(users),
+                    done / (time.perf_counter() - started),
+                )
+
+    starts = range(0, len(users), config.chunk_size)
+    with threadpool_limits(limits=1, user_api="blas"):
+        if workers == 1:
+            for start in starts:
+                run(start)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score") as pool:
+                list(pool.map(run, starts))
 
 
 def collaborative_lists(
@@ -67,46 +174,33 @@ def collaborative_lists(
     out_ids = np.empty((len(positions), n), dtype=np.int64)
     out_scores = np.empty((len(positions), n), dtype=np.float32)
     out_reasons = np.empty((len(positions), n), dtype=np.int64)
-    started = time.perf_counter()
-    selection: dict[str, int] = {}
-    on_spark = spark_scoring_wanted(len(positions))  # Spark homes, many customers
-    if on_spark:  # the same blocks through the same functions, in Spark tasks
+    users_of = model.user_factors[model_rows[positions]]
+    unit_or_none = unit if model.has_item_similarity else None
+    if spark_scoring_wanted(len(positions)):  # Spark homes, many customers
         from ml.spark.scoring import score_blocks_on_spark
 
         out_ids, out_scores, out_reasons = score_blocks_on_spark(
-            model.user_factors[model_rows[positions]],
+            users_of,
             item_block,
             excluded,
             cand_categories,
             candidate,
             reason_history,
-            unit if model.has_item_similarity else None,
+            unit_or_none,
             config,
         )
-    # The chunk loop of the driver (nothing left to do when Spark scored the blocks).
-    for start in range(0, 0 if on_spark else len(positions), config.chunk_size):
-        stop = min(start + config.chunk_size, len(positions))
-        users = model.user_factors[model_rows[positions[start:stop]]]
-        # Once most customers' top lists fail the category cap, skip the global pass.
-        per_category_first = selection.get("per_category_rows", 0) > selection.get("rows", 1) / 2
-        ids, scores = top_products(
-            users,
+    else:
+        _score_chunks_in_threads(
+            users_of,
             item_block,
-            excluded[start:stop],
+            excluded,
             cand_categories,
+            candidate,
+            reason_history,
+            unit_or_none,
             config,
-            per_category_first=per_category_first,
-            stats=selection,
+            (out_ids, out_scores, out_reasons),
         )
-        ids = np.where(ids >= 0, candidate[np.maximum(ids, 0)], -1)  # back to catalogue
-        out_ids[start:stop], out_scores[start:stop] = ids, scores
-        if model.has_item_similarity:
-            out_reasons[start:stop] = reason_products(ids, reason_history[start:stop], unit)
-        else:
-            out_reasons[start:stop] = -1
-        if (start // config.chunk_size) % 25 == 24:
-            elapsed = time.perf_counter() - started
-            log.info("scored %d/%d customers (%.0f/s)", stop, len(positions), stop / elapsed)
 
     filled = out_ids >= 0
     customer_pos = np.repeat(positions, n).reshape(-1, n)[filled]

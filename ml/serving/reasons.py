@@ -112,12 +112,14 @@ def reason_codes(recommended: np.ndarray, reasons: np.ndarray, buyer: np.ndarray
         included: a viewed product is never "bought before"), ``recommended_for_you``
         when no product is named.
     """
+    # Pick from the four names by an integer index: an object gather of shared strings,
+    # not a where() over fixed-width text converted to objects (10x slower at 10M rows).
+    names = np.array(
+        [RECOMMENDED_FOR_YOU, BOUGHT_BEFORE, BOUGHT_SIMILAR, VIEWED_SIMILAR], dtype=object
+    )
     same = reasons == recommended
-    return np.where(
-        reasons < 0,
-        RECOMMENDED_FOR_YOU,
-        np.where(buyer, np.where(same, BOUGHT_BEFORE, BOUGHT_SIMILAR), VIEWED_SIMILAR),
-    ).astype(object)
+    which = np.where(buyer, np.where(same, 1, 2), 3)
+    return names[np.where(reasons < 0, 0, which)]
 
 
 @dataclass
@@ -128,14 +130,19 @@ class LastBought:
     ----------
     keys : numpy.ndarray
         Sorted ``customer_position * n_products + product_position`` of bought pairs.
-    days : numpy.ndarray
-        ``YYYY-MM-DD`` of the last purchase, aligned with ``keys``.
+    day_codes : numpy.ndarray
+        Index into ``labels`` of each pair's last purchase day, aligned with ``keys``.
+    labels : numpy.ndarray
+        The distinct days as ``YYYY-MM-DD`` objects, then ``None`` (a pair with no day).
+        Formatting the few hundred distinct days, not 10M pairs, and gathering shared
+        strings keeps this cheap at scale.
     n_products : int
         Catalogue size (the key's stride).
     """
 
     keys: np.ndarray
-    days: np.ndarray
+    day_codes: np.ndarray
+    labels: np.ndarray
     n_products: int
 
     @classmethod
@@ -149,10 +156,16 @@ class LastBought:
     ) -> LastBought:
         """Build from the scoring history (``last_bought_at`` per customer x product)."""
         keep = bought & (rows >= 0) & (cols >= 0)
-        when = history["last_bought_at"].dt.strftime("%Y-%m-%d").to_numpy()
+        day = history["last_bought_at"].dt.date()
+        keep &= day.is_not_null().to_numpy()
+        epoch_days = day.to_physical().fill_null(0).to_numpy()[keep]
+        distinct, day_codes = np.unique(epoch_days, return_inverse=True)
+        labels = np.empty(len(distinct) + 1, dtype=object)
+        labels[:-1] = np.datetime_as_string(distinct.astype("datetime64[D]")).astype(object)
+        labels[-1] = None
         keys = rows[keep].astype(np.int64) * n_products + cols[keep]
         order = np.argsort(keys, kind="stable")
-        return cls(keys[order], np.asarray(when[keep], dtype=object)[order], n_products)
+        return cls(keys[order], day_codes[order], labels, n_products)
 
     def dates(self, customers: np.ndarray, products: np.ndarray) -> np.ndarray:
         """Last purchase day of each (customer, product) position pair (None if never)."""
@@ -161,4 +174,4 @@ class LastBought:
             return np.full(len(wanted), None, dtype=object)
         at = np.clip(np.searchsorted(self.keys, wanted), 0, len(self.keys) - 1)
         found = self.keys[at] == wanted
-        return np.where(found, self.days[at], None)
+        return self.labels[np.where(found, self.day_codes[at], len(self.labels) - 1)]

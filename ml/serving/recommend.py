@@ -140,8 +140,8 @@ def recommend_all(
 
     # Histories in catalogue space: everything interacted, what was bought, and what was
     # bought inside the exclusion window.
-    h_rows = customer_index.lookup(history["customer_id"].to_numpy())
-    h_cols = product_index.lookup(history["product_id"].to_numpy())
+    h_rows = customer_index.lookup(history["customer_id"])
+    h_cols = product_index.lookup(history["product_id"])
     bought_flag = history["bought"].fill_null(False).to_numpy().astype(bool)
     shape = (n_customers, n_products)
     interacted = _pairs_csr(h_rows, h_cols, shape)
@@ -206,7 +206,10 @@ def recommend_all(
     del parts
     id_order = np.empty(n_customers, dtype=np.int64)
     id_order[np.argsort(customer_ids, kind="stable")] = np.arange(n_customers)
-    order = np.lexsort((ranks, id_order[customer_pos]))
+    # One int64 key: a stable sort of already sorted runs is a merge (lexsort: 3x slower).
+    order = np.argsort(
+        id_order[customer_pos] * (int(ranks.max(initial=0)) + 1) + ranks, kind="stable"
+    )
     customer_series = pl.Series("customer_id", customer_ids, dtype=pl.String)
     product_series = pl.Series("product_id", product_ids, dtype=pl.String)
     reason_pos = reason_pos[order]

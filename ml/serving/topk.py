@@ -37,7 +37,7 @@ def exact_scores(user_vectors: np.ndarray, item_factors: np.ndarray, ids: np.nda
     """
     users = np.asarray(user_vectors, dtype=np.float64)
     safe = np.maximum(ids, 0)
-    items = item_factors[safe].astype(np.float64)  # (users, k, factors)
+    items = item_factors[safe].astype(np.float64, copy=False)  # (users, k, factors)
     out = np.matmul(items, users[:, :, None])[:, :, 0]
     out = np.round(out, 9)
     return np.where(ids >= 0, out, -np.inf)
@@ -109,6 +109,23 @@ def cap_per_category(
     return ids, kept_scores, (ids < 0).any(axis=1)
 
 
+def _fetch_groups(counts: np.ndarray, most: int) -> list[tuple[np.ndarray, bool]]:
+    """Rows grouped by how many candidates to over-fetch for their exclusions.
+
+    A selection's cost grows with its width, so rows are fetched with the exclusions of
+    their own group (counts up to 0, 4, 8, ... 32, then doubling up to ``most``) rather
+    than with the chunk's largest. Rows with more than ``most`` exclusions go to the
+    filtered selection (``True``).
+    """
+    bounds = [0, *range(4, min(most, 32) + 1, 4)]
+    while bounds[-1] < most:
+        bounds.append(min(most, bounds[-1] * 2))
+    group = np.searchsorted(bounds, counts)  # the first bound >= count
+    groups = [(np.flatnonzero(group == g), False) for g in range(len(bounds))]
+    groups.append((np.flatnonzero(group == len(bounds)), True))
+    return [(rows, filtered) for rows, filtered in groups if len(rows)]
+
+
 def candidate_products(
     user_vectors: np.ndarray,
     item_factors: np.ndarray,
@@ -116,6 +133,7 @@ def candidate_products(
     width: int,
     num_threads: int = 0,
     rerank: bool = True,
+    exact_items: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``width`` items per user, excluded items left out.
 
@@ -129,8 +147,10 @@ def candidate_products(
     list is the same whichever customers share its batch (what incremental scoring
     relies on); the float32 error (~1e-7 relative) cannot reach past the margin.
 
-    ``rerank=False`` skips that step and returns the float32 top ``width +
-    RERANK_MARGIN`` in float32 order (the caller re-ranks a pool of them exactly).
+    ``exact_items`` is ``item_factors`` as float64 when the caller has it (a chunk loop
+    converts once, not per chunk). ``rerank=False`` skips that step and returns the
+    float32 top ``width + RERANK_MARGIN`` in float32 order (the caller re-ranks a pool of
+    them exactly).
 
     Returns
     -------
@@ -144,10 +164,7 @@ def candidate_products(
     ids = np.full((users, width), -1, dtype=np.int64)
     scores = np.full((users, width), np.nan, dtype=np.float32)
     counts = np.diff(exclude.indptr)
-    light = counts <= max(32, width)
-    for rows, filtered in ((np.flatnonzero(light), False), (np.flatnonzero(~light), True)):
-        if len(rows) == 0:
-            continue
+    for rows, filtered in _fetch_groups(counts, max(32, width)):
         sub = exclude[rows] if len(rows) < users else exclude
         fetch = min(n_items, width + (0 if filtered else int(counts[rows].max())))
         cand, cand_scores = topk(
@@ -171,7 +188,7 @@ def candidate_products(
         scores[rows, : min(width, cand.shape[1])] = cand_scores[:, :width]
     if not rerank:
         return ids, np.where(ids >= 0, scores, np.nan)
-    exact = exact_scores(user_vectors, item_factors, ids)
+    exact = exact_scores(user_vectors, item_factors if exact_items is None else exact_items, ids)
     order = np.lexsort((np.where(ids >= 0, ids, n_items), -exact), axis=1)[:, :target]
     ids = np.take_along_axis(ids, order, axis=1)
     exact = np.take_along_axis(exact, order, axis=1)
@@ -208,6 +225,7 @@ def top_products(
     *,
     per_category_first: bool = False,
     stats: dict[str, int] | None = None,
+    exact_items: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``config.n`` per user with exclusions and the category cap.
 
@@ -231,6 +249,8 @@ def top_products(
         Go straight to the per-category selection (same result, other cost).
     stats : dict, optional
         Incremented with ``rows`` and ``per_category_rows`` (rows that needed it).
+    exact_items : numpy.ndarray, optional
+        ``item_factors`` as float64 (for the exact re-ranking), when the caller keeps it.
 
     Returns
     -------
@@ -243,7 +263,9 @@ def top_products(
     stats["rows"] = stats.get("rows", 0) + len(user_vectors)
     if capped and per_category_first:
         stats["per_category_rows"] = stats.get("per_category_rows", 0) + len(user_vectors)
-        return capped_top_products(user_vectors, item_factors, exclude, categories, config)
+        return capped_top_products(
+            user_vectors, item_factors, exclude, categories, config, exact_items
+        )
     # Over-fetch so the category cap rarely needs the second pass.
     width = min(n_items, 2 * n if capped else n)
     ids = np.full((len(user_vectors), n), -1, dtype=np.int64)
@@ -251,7 +273,12 @@ def top_products(
     pending = np.arange(len(user_vectors))
     while len(pending) and width > 0:
         cand, cand_scores = candidate_products(
-            user_vectors[pending], item_factors, exclude[pending], width, config.num_threads
+            user_vectors[pending],
+            item_factors,
+            exclude[pending],
+            width,
+            config.num_threads,
+            exact_items=exact_items,
         )
         got, got_scores, short = cap_per_category(
             cand, cand_scores, categories, n, config.max_per_category
@@ -265,7 +292,12 @@ def top_products(
         if capped:
             stats["per_category_rows"] = stats.get("per_category_rows", 0) + len(pending)
             ids[pending], scores[pending] = capped_top_products(
-                user_vectors[pending], item_factors, exclude[pending], categories, config
+                user_vectors[pending],
+                item_factors,
+                exclude[pending],
+                categories,
+                config,
+                exact_items,
             )
             break
         width = min(n_items, width * 4)
@@ -278,6 +310,7 @@ def capped_top_products(
     exclude: sp.csr_matrix,
     categories: np.ndarray,
     config: ScoreConfig,
+    exact_items: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``config.n`` under the category cap, one category at a time.
 
@@ -329,7 +362,7 @@ def capped_top_products(
     full = kept[:, -1] >= n
     last = np.where(full, np.argmax(kept >= n, axis=1), pool_ids.shape[1] - 1)
     head = pool_ids[:, : min(pool_ids.shape[1], int(last.max()) + 1 + RERANK_MARGIN)]
-    exact = exact_scores(user_vectors, item_factors, head)
+    exact = exact_scores(user_vectors, item_factors if exact_items is None else exact_items, head)
     best = np.lexsort((np.where(head >= 0, head, len(categories)), -exact), axis=1)
     head = np.take_along_axis(head, best, axis=1)
     exact = np.take_along_axis(exact, best, axis=1)

@@ -69,20 +69,6 @@ def _unpack_csr(data: bytes) -> sp.csr_matrix:
     return matrix
 
 
-def score_block(users, item_block, excluded, categories, candidate, history, unit, config):
-    """One chunk, as the Python scorer does it: catalogue ids, scores, reason products."""
-    from ml.serving.reasons import reason_products
-    from ml.serving.topk import top_products
-
-    ids, scores = top_products(users, item_block, excluded, categories, config)
-    ids = np.where(ids >= 0, candidate[np.maximum(ids, 0)], -1)
-    if unit is None:
-        reasons = np.full(ids.shape, -1, dtype=np.int64)
-    else:
-        reasons = reason_products(ids, history, unit)
-    return ids, scores, reasons
-
-
 def score_blocks_on_spark(
     users: np.ndarray,
     item_block: np.ndarray,
@@ -137,11 +123,13 @@ def score_blocks_on_spark(
     )
 
     def run(frames):
+        from ml.serving.collaborative import score_block
+
         item_factors, cats, cand, unit_factors, settings = items.value
         for frame in frames:
             out = []
             for row in frame.itertuples(index=False):
-                ids, scores, reasons = score_block(
+                ids, scores, reasons = score_block(  # the driver's own unit
                     _unpack(row.users),
                     item_factors,
                     _unpack_csr(row.excluded),
