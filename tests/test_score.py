@@ -264,3 +264,15 @@ def test_recommendations_do_not_depend_on_threads_or_chunks():
     for threads, chunk in ((2, 97), (3, 256), (2, 4096)):
         other = recommend_all(inputs, model, replace(config, num_threads=threads, chunk_size=chunk))
         assert other.equals(reference), (threads, chunk)
+
+
+def test_scoring_without_a_date_scores_the_last_day_with_data():
+    # The default date is read on the connection that then reads the inputs: under
+    # DuckDB 2.0 an unfinished `execute` result made that second read fail.
+    frames = build_marts()
+    report = score(config=CONFIG, model=fit_model(frames))
+    with connect() as con:
+        last_day = con.execute("SELECT max(occurred_at)::DATE FROM marts.interaction_events")
+        assert report.logical_date == last_day.fetchall()[0][0]
+        dates = con.execute("SELECT DISTINCT logical_date FROM ml.recommendations").fetchall()
+    assert dates == [(report.logical_date,)] and report.rows > 0

@@ -122,7 +122,7 @@ class SegmentsPage:
 def segments_page(con: duckdb.DuckDBPyConnection) -> SegmentsPage:
     """RFM segment sizes, the recency x frequency grid, behavioural cluster profiles."""
     return SegmentsPage(
-        customers=con.execute("SELECT count(*) FROM customer_segments").fetchone()[0],
+        customers=con.execute("SELECT count(*) FROM customer_segments").fetchall()[0][0],
         rfm_sizes=frame(
             con,
             "SELECT coalesce(rfm_segment, 'no purchases yet') AS rfm_segment, "

@@ -72,7 +72,7 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
             "SELECT count(*) FROM information_schema.tables "
             "WHERE table_schema = 'main' AND table_name = ?",
             [name],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 

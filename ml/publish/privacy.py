@@ -35,7 +35,7 @@ def find_pii(con: duckdb.DuckDBPyConnection) -> list[str]:
                 hits = con.execute(
                     f"SELECT count(*) FROM {table} WHERE contains(\"{column}\", '@') "
                     f"AND regexp_matches(\"{column}\", '{EMAIL_PATTERN}')"
-                ).fetchone()[0]
+                ).fetchall()[0][0]
                 if hits:
                     problems.append(f"{table}.{column} holds {hits} e-mail-like value(s)")
     return problems

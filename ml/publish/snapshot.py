@@ -131,7 +131,9 @@ def _latest_scored_date(con: duckdb.DuckDBPyConnection) -> date:
         raise PublishError(
             "ml.recommendations does not exist: run `affinity score` before `affinity publish`."
         )
-    value = con.execute(f"SELECT max(logical_date) FROM {ML_SCHEMA}.recommendations").fetchone()[0]
+    value = con.execute(f"SELECT max(logical_date) FROM {ML_SCHEMA}.recommendations").fetchall()[0][
+        0
+    ]
     if value is None:
         raise PublishError("ml.recommendations is empty: run `affinity score` first.")
     return value
@@ -263,7 +265,7 @@ def _verify_snapshot(
     with connect(building, read_only=True) as snap:
         problems = []
         for table, expected in counts.items():
-            actual = snap.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            actual = snap.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             if actual != expected:
                 problems.append(f"{table}: {actual} rows, expected {expected}")
         latest = snap.execute(

@@ -41,7 +41,9 @@ class ScoringInputs:
 
 def latest_logical_date(con) -> date:
     """Return the last day with an interaction (the default logical date)."""
-    value = con.execute("SELECT max(occurred_at) FROM marts.interaction_events").fetchone()[0]
+    # fetchall, not fetchone: DuckDB 2.0 refuses `con.sql` (read_frame) on a connection
+    # whose last `execute` result was not read to the end.
+    value = con.execute("SELECT max(occurred_at) FROM marts.interaction_events").fetchall()[0][0]
     if value is None:
         raise RuntimeError(
             "marts.interaction_events is empty: load data and build the marts first."

@@ -94,8 +94,8 @@ def compare_snapshots(first: Path | str, second: Path | str, rel_tol: float = 1e
         parity.tables_only_in_second = sorted(tables_b - tables_a)
         for table in sorted(tables_a & tables_b):
             parity.row_counts[table] = (
-                a.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
-                b.execute(f"SELECT count(*) FROM {table}").fetchone()[0],
+                a.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0],
+                b.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0],
             )
         for table, key in EQUAL_TABLES.items():
             if table in tables_a and table in tables_b:

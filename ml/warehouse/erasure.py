@@ -47,7 +47,7 @@ def erased_rows(
         rows = con.execute(
             f"SELECT count(*) FROM {schema}.{table} WHERE customer_id IN (SELECT unnest(?))",
             [list(customer_ids)],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if rows:
             found[table] = rows
     return found
@@ -65,7 +65,7 @@ def erase_customers(
         deleted[table] = con.execute(
             f"DELETE FROM {schema}.{table} WHERE customer_id IN (SELECT unnest(?))",
             [list(customer_ids)],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     if deleted:
         log.info("erasure: deleted %s from the %s schema", deleted, schema)
     return deleted

@@ -87,7 +87,7 @@ def _record(
             "SELECT any_value(checksum) FROM raw.load_manifest WHERE source_file = ? "
             "AND is_current",
             [source_file],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         con.execute(
             f"INSERT INTO {AUDIT_TABLE} VALUES (?, ?, ?, ?, ?, ?, true)",
             [source_file, entity, checksum, place, rows, erased_at],
@@ -214,7 +214,7 @@ def erase_from_raw(
                 f"SELECT _source_file, count(*) FROM raw.{table} WHERE {where} GROUP BY 1"
             ).fetchall()
             _record(con, [(f, table, n) for f, n in per_file], "loaded", erased_at)
-        deleted = con.execute(f"DELETE FROM raw.{table} WHERE {where}").fetchone()[0]
+        deleted = con.execute(f"DELETE FROM raw.{table} WHERE {where}").fetchall()[0][0]
         if deleted:
             removed[f"raw.{table}"] = deleted
     if table_exists(con, "raw", "quarantine"):

@@ -76,7 +76,7 @@ class CopyCache:
         self._con.commit()
 
     def __len__(self) -> int:
-        return int(self._con.execute("SELECT count(*) FROM copy_cache").fetchone()[0])
+        return int(self._con.execute("SELECT count(*) FROM copy_cache").fetchall()[0][0])
 
     def close(self) -> None:
         self._con.close()
