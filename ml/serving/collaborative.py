@@ -1,9 +1,9 @@
 """Collaborative lists: the warm customers' top products from the model's factors.
 
-The customers scored collaboratively (in the model, enough history) are walked in chunks:
-each chunk's exact top products under the exclusions and the category cap
-(:func:`ml.serving.topk.top_products`, or the same blocks in Spark tasks through
-:mod:`ml.spark.scoring`), each recommendation's reason product
+The customers scored collaboratively (in the model, enough history) are walked in chunks,
+a chunk per thread on every core (:func:`score_block`, or the same blocks in Spark tasks
+through :mod:`ml.spark.scoring`): each chunk's exact top products under the exclusions and
+the category cap (:func:`ml.serving.topk.top_products`), each recommendation's reason product
 (:func:`ml.serving.reasons.reason_products`), its reason code and the date the named
 product was last bought. :func:`ml.serving.recommend.recommend_all` assembles these rows
 with the cold-start ones (:func:`ml.serving.cold_start.cold_start_lists`).

@@ -24,7 +24,8 @@ class ScoreConfig:
     chunk_size : int
         Customers scored per batch (memory ~ chunk_size x candidates).
     num_threads : int
-        Threads of implicit's topk (0: all cores).
+        Chunks scored at once, one per thread, each with a single-threaded top-k and
+        BLAS (0: one per core; 1: one chunk at a time, on one thread).
     keep_dates : int
         Logical dates kept in ``ml.recommendations``.
     new_product_share : float
