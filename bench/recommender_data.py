@@ -162,11 +162,32 @@ def logical_date(home: Path) -> str:
     return latest.date().isoformat()
 
 
+def features_fingerprint() -> str:
+    """A hash of the code that builds a home's marts (the dbt project, ingest, the stages)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for folder, pattern in (
+        ("dbt_project", "**/*.sql"),
+        ("dbt_project", "**/*.yml"),
+        ("dbt_project", "**/*.csv"),
+        ("ml/ingest", "**/*.py"),
+        ("ml/text", "**/*.py"),
+    ):
+        for path in sorted((REPO_ROOT / folder).glob(pattern)):
+            if "target" in path.relative_to(REPO_ROOT).parts:
+                continue
+            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def prepare_home(name: str, work: Path, *, fresh: bool = False) -> tuple[Path, str]:
     """An Affinity home holding data set ``name`` after ``ingest`` and ``dbt_features``.
 
-    The home is ``work/<name>``; it is reused when it already holds the built marts
-    (``fresh`` rebuilds it). Returns the home and the logical date of its runs.
+    The home is ``work/<name>``; it is reused when it already holds marts built by the
+    same code (:func:`features_fingerprint`; ``fresh`` rebuilds it). Returns the home and
+    the logical date of its runs.
     """
     from ml.orchestration.landing import latest_data_date
     from ml.orchestration.runner import run_stages
@@ -174,9 +195,10 @@ def prepare_home(name: str, work: Path, *, fresh: bool = False) -> tuple[Path, s
 
     home = work / name
     marker = home / ".features_built"
+    fingerprint = features_fingerprint()
     if fresh and home.exists():
         shutil.rmtree(home)
-    if not marker.exists():
+    if not marker.exists() or marker.read_text().split()[0] != fingerprint:
         if home.exists():
             shutil.rmtree(home)
         home.mkdir(parents=True)
@@ -187,7 +209,7 @@ def prepare_home(name: str, work: Path, *, fresh: bool = False) -> tuple[Path, s
         as_of = latest_data_date(source)
         with affinity_home(home):
             run_stages(RunContext(as_of, input_path=str(source)), "dbt_features", "dbt_features")
-        marker.write_text(datetime.now(UTC).isoformat())
+        marker.write_text(f"{fingerprint} {datetime.now(UTC).isoformat()}")
     return home, logical_date(home)
 
 
