@@ -276,3 +276,21 @@ def test_scoring_without_a_date_scores_the_last_day_with_data():
         assert report.logical_date == last_day.fetchall()[0][0]
         dates = con.execute("SELECT DISTINCT logical_date FROM ml.recommendations").fetchall()
     assert dates == [(report.logical_date,)] and report.rows > 0
+
+
+def test_a_customer_the_model_learned_nothing_about_gets_the_cold_start_list():
+    # A zero vector scores every product 0: its "top" list would be arbitrary ties.
+    from ml.serving.recommend import recommend_all
+
+    model, inputs = _synthetic_scoring(300, 200)
+    config = ScoreConfig(n=10, exclusion_days=180, max_per_category=3)
+    histories = inputs.history.group_by("customer_id").len()
+    blank = histories.filter(pl.col("len") >= 5)["customer_id"].sort()[:3].to_list()
+    rows = model.customer_rows(np.array(blank))
+    model.user_factors[rows] = 0.0
+    recs = recommend_all(inputs, model, config)
+    mine = recs.filter(pl.col("customer_id").is_in(blank))
+    assert mine.height == 3 * 10
+    assert mine["reason_code"].str.starts_with("popular_").all()
+    others = recs.filter(~pl.col("customer_id").is_in(blank))
+    assert not others["reason_code"].str.starts_with("popular_").all()

@@ -13,9 +13,9 @@ For each customer of ``marts.dim_customers`` the top ``n`` products:
   you bought X"; the product itself: "bought before"); for customers who bought nothing,
   the closest *viewed* product ("because you viewed X"); never a purchase that did not
   happen;
-* **cold start** (too little history, or not in the model): the products most bought in the
-  last ``popularity_days`` by customers of the same RFM segment, else of the same country,
-  else by everyone, with the same filters.
+* **cold start** (too little history, not in the model, or a zero model vector): the
+  products most bought in the last ``popularity_days`` by customers of the same RFM
+  segment, else of the same country, else by everyone, with the same filters.
 
 Products whose recent reviews turn negative move to the end of every list
 (``demote_turning_negative``, :mod:`ml.serving.review_demotion`).
@@ -169,7 +169,11 @@ def recommend_all(
 
     model_rows = model.customer_rows(customer_ids)
     history_size = np.diff(interacted.indptr)
-    warm = (model_rows >= 0) & (history_size >= config.min_history_products)
+    # A customer whose model vector is zero (nothing of theirs was in the fit) would get
+    # a list of ties in arbitrary order: they get the cold-start list instead.
+    learned = model_rows >= 0
+    learned[learned] = np.any(model.user_factors[model_rows[learned]] != 0, axis=1)
+    warm = learned & (history_size >= config.min_history_products)
     if model.family == "popularity":
         warm[:] = False  # the baseline is the cold-start list itself, with better context
     parts = []
