@@ -63,6 +63,32 @@ def test_dense_topk_filters_excluded_cells_and_breaks_ties_by_column():
     assert values[0].tolist() == [3.0, 1.0, 0.5]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_dense_topk_equals_a_stable_sort_of_every_row(seed):
+    # Heavy ties (few distinct values), exclusions, n from 0 to past the width, NaN rows.
+    rng = np.random.default_rng(seed)
+    for case in range(60):
+        rows, width = int(rng.integers(1, 30)), int(rng.integers(1, 200))
+        scores = rng.integers(0, int(rng.integers(1, 6)), (rows, width)).astype(np.float32)
+        if case % 3 == 0:
+            scores = rng.random((rows, width)).astype(np.float32)
+        if case % 7 == 0:
+            scores[0, rng.integers(0, width)] = np.nan
+        exclude = (
+            sp.random(rows, width, density=rng.random() * 0.9, format="csr", random_state=case)
+            if case % 2
+            else None
+        )
+        n = int(rng.integers(0, width + 5))
+        ids, values = dense_topk(scores, exclude, n)
+        expected = scores.copy()
+        if exclude is not None:
+            expected[exclude.toarray() != 0] = np.finfo(np.float32).min
+        order = np.argsort(-expected, axis=1, kind="stable")[:, : min(n, width)]
+        assert ids.tolist() == order.tolist()
+        np.testing.assert_array_equal(values, np.take_along_axis(expected, order, axis=1))
+
+
 def test_strength_transforms(events):
     counts = aggregate(events, CUTOFF, InteractionWeighting(half_life_days=None))
     logged = aggregate(

@@ -45,12 +45,27 @@ def dense_topk(
     if exclude is not None and exclude.nnz:
         coo = sp.coo_matrix(exclude)
         scores[coo.row, coo.col] = _NEG
-    n = min(n, scores.shape[1])
+    rows, width = scores.shape
+    n = min(n, width)
     if n <= 0:
-        return np.empty((len(scores), 0), np.int64), np.empty((len(scores), 0), np.float32)
-    # Stable sort of the negated scores: ties in column order, deterministic.
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
-    return order.astype(np.int64), np.take_along_axis(scores, order, axis=1)
+        return np.empty((rows, 0), np.int64), np.empty((rows, 0), np.float32)
+    if np.isnan(scores).any():  # NaN has no rank: the full stable sort puts it last
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+        return order.astype(np.int64), np.take_along_axis(scores, order, axis=1)
+    # The same n columns, in the same order, as a stable sort of the whole row (ties in
+    # column order), without sorting every column: the n-th largest score in linear time,
+    # every column above it and, of those equal to it, the lowest; then sort those n.
+    # 4x faster at 50k products, where the sort made each blend trial cost ~20 s at 10m.
+    nth = -np.partition(-scores, n - 1, axis=1)[:, n - 1 : n]
+    above = scores > nth
+    tied = scores == nth
+    room = n - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    columns = np.nonzero(chosen)[1].reshape(rows, n)  # ascending columns per row
+    picked = np.take_along_axis(scores, columns, axis=1)
+    order = np.argsort(-picked, axis=1, kind="stable")
+    columns = np.take_along_axis(columns, order, axis=1)
+    return columns.astype(np.int64), np.take_along_axis(picked, order, axis=1)
 
 
 def chunked_topk(
