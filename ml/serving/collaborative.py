@@ -174,33 +174,22 @@ def collaborative_lists(
     out_ids = np.empty((len(positions), n), dtype=np.int64)
     out_scores = np.empty((len(positions), n), dtype=np.float32)
     out_reasons = np.empty((len(positions), n), dtype=np.int64)
-    users_of = model.user_factors[model_rows[positions]]
-    unit_or_none = unit if model.has_item_similarity else None
+    blocks = (
+        model.user_factors[model_rows[positions]],
+        item_block,
+        excluded,
+        cand_categories,
+        candidate,
+        reason_history,
+        unit if model.has_item_similarity else None,
+        config,
+    )
     if spark_scoring_wanted(len(positions)):  # Spark homes, many customers
         from ml.spark.scoring import score_blocks_on_spark
 
-        out_ids, out_scores, out_reasons = score_blocks_on_spark(
-            users_of,
-            item_block,
-            excluded,
-            cand_categories,
-            candidate,
-            reason_history,
-            unit_or_none,
-            config,
-        )
+        out_ids, out_scores, out_reasons = score_blocks_on_spark(*blocks)
     else:
-        _score_chunks_in_threads(
-            users_of,
-            item_block,
-            excluded,
-            cand_categories,
-            candidate,
-            reason_history,
-            unit_or_none,
-            config,
-            (out_ids, out_scores, out_reasons),
-        )
+        _score_chunks_in_threads(*blocks, (out_ids, out_scores, out_reasons))
 
     filled = out_ids >= 0
     customer_pos = np.repeat(positions, n).reshape(-1, n)[filled]
