@@ -131,7 +131,7 @@ def _latest_scored_date(con: duckdb.DuckDBPyConnection) -> date:
         raise PublishError(
             "ml.recommendations does not exist: run `affinity score` before `affinity publish`."
         )
-    value = con.execute(f"SELECT max(logical_date) FROM {ML_SCHEMA}.recommendations").fetchall()[0][
+    (value,) = con.execute(f"SELECT max(logical_date) FROM {ML_SCHEMA}.recommendations").fetchall()[
         0
     ]
     if value is None:

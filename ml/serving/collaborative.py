@@ -64,10 +64,6 @@ def score_block(
     return ids, scores, reasons
 
 
-def _worker_count(config: ScoreConfig) -> int:
-    return max(1, config.num_threads or os.cpu_count() or 1)
-
-
 def _score_chunks_in_threads(
     users, item_block, excluded, categories, candidate, history, unit, config, out
 ):
@@ -80,7 +76,7 @@ def _score_chunks_in_threads(
     whatever the thread count or finishing order.
     """
     out_ids, out_scores, out_reasons = out
-    workers = _worker_count(config)
+    workers = max(1, config.num_threads or os.cpu_count() or 1)
     chunk_config = replace(config, num_threads=1) if workers > 1 else config
     exact_items = item_block.astype(np.float64)  # once, for every chunk's exact re-rank
     selection: dict[str, int] = {}
