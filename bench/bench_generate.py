@@ -34,6 +34,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SCALES = {
     "1m": {"customers": 50_000, "products": 5_000, "days": 90},
     "10m": {"customers": 500_000, "products": 50_000, "days": 90},
+    "100m": {"customers": 5_000_000, "products": 200_000, "days": 90},
 }
 
 

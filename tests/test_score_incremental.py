@@ -18,11 +18,12 @@ import polars as pl
 import pytest
 
 from ml.serving.config import ScoreConfig
+from ml.serving.demotion_rerank import base_positions
 from ml.serving.incremental import plan_scoring, subset_inputs
 from ml.serving.inputs import ScoringInputs
 from ml.serving.model import ScoringModel
 from ml.serving.recommend import RECOMMENDATION_COLUMNS, recommend_all
-from ml.serving.score_partition import cap_is_feasible, write_carried
+from ml.serving.score_partition import ScoredBatch, cap_is_feasible, write_carried
 from ml.serving.score_state import current_state, load_state, save_state
 from ml.warehouse import connect
 from ml.warehouse.tables import read_frame, write_partition
@@ -181,7 +182,10 @@ def _day_two_incrementally(seed: int) -> tuple:
         )
         plan = plan_scoring(con, DAY2, inputs2, model, CONFIG, current)
         rows = recommend_all(subset_inputs(inputs2, plan.rescore), model, CONFIG)
-        write_carried(con, rows, DAY2, plan, inputs2, columns=RECOMMENDATION_COLUMNS, keep_dates=3)
+        batches = [ScoredBatch(rows, base_positions(rows, []))]
+        write_carried(
+            con, batches, DAY2, plan, inputs2, columns=RECOMMENDATION_COLUMNS, keep_dates=3
+        )
         incremental = _partition(con, DAY2)
     expected = recommend_all(inputs2, model, CONFIG).select(incremental.columns)
     return plan, incremental, expected
@@ -229,7 +233,7 @@ def test_incremental_equals_full_on_other_worlds(seed: int) -> None:
     assert incremental.equals(expected.with_columns(pl.col("score").round(6)))
 
 
-def _score_day(con, day, inputs, model, demoted):
+def _score_in_batches(con, day, inputs, model, demoted, config=CONFIG):
     from ml.serving.score_partition import score_partition
 
     return score_partition(
@@ -237,7 +241,7 @@ def _score_day(con, day, inputs, model, demoted):
         day,
         inputs,
         model,
-        CONFIG,
+        config,
         columns=RECOMMENDATION_COLUMNS,
         compute=recommend_all,
         demoted=demoted,
@@ -251,15 +255,22 @@ def _demoted_in_full(inputs, model, demoted) -> pl.DataFrame:
     return rows.with_columns(pl.col("score").round(6))
 
 
-def test_a_demotion_flip_reranks_the_lists_instead_of_rescoring_them() -> None:
+# 37: the lists are computed and written 37 customers at a time (full and incremental
+# days), and each batch's positions before demotion must reach the next day's re-rank.
+@pytest.mark.parametrize("batch_customers", [0, 37])
+def test_a_demotion_flip_reranks_the_lists_instead_of_rescoring_them(
+    batch_customers: int,
+) -> None:
     products, history, model, n_customers = _world(seed=7)
     inputs1 = _inputs(DAY1, products, history, n_customers)
+    config = dataclasses.replace(CONFIG, batch_customers=batch_customers)
+
     with connect() as con:
-        listed = _score_day(con, DAY1, inputs1, model, []).plan
+        listed = _score_in_batches(con, DAY1, inputs1, model, [], config).plan
         day1 = _partition(con, DAY1)
         a, b, c = day1["product_id"].value_counts(sort=True)["product_id"][:3]
         # Day 1 again with a and b demoted (a re-run of the date: scored in full).
-        assert _score_day(con, DAY1, inputs1, model, [a, b]).plan.full, listed.reason
+        assert _score_in_batches(con, DAY1, inputs1, model, [a, b], config).plan.full, listed.reason
         day1 = _partition(con, DAY1)
         assert day1.equals(_demoted_in_full(inputs1, model, [a, b]).select(day1.columns))
         # Day 2: a restored, c demoted, b still demoted; two customers bought something.
@@ -273,11 +284,11 @@ def test_a_demotion_flip_reranks_the_lists_instead_of_rescoring_them() -> None:
         )
         history2 = pl.concat([history, fresh]).unique(["customer_id", "product_id"], keep="last")
         inputs2 = _inputs(DAY2, products, history2, n_customers)
-        plan = _score_day(con, DAY2, inputs2, model, [b, c]).plan
+        plan = _score_in_batches(con, DAY2, inputs2, model, [b, c], config).plan
         day2 = _partition(con, DAY2)
         # Day 3: b restored too (its positions were saved by the incremental day 2).
         inputs3 = dataclasses.replace(inputs2, logical_date=DAY2 + timedelta(days=1))
-        plan3 = _score_day(con, inputs3.logical_date, inputs3, model, [c]).plan
+        plan3 = _score_in_batches(con, inputs3.logical_date, inputs3, model, [c], config).plan
         day3 = _partition(con, inputs3.logical_date)
     assert not plan.full and not plan3.full, (plan.reason, plan3.reason)
     assert day2.equals(_demoted_in_full(inputs2, model, [b, c]).select(day2.columns))
@@ -301,13 +312,13 @@ def test_lists_without_saved_positions_are_rescored_not_reranked() -> None:
     products, history, model, n_customers = _world(seed=8)
     inputs1 = _inputs(DAY1, products, history, n_customers)
     with connect() as con:
-        _score_day(con, DAY1, inputs1, model, [])
+        _score_in_batches(con, DAY1, inputs1, model, [])
         a = _partition(con, DAY1)["product_id"].value_counts(sort=True)["product_id"][0]
-        _score_day(con, DAY1, inputs1, model, [a])
+        _score_in_batches(con, DAY1, inputs1, model, [a])
         # A state saved before the positions were kept: a's holders cannot be re-ranked.
         con.execute("DROP TABLE ml.score_state_demoted_ranks")
         inputs2 = dataclasses.replace(inputs1, logical_date=DAY2)
-        plan = _score_day(con, DAY2, inputs2, model, []).plan
+        plan = _score_in_batches(con, DAY2, inputs2, model, []).plan
         day2 = _partition(con, DAY2)
     assert not plan.full and len(plan.rerank) == 0, plan.reason
     assert plan.stats["rescored_for_demotion_without_positions"] > 0

@@ -21,8 +21,11 @@ class ScoreConfig:
         not capped); ``None`` switches the cap off.
     min_history_products : int
         Customers with fewer distinct products in their history get cold-start lists.
+    batch_customers : int
+        Customers whose lists are computed and written at a time, in customer order: the
+        result rows held in memory are those of one batch (0: everyone at once).
     chunk_size : int
-        Customers scored per batch (memory ~ chunk_size x candidates).
+        Customers scored per top-k call inside a batch (memory ~ chunk_size x candidates).
     num_threads : int
         Chunks scored at once, one per thread, each with a single-threaded top-k and
         BLAS (0: one per core; 1: one chunk at a time, on one thread).
@@ -42,6 +45,7 @@ class ScoreConfig:
     exclusion_days: int | None = 365
     max_per_category: int | None = 5
     min_history_products: int = 2
+    batch_customers: int = 100_000
     chunk_size: int = 4096
     num_threads: int = 0
     keep_dates: int = 3

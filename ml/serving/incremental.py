@@ -35,6 +35,7 @@ result to a full rebuild, table by table.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -323,3 +324,18 @@ def subset_inputs(inputs: ScoringInputs, customer_ids: np.ndarray) -> ScoringInp
         wanted, left_on=pl.col("customer_id").cast(pl.String), right_on="customer_id", how="semi"
     )
     return ScoringInputs(inputs.logical_date, customers, inputs.products, history, inputs.popular)
+
+
+def customer_batches(inputs: ScoringInputs, size: int) -> Iterator[ScoringInputs]:
+    """``inputs`` split into batches of ``size`` customers, in customer id order.
+
+    Lists are sorted by customer, so the batches' lists, one after the other, are in the
+    same order as the lists of everyone at once. ``size`` 0, or no more customers than
+    ``size``: ``inputs`` itself, once.
+    """
+    if size <= 0 or inputs.customers.height <= size:
+        yield inputs
+        return
+    ids = inputs.customers.get_column("customer_id").cast(pl.String).sort()
+    for start in range(0, len(ids), size):
+        yield subset_inputs(inputs, ids.slice(start, size).to_numpy())

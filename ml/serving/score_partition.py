@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,7 +22,7 @@ import polars as pl
 
 from ml.serving.config import ScoreConfig
 from ml.serving.demotion_rerank import base_positions, carry_demotion, save_base_positions
-from ml.serving.incremental import ScorePlan, plan_scoring, subset_inputs
+from ml.serving.incremental import ScorePlan, customer_batches, plan_scoring, subset_inputs
 from ml.serving.inputs import ScoringInputs
 from ml.serving.model import ScoringModel
 from ml.serving.new_products import exploration_candidates, explore_new_products
@@ -35,8 +35,8 @@ from ml.warehouse.tables import (
     insert_slices,
     partition_names,
     prune_dates,
+    replace_partition,
     transaction,
-    write_partition,
 )
 
 log = logging.getLogger(__name__)
@@ -127,45 +127,88 @@ def score_partition(
     )
     lap("plan")
     scored = inputs if plan.full else subset_inputs(inputs, plan.rescore)
-    rows = compute(scored, model, config)
-    rows = explore_new_products(con, rows, scored, config, candidates=candidates)
-    positions = base_positions(rows, demoted or [])  # what a re-rank needs tomorrow
-    rows = demote_products(rows, demoted or [])
-    lap("compute")
+    computing = 0.0
+
+    def batches() -> Iterator[ScoredBatch]:
+        # One batch of customers at a time: only its rows are in memory while it is
+        # written (at 10M rows, everyone at once peaked at 5.9 GB).
+        nonlocal computing
+        for part in customer_batches(scored, config.batch_customers):
+            started = time.perf_counter()
+            batch = score_batch(con, part, model, compute, config, candidates, demoted or [])
+            computing += time.perf_counter() - started
+            yield batch
+
     if plan.full:
-        write_partition(
-            con,
-            TABLE,
-            rows,
-            day,
-            columns=columns,
-            order_by="customer_id, rank",
-            keep_dates=config.keep_dates,
-            presorted=True,  # recommend_all, the exploration and demotion keep (customer, rank)
-        )
-        save_base_positions(con, day, positions)
+        write_full(con, batches(), day, columns=columns, keep_dates=config.keep_dates)
     else:
         write_carried(
             con,
-            rows,
+            batches(),
             day,
             plan,
             inputs,
             columns=columns,
             keep_dates=config.keep_dates,
             demoted=demoted,
-            positions=positions,
         )
+    seconds["compute"] = round(computing, 2)
     lap("write")
+    seconds["write"] = round(seconds["write"] - computing, 2)
     save_state(con, current)
     figures = partition_figures(con, day, inputs)
     lap("state")
     return PartitionReport(plan=plan, seconds=seconds, **figures)
 
 
+@dataclass
+class ScoredBatch:
+    """The lists of one batch of customers, ready to write."""
+
+    rows: pl.DataFrame  # after the new-product slots and demotion, in (customer, rank) order
+    positions: pl.DataFrame  # :func:`base_positions` before demotion, for tomorrow's re-rank
+
+
+def score_batch(
+    con: duckdb.DuckDBPyConnection,
+    inputs: ScoringInputs,
+    model: ScoringModel,
+    compute: Callable[[ScoringInputs, ScoringModel, ScoreConfig], pl.DataFrame],
+    config: ScoreConfig,
+    candidates: pl.DataFrame | None,
+    demoted: list[str],
+) -> ScoredBatch:
+    """The lists of the customers of ``inputs``: ``compute``, the new-product slots, demotion."""
+    rows = compute(inputs, model, config)
+    rows = explore_new_products(con, rows, inputs, config, candidates=candidates)
+    return ScoredBatch(demote_products(rows, demoted), base_positions(rows, demoted))
+
+
+def write_full(
+    con: duckdb.DuckDBPyConnection,
+    batches: Iterable[ScoredBatch],
+    day: date,
+    *,
+    columns: dict[str, str],
+    keep_dates: int | None,
+) -> None:
+    """Replace ``day``'s partition with the lists of ``batches`` (everyone's, in customer
+    order: the batches come in customer order and each is sorted) and save their positions
+    before demotion."""
+    positions: list[pl.DataFrame] = []
+
+    def rows() -> Iterator[pl.DataFrame]:
+        for batch in batches:
+            positions.append(batch.positions)
+            yield batch.rows
+
+    replace_partition(con, TABLE, rows(), day, columns=columns, keep_dates=keep_dates)
+    save_base_positions(con, day, pl.concat(positions))
+
+
 def write_carried(
     con: duckdb.DuckDBPyConnection,
-    rows: pl.DataFrame,
+    batches: Iterable[ScoredBatch],
     day: date,
     plan: ScorePlan,
     inputs: ScoringInputs,
@@ -174,13 +217,11 @@ def write_carried(
     keep_dates: int | None,
     chunk_rows: int = 1_000_000,
     demoted: list[str] | None = None,
-    positions: pl.DataFrame | None = None,
 ) -> None:
-    """Write ``day``: ``rows`` for the re-scored customers, the ``plan.rerank``
-    customers' rows re-ranked for today's ``demoted`` products and the others' rows copied
-    from the partition of ``plan.carry_from`` (one transaction). ``positions``: the
-    re-scored rows' positions before demotion (:func:`base_positions`), kept for the next
-    re-rank."""
+    """Write ``day`` in one transaction: the lists of ``batches`` (the re-scored
+    customers), the ``plan.rerank`` customers' rows re-ranked for today's ``demoted``
+    products and the others' rows copied from the partition of ``plan.carry_from``. The
+    re-scored rows' positions before demotion are kept for the next re-rank."""
     ensure_table(con, ML_SCHEMA, TABLE, columns)
     names = partition_names(columns)
     listed = ", ".join(names)
@@ -189,8 +230,18 @@ def write_carried(
     con.register("_rescored", pl.DataFrame({"customer_id": plan.rescore}).to_arrow())
     reranked = pl.DataFrame({"customer_id": plan.rerank}, schema={"customer_id": pl.String})
     con.register("_reranked", reranked.to_arrow())
+    positions: list[pl.DataFrame] = []
+
+    def slices() -> Iterator[pl.DataFrame]:
+        for batch in batches:
+            positions.append(batch.positions)
+            selected = batch.rows.select(names)
+            for start in range(0, selected.height, chunk_rows):
+                yield selected.slice(start, chunk_rows)
+
     with transaction(con, "_current_customers", "_rescored", "_reranked", "_partition_rows"):
         con.execute(f"DELETE FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ?", [day])
+        insert_slices(con, TABLE, slices(), day, columns=columns)
         con.execute(
             f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT CAST(? AS DATE) AS logical_date, {listed} "
             f"FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ? "
@@ -206,13 +257,8 @@ def write_carried(
             names,
             plan.demoted_before,
             demoted or [],
-            positions if positions is not None else base_positions(rows, []),
+            pl.concat(positions) if positions else base_positions(pl.DataFrame(), []),
         )
-        selected = rows.select(names)
-        slices = (
-            selected.slice(start, chunk_rows) for start in range(0, selected.height, chunk_rows)
-        )
-        insert_slices(con, TABLE, slices, day, columns=columns)
         prune_dates(con, TABLE, keep_dates)
 
 

@@ -67,7 +67,7 @@ def run_settings(
     demotion only reorders the lists that hold a product, so only those are re-scored when
     it flips."""
     rules = asdict(config)
-    for batch_only in ("chunk_size", "num_threads", "keep_dates"):
+    for batch_only in ("batch_customers", "chunk_size", "num_threads", "keep_dates"):
         rules.pop(batch_only, None)
     return {
         "model": [model.name, model.version, model.family],

@@ -136,24 +136,61 @@ def write_partition(
         Rows written.
     """
     ensure_table(con, ML_SCHEMA, table, columns)
-    rows = frame.select(partition_names(columns))
-    slices = (
-        [rows.slice(start, chunk_rows) for start in range(0, rows.height, chunk_rows)]
-        if presorted and rows.height
-        else [rows]
+    if not presorted:
+        with transaction(con, "_partition_rows"):
+            con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
+            insert_slices(con, table, [frame], logical_date, columns=columns, order_by=order_by)
+            prune_dates(con, table, keep_dates)
+        return frame.height
+    return replace_partition(
+        con,
+        table,
+        [frame],
+        logical_date,
+        columns=columns,
+        keep_dates=keep_dates,
+        chunk_rows=chunk_rows,
     )
+
+
+def replace_partition(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frames: Iterable[pl.DataFrame],
+    logical_date: date,
+    *,
+    columns: Mapping[str, str],
+    keep_dates: int | None = DEFAULT_KEEP_DATES,
+    chunk_rows: int = 1_000_000,
+) -> int:
+    """Replace the rows of one logical date with ``frames``, inserted as they come.
+
+    One transaction (idempotent, like :func:`write_partition`). ``frames`` may be a
+    generator computing each frame when asked: only one frame, and one slice of
+    ``chunk_rows`` of it as Arrow, is held at a time. The rows keep the frames' order.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    ensure_table(con, ML_SCHEMA, table, columns)
+    names = partition_names(columns)
+    written = 0
+
+    def slices() -> Iterator[pl.DataFrame]:
+        nonlocal written
+        for frame in frames:
+            rows = frame.select(names)
+            written += rows.height
+            for start in range(0, rows.height, chunk_rows):
+                yield rows.slice(start, chunk_rows)
+
     with transaction(con, "_partition_rows"):
         con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
-        insert_slices(
-            con,
-            table,
-            slices,
-            logical_date,
-            columns=columns,
-            order_by=None if presorted else order_by,
-        )
+        insert_slices(con, table, slices(), logical_date, columns=columns)
         prune_dates(con, table, keep_dates)
-    return frame.height
+    return written
 
 
 @contextmanager
