@@ -2,20 +2,24 @@
 
 Usage::
 
-    python bench/bench_ingest.py --scale 1m|10m|online_retail
+    python bench/bench_ingest.py --scale 1m|10m|100m|online_retail [--landing DIR]
 
 Generates (or imports) the input into a temporary folder, ingests it into a fresh
-warehouse, then ingests it again (the no-op re-run), and writes
+warehouse, then ingests it again (the no-op re-run), and writes (``--landing``: ingests that
+folder, already generated for ``--scale``, instead). Records the peak size of DuckDB's
+spill folder (``warehouse.duckdb.tmp``), sampled 4 times a second, and
 ``bench/results/ingest_<scale>.json`` and ``.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -42,16 +46,40 @@ def prepare(scale: str, landing: Path) -> dict:
     return generate_shop(landing, seed=42, **SCALES[scale])
 
 
-def run(scale: str) -> dict:
+class SpillSampler(threading.Thread):
+    """The largest size of a folder (DuckDB's spill files), sampled 4 times a second."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.peak_bytes, self._halt = folder, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(0.25):
+            with contextlib.suppress(FileNotFoundError):
+                size = sum(f.stat().st_size for f in self.folder.iterdir())
+                self.peak_bytes = max(self.peak_bytes, size)
+
+    def stop(self) -> float:
+        self._halt.set()
+        self.join()
+        return round(self.peak_bytes / 1024**2, 1)
+
+
+def run(scale: str, landing: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"affinity_bench_ingest_{scale}_") as scratch:
-        os.environ["AFFINITY_HOME"] = str(Path(scratch) / "home")
+        home = Path(scratch) / "home"
+        os.environ["AFFINITY_HOME"] = str(home)
         from ml.ingest import ingest
 
-        landing = Path(scratch) / "landing"
-        prepare(scale, landing)
+        if landing is None:
+            landing = Path(scratch) / "landing"
+            prepare(scale, landing)
+        spill = SpillSampler(home / "warehouse.duckdb.tmp")
+        spill.start()
         started = time.perf_counter()
         report = ingest(landing)
         first = time.perf_counter() - started
+        spill_mb = spill.stop()
         started = time.perf_counter()
         again = ingest(landing)
         noop = time.perf_counter() - started
@@ -71,6 +99,7 @@ def run(scale: str) -> dict:
             for f in report.files
         },
         "warehouse_mb": round(size_mb, 1),
+        "peak_spill_mb": spill_mb,
         "peak_rss_mb": peak_rss_mb(),
         "machine": machine(duckdb=duckdb.__version__),
         "measured_at": now_utc(),
@@ -91,6 +120,7 @@ def markdown(r: dict) -> str:
 | received = loaded + quarantined | {r["received_rows"]:,} = {r["loaded_rows"]:,} + {r["quarantined_rows"]:,} |
 | warehouse size | {r["warehouse_mb"]} MB |
 | peak RSS | {r["peak_rss_mb"]["self"]} MB |
+| peak DuckDB spill (temp folder) | {r.get("peak_spill_mb", "not measured")} MB |
 
 | file | rows | quarantined |
 |---|---|---|
@@ -103,9 +133,10 @@ Machine: {r["machine"]["nproc"]} CPUs, {r["machine"]["ram_gb"]} GB RAM, duckdb {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=[*sorted(SCALES), "online_retail"], required=True)
+    parser.add_argument("--landing", type=Path, help="an already generated landing folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    result = run(args.scale)
+    result = run(args.scale, args.landing)
     path = write_results(f"ingest_{args.scale}", result, markdown(result))
     print(markdown(result))
     print(f"wrote {path}")

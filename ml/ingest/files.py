@@ -205,17 +205,22 @@ def _line_numbers(
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> tuple[list[str], int]:
-    """Load a Parquet file into temp ``table`` with a 1-based ``_row``."""
+    """Stage a Parquet file as the temp view ``table`` with a 1-based ``_row``.
+
+    A view, not a copy: Parquet is typed and cheap to read again, and a copy of a 100M-row
+    file (sorted by ``_row``) was the first of several full copies spilled to disk.
+    """
     try:
+        # A view cannot take a prepared parameter: the path is quoted as a literal.
+        literal = "'" + str(path).replace("'", "''") + "'"
         con.execute(
             f"""
-            create or replace temp table {table} as
+            create or replace temp view {table} as
             select file_row_number + 1 as _row, * exclude (file_row_number)
-            from read_parquet(?, file_row_number = true)
-            order by _row
-            """,
-            [str(path)],
+            from read_parquet({literal}, file_row_number = true)
+            """
         )
+        con.execute(f"select * from {table} limit 0")  # unreadable files fail here
     except duckdb.Error as exc:
         raise IngestError(
             f"{path}: cannot be read as Parquet ({str(exc).splitlines()[0]})."

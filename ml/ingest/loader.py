@@ -100,7 +100,11 @@ def _load_file(
         f"union all select rule, count(*) from {stage}_rejects group by 1"
     ).fetchall():
         report.rules[rule] = report.rules.get(rule, 0) + count
-    for suffix in ("", "_typed", "_rejects"):
+    staged_as_view = con.execute(
+        "select count(*) from duckdb_views() where temporary and view_name = ?", [stage]
+    ).fetchall()[0][0]
+    con.execute(f"drop {'view' if staged_as_view else 'table'} if exists {stage}")
+    for suffix in ("_typed", "_rejects"):
         con.execute(f"drop table if exists {stage}{suffix}")
 
 

@@ -279,9 +279,11 @@ def validate(
     """
     staged_types = {r[0]: r[1] for r in con.execute(f"describe {stage}").fetchall()}
     cast_sql, typed_sql = typing_sql(entity, stage, header, staged_types, future_cutoff, shop_zone)
-    con.execute(f"create or replace temp table {stage}_cast as {cast_sql}")
-    con.execute(f"create or replace temp table {stage}_checked as {typed_sql}")
-    con.execute(f"drop table {stage}_cast")
     keyed = key_rules_sql(entity, f"{stage}_checked", source_file)
-    con.execute(f"create or replace temp table {stage}_typed as {keyed}")
-    con.execute(f"drop table {stage}_checked")
+    # One statement, nothing in between materialized: at 100M events each wide temp table
+    # was another full copy spilled to disk (the file's 26 GB filled the disk).
+    con.execute(
+        f"create or replace temp table {stage}_typed as "
+        f"with {stage}_cast as not materialized ({cast_sql}), "
+        f"{stage}_checked as not materialized ({typed_sql}) {keyed}"
+    )
