@@ -2,7 +2,8 @@
 
 Usage::
 
-    python bench/bench_pipeline.py --scale 1m|10m|online_retail [--incremental] [--keep DIR]
+    python bench/bench_pipeline.py --scale 1m|10m|100m|online_retail [--incremental] [--keep DIR] \
+        [--label NAME]
 
 1. Prepares the input (``affinity generate`` for ``1m`` / ``10m``, the importer for the real
    Online Retail II file) in a subprocess, timed with its peak RSS.
@@ -343,6 +344,7 @@ def main() -> int:
     parser.add_argument("--scale", choices=[*SCALES, "online_retail"], required=True)
     parser.add_argument("--incremental", action="store_true", help="also time the next day")
     parser.add_argument("--keep", type=Path, help="keep the homes and landings here")
+    parser.add_argument("--label", help="result files pipeline_<scale>_<label> (default: none)")
     args = parser.parse_args()
     if args.incremental and args.scale == "online_retail":
         parser.error("--incremental needs a generated shop (--scale 1m or 10m)")
@@ -409,7 +411,8 @@ def main() -> int:
             ),
             "measured_at": now_utc(),
         }
-        path = write_results(f"pipeline_{args.scale}", result, markdown(result))
+        name = f"pipeline_{args.scale}" + (f"_{args.label}" if args.label else "")
+        path = write_results(name, result, markdown(result))
         print(markdown(result))
         print(f"wrote {path}")
     finally:

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from ml.ids import IdIndex
 from ml.serving.config import ScoreConfig
 from ml.serving.inputs import ScoringInputs
-from ml.serving.model import IdIndex
 from ml.serving.reasons import POPULAR_IN_COUNTRY, POPULAR_IN_SEGMENT, POPULAR_OVERALL
 from ml.serving.topk import cap_per_category, feasible_cap
 

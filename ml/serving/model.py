@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-import polars as pl
 
 from ml.dates import as_of_end
+from ml.ids import IdIndex
 from ml.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -84,33 +84,6 @@ class ScoringModel:
         else:
             user, item = recommender.user_factors, recommender.item_factors
         return cls(name, str(version), family, maps.customer_ids, maps.product_ids, user, item)
-
-
-class IdIndex:
-    """Vectorised id -> position lookup (``-1`` for unknown ids; a repeated id: its first).
-
-    A hash lookup in polars: 2M history ids against 500k customers take ~0.05 s, against
-    ~0.8 s for a sorted search on numpy strings.
-    """
-
-    def __init__(self, ids) -> None:
-        table = pl.DataFrame(
-            {
-                "id": pl.Series(np.asarray(ids).astype(str), dtype=pl.String),
-                "position": np.arange(len(ids), dtype=np.int64),
-            }
-        ).unique("id", keep="first", maintain_order=True)
-        self._ids, self._positions = table["id"], table["position"]
-
-    def lookup(self, wanted) -> np.ndarray:
-        wanted = (
-            wanted.cast(pl.String)
-            if isinstance(wanted, pl.Series)
-            else pl.Series(np.asarray(wanted).astype(str), dtype=pl.String)
-        )
-        return wanted.replace_strict(
-            self._ids, self._positions, default=-1, return_dtype=pl.Int64
-        ).to_numpy(writable=True)
 
 
 def load_scoring_model(name: str | None = None, *, as_of: date | None = None) -> ScoringModel:

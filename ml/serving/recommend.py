@@ -39,11 +39,12 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from ml.ids import IdIndex
 from ml.serving.cold_start import cold_start_lists
 from ml.serving.collaborative import collaborative_lists
 from ml.serving.config import ScoreConfig
 from ml.serving.inputs import ScoringInputs, load_inputs
-from ml.serving.model import IdIndex, ScoringModel
+from ml.serving.model import ScoringModel
 from ml.serving.reasons import LastBought
 from ml.serving.review_demotion import demoted_rows, turning_negative_products
 from ml.serving.run import serving_run

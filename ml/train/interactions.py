@@ -25,6 +25,7 @@ import polars as pl
 import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
+from ml.ids import IdIndex
 from ml.train.categories import category_codes
 from ml.train.config import ConfidenceScaling, InteractionWeighting
 from ml.warehouse import connect
@@ -168,14 +169,12 @@ class IndexMaps:
 
 
 def _lookup(sorted_ids: np.ndarray, wanted) -> np.ndarray:
-    """Positions of ``wanted`` in the sorted array ``sorted_ids`` (``-1`` when absent)."""
-    wanted = np.asarray(wanted, dtype=object).astype(str)
-    if len(sorted_ids) == 0:
-        return np.full(len(wanted), -1, dtype=np.int64)
-    position = np.searchsorted(sorted_ids, wanted)
-    position = np.clip(position, 0, len(sorted_ids) - 1)
-    found = sorted_ids[position] == wanted
-    return np.where(found, position, -1).astype(np.int64)
+    """Positions of ``wanted`` in the sorted array ``sorted_ids`` (``-1`` when absent).
+
+    A hash lookup (:class:`ml.ids.IdIndex`): ``wanted`` as a polars Series is never turned
+    into Python strings (at 100M events, numpy copies of the pairs' ids cost gigabytes).
+    """
+    return IdIndex(sorted_ids).lookup(wanted)
 
 
 def pairs_to_csr(
@@ -261,8 +260,12 @@ def build_training_data(
     ``categories`` (``product_id, category``, see :func:`load_product_categories`) gives
     the products' category codes; without it :attr:`TrainingData.categories` is None.
     """
-    history = events.filter(pl.col("occurred_at") < cutoff)
-    pairs = aggregate(history, cutoff, weighting)
+    # Counted, not copied: the history is nearly every event when the cut-off is the end.
+    before = pl.col("occurred_at") < cutoff
+    n_events, first_event = events.select(
+        before.sum().alias("events"), pl.col("occurred_at").filter(before).min().alias("first")
+    ).row(0)
+    pairs = aggregate(events, cutoff, weighting)
     maps = IndexMaps(
         customer_ids=np.sort(pairs["customer_id"].unique().to_numpy().astype(str)),
         product_ids=np.sort(pairs["product_id"].unique().to_numpy().astype(str)),
@@ -271,13 +274,12 @@ def build_training_data(
     # A long decay can underflow float32 to 0: a stored zero is no signal for any model.
     strength.eliminate_zeros()
     bought = pairs_to_csr(maps, pairs.filter(pl.col("purchases") > 0))
-    first_event = history["occurred_at"].min() if history.height else None
     return TrainingData(
         maps,
         strength,
         bought,
         cutoff,
-        history.height,
+        int(n_events),
         categories=category_codes(maps.product_ids, categories),
         first_event=first_event,
     )
