@@ -21,13 +21,7 @@ from ml.train.config import (
     Recipe,
 )
 from ml.train.evaluate import fit_recipe
-from ml.train.interactions import (
-    IndexMaps,
-    aggregate,
-    build_training_data,
-    confidence_matrix,
-    events_before,
-)
+from ml.train.interactions import IndexMaps, aggregate, build_training_data, confidence_matrix
 from ml.train.models import (
     ALSRecommender,
     BPRRecommender,
@@ -113,29 +107,6 @@ def test_index_maps_are_sorted_and_contiguous(training):
     assert IndexMaps(np.array([], dtype=str), np.array([], dtype=str)).customer_rows(
         ["a"]
     ).tolist() == [-1]
-
-
-def test_index_maps_look_up_polars_ids_too(training):
-    maps = training.maps
-    wanted = pl.Series([maps.product_ids[3], "nothing", maps.product_ids[0]])
-    assert maps.product_cols(wanted).tolist() == [3, -1, 0]
-
-
-def test_events_before_copies_only_when_it_drops_events(events):
-    last = events["occurred_at"].max()
-    assert events_before(events, last + timedelta(seconds=1)) is events
-    kept = events_before(events, last)
-    assert kept.height == events.filter(pl.col("occurred_at") < last).height < events.height
-    # An event without a time is never "before" a cut-off.
-    undated = pl.concat([events, events.head(1).with_columns(pl.lit(None).alias("occurred_at"))])
-    assert events_before(undated, last + timedelta(seconds=1)).height == events.height
-    # The full history's training data equals the one built from a copy.
-    end = last + timedelta(seconds=1)
-    built = build_training_data(events, end, InteractionWeighting())
-    copied = build_training_data(
-        events.filter(pl.col("occurred_at") < end), end, InteractionWeighting()
-    )
-    assert (built.strength != copied.strength).nnz == 0 and built.n_events == events.height
 
 
 def test_bought_holds_purchases_only(events, training):

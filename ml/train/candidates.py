@@ -31,12 +31,7 @@ from ml.train.bundle import TrainedRecommender
 from ml.train.config import PERSONALIZED_FAMILIES, Recipe, TrainConfig
 from ml.train.evaluate import Evaluation, evaluate_model, fit_recipe
 from ml.train.gate import GateDecision, decide, evaluate_champion
-from ml.train.interactions import (
-    TrainingData,
-    build_training_data,
-    events_before,
-    segments_of,
-)
+from ml.train.interactions import TrainingData, build_training_data, segments_of
 from ml.train.recipes import (
     bpr_skipped_because,
     candidate_warm_start,
@@ -151,9 +146,8 @@ def run_candidates(
     """Choose the recipe, fit and evaluate the candidates, gate and register (see module)."""
     name = config.registered_model_name
     as_of_date = split.as_of.date()
-    history = events_before(events, split.history_end)
+    history = events.filter(pl.col("occurred_at") < split.history_end)
     dense_shape = (history["customer_id"].n_unique(), history["product_id"].n_unique())
-    del history  # not held for the whole run when it is a copy
     champion_version = registry.champion_as_of(name, as_of_date)
 
     # 1. The recipe (never tuned on the test window).

@@ -85,18 +85,6 @@ def load_events(
     )
 
 
-def events_before(events: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
-    """The events before ``cutoff``: ``events`` itself when none is at or after it.
-
-    A filter copies every row it keeps (5.7 GB at 100M events), and most cut-offs (the end
-    of the history, the serving re-fit's) are after the last event loaded.
-    """
-    times = events["occurred_at"]
-    if times.null_count() == 0 and (events.height == 0 or times.max() < cutoff):
-        return events
-    return events.filter(pl.col("occurred_at") < cutoff)
-
-
 def aggregate(
     events: pl.DataFrame, cutoff: datetime, weighting: InteractionWeighting
 ) -> pl.DataFrame:
@@ -135,8 +123,8 @@ def aggregate(
         )
         decay = (-math.log(2.0) * age_days / weighting.half_life_days).exp()
     aggregated = (
-        events_before(events, cutoff)
-        .lazy()
+        events.lazy()
+        .filter(pl.col("occurred_at") < cutoff)
         .with_columns((kind_weight * factor * decay).alias("strength"))
         .group_by("customer_id", "product_id")
         .agg(

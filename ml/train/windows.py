@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from ml.train.interactions import events_before
 from ml.train.split import TimeSplit
 
 log = logging.getLogger(__name__)
@@ -145,7 +144,7 @@ def adaptive_split(
     split : TimeSplit
     test, validation : WindowChoice
     """
-    history = events_before(events, as_of)
+    history = events.filter(pl.col("occurred_at") < as_of)
     firsts = first_purchases(history) if min_customers > 0 else None
     span_days = 0
     if history.height:
