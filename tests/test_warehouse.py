@@ -1,10 +1,15 @@
-"""Warehouse connections: DuckDB's memory cap comes from AFFINITY_DUCKDB_MEMORY_LIMIT."""
+"""Warehouse connections (DuckDB's memory cap comes from AFFINITY_DUCKDB_MEMORY_LIMIT) and
+the dated ``ml`` partitions."""
 
 from __future__ import annotations
 
+from datetime import date
+
+import polars as pl
 import pytest
 
 from ml.warehouse import connect
+from ml.warehouse.tables import read_frame, write_partition
 
 
 def memory_limit_bytes(monkeypatch, limit: str | None) -> int:
@@ -33,3 +38,38 @@ def test_a_bad_limit_is_refused_with_the_variable_named(affinity_home, monkeypat
     monkeypatch.setenv("AFFINITY_DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(ValueError, match="AFFINITY_DUCKDB_MEMORY_LIMIT='lots'"), connect():
         pass
+
+
+COLUMNS = {"logical_date": "DATE", "customer_id": "VARCHAR", "rank": "INTEGER"}
+
+
+def _stored(con, day) -> list[tuple]:
+    # rowid: the physical order the rows were written in.
+    frame = read_frame(
+        con, "SELECT customer_id, rank FROM ml.t WHERE logical_date = ? ORDER BY rowid", [day]
+    )
+    return frame.rows()
+
+
+def test_a_partition_is_replaced_in_order_from_one_frame_or_presorted_frames(affinity_home):
+    day = date(2026, 3, 1)
+    rows = pl.DataFrame({"customer_id": ["b", "a", "b", "a"], "rank": [2, 1, 1, 2]})
+    ordered = sorted(rows.rows())
+    with connect() as con:
+        # One frame, sorted by the insert.
+        written = write_partition(
+            con, "t", rows, day, columns=COLUMNS, order_by="customer_id, rank"
+        )
+        assert written == 4 and _stored(con, day) == ordered
+        # Presorted frames one after another (a generator), sliced 1 row at a time: the
+        # same partition, replaced and not appended.
+        pieces = (
+            pl.DataFrame(ordered[i : i + 3], schema=rows.schema, orient="row") for i in (0, 3)
+        )
+        written = write_partition(
+            con, "t", pieces, day, columns=COLUMNS, order_by="x", presorted=True, chunk_rows=1
+        )
+        assert written == 4 and _stored(con, day) == ordered
+        with pytest.raises(ValueError, match="presorted"):
+            write_partition(con, "t", iter([rows]), day, columns=COLUMNS, order_by="rank")
+        assert _stored(con, day) == ordered

@@ -35,8 +35,8 @@ from ml.warehouse.tables import (
     insert_slices,
     partition_names,
     prune_dates,
-    replace_partition,
     transaction,
+    write_partition,
 )
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,16 @@ def write_full(
             positions.append(batch.positions)
             yield batch.rows
 
-    replace_partition(con, TABLE, rows(), day, columns=columns, keep_dates=keep_dates)
+    write_partition(
+        con,
+        TABLE,
+        rows(),
+        day,
+        columns=columns,
+        order_by="customer_id, rank",
+        keep_dates=keep_dates,
+        presorted=True,
+    )
     save_base_positions(con, day, pl.concat(positions))
 
 
