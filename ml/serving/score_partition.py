@@ -35,6 +35,7 @@ from ml.warehouse.tables import (
     insert_slices,
     partition_names,
     prune_dates,
+    row_slices,
     transaction,
     write_partition,
 )
@@ -244,9 +245,7 @@ def write_carried(
     def slices() -> Iterator[pl.DataFrame]:
         for batch in batches:
             positions.append(batch.positions)
-            selected = batch.rows.select(names)
-            for start in range(0, selected.height, chunk_rows):
-                yield selected.slice(start, chunk_rows)
+            yield from row_slices(batch.rows.select(names), chunk_rows)
 
     with transaction(con, "_current_customers", "_rescored", "_reranked", "_partition_rows"):
         con.execute(f"DELETE FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ?", [day])

@@ -149,11 +149,10 @@ def write_partition(
         for frame in [rows] if single else rows:
             selected = frame.select(names)
             written += selected.height
-            if not presorted:
+            if presorted:
+                yield from row_slices(selected, chunk_rows)
+            else:
                 yield selected
-                continue
-            for start in range(0, selected.height, chunk_rows):
-                yield selected.slice(start, chunk_rows)
 
     with transaction(con, "_partition_rows"):
         con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
@@ -167,6 +166,12 @@ def write_partition(
         )
         prune_dates(con, table, keep_dates)
     return written
+
+
+def row_slices(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """``frame`` in order, ``chunk_rows`` rows at a time (zero-copy slices)."""
+    for start in range(0, frame.height, chunk_rows):
+        yield frame.slice(start, chunk_rows)
 
 
 @contextmanager
