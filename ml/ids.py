@@ -23,6 +23,14 @@ class IdIndex:
         self._ids, self._positions = table["id"], table["position"]
 
     def lookup(self, wanted) -> np.ndarray:
+        if isinstance(wanted, pl.Series) and isinstance(wanted.dtype, pl.Enum):
+            # Look each category up once, then gather by code: no string per row.
+            by_code = self.lookup(wanted.dtype.categories)
+            codes = wanted.to_physical()
+            if codes.null_count():
+                by_code = np.append(by_code, -1)
+                codes = codes.cast(pl.Int64).fill_null(len(by_code) - 1)
+            return by_code[codes.to_numpy()]
         wanted = (
             wanted.cast(pl.String)
             if isinstance(wanted, pl.Series)

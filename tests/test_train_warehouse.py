@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from test_train_support import fast_config
 
@@ -38,7 +39,10 @@ def test_training_aggregation_sees_the_pairs_of_marts_interactions(dbt_home: Pat
     exactly the pairs, purchase counts and last signals of the pair-history mart."""
     split = TimeSplit.from_as_of(AS_OF, eval_days=30, validation_days=30)
     events = load_events(split.history_end, dbt_home / "warehouse.duckdb")
-    ours = aggregate(events, split.history_end, DBT_WEIGHTING)
+    assert isinstance(events.schema["customer_id"], pl.Enum)  # coded ids (see load_events)
+    ours = aggregate(events, split.history_end, DBT_WEIGHTING).with_columns(
+        pl.col("customer_id", "product_id").cast(pl.String)
+    )
     with connect(dbt_home / "warehouse.duckdb", read_only=True) as con:
         theirs = con.sql(
             "SELECT customer_id, product_id, purchases, last_at FROM marts.interactions"

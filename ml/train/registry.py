@@ -34,6 +34,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from ml.train.interactions import hash_enum_categories
 from ml.train.tracking import CHAMPION, alias_version
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def frame_digest(frame: pl.DataFrame | None) -> str:
     hashes = np.sort(frame.hash_rows(seed=0).to_numpy())
     digest = hashlib.sha256(",".join(frame.columns).encode())
     digest.update(hashes.tobytes())
+    hash_enum_categories(digest, frame)
     return digest.hexdigest()
 
 

@@ -8,6 +8,8 @@ deprecated in MLflow 3 and not used.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import math
 import os
@@ -26,6 +28,7 @@ from mlflow.exceptions import MlflowException
 
 from ml.config import Paths, paths
 from ml.train.bundle import TrainedRecommender
+from ml.train.interactions import hash_enum_categories
 from ml.train.pyfunc import EVALUATED_ARTIFACT, SERVING_ARTIFACT, SIGNATURE, AffinityRecommender
 
 log = logging.getLogger(__name__)
@@ -106,22 +109,51 @@ def log_events_dataset(
 
     Only ids, timestamps, kinds and quantities are in ``events``: no personal data.
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_enum_schema():
         warnings.simplefilter("ignore")
         dataset = mlflow.data.from_polars(
-            events, source=source, name=f"interaction_events_{context}"
+            events,
+            source=source,
+            name=f"interaction_events_{context}",
+            digest=dataset_digest(events),
         )
-    mlflow.log_input(
-        dataset,
-        context=context,
-        tags={
-            "as_of": as_of,
-            "window": window,
-            "rows": str(events.height),
-            "customers": str(events["customer_id"].n_unique()) if events.height else "0",
-            "products": str(events["product_id"].n_unique()) if events.height else "0",
-        },
-    )
+        mlflow.log_input(
+            dataset,
+            context=context,
+            tags={
+                "as_of": as_of,
+                "window": window,
+                "rows": str(events.height),
+                "customers": str(events["customer_id"].n_unique()) if events.height else "0",
+                "products": str(events["product_id"].n_unique()) if events.height else "0",
+            },
+        )
+
+
+def dataset_digest(frame: pl.DataFrame) -> str:
+    """MLflow's polars digest (the sum of the row hashes) with the Enum columns' categories."""
+    digest = hashlib.sha256(str(frame.hash_rows(seed=0).sum()).encode())
+    hash_enum_categories(digest, frame)
+    return digest.hexdigest()[:32]  # MLflow stores at most 36 characters
+
+
+class _DropEnumSchemaNotice(logging.Filter):
+    """MLflow logs each Enum column's whole category list when it maps it to a string
+    (millions of ids on a large shop); the mapping itself is what we want."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Data type of Column")
+
+
+@contextlib.contextmanager
+def _quiet_enum_schema():
+    notice_filter = _DropEnumSchemaNotice()
+    root = logging.getLogger()
+    root.addFilter(notice_filter)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice_filter)
 
 
 def log_table(frame: pl.DataFrame, artifact_file: str) -> None:
