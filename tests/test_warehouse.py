@@ -73,3 +73,49 @@ def test_a_partition_is_replaced_in_order_from_one_frame_or_presorted_frames(aff
         with pytest.raises(ValueError, match="presorted"):
             write_partition(con, "t", iter([rows]), day, columns=COLUMNS, order_by="rank")
         assert _stored(con, day) == ordered
+
+
+def _staged_tables(con) -> list[str]:
+    return [
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_staged\\_%' ESCAPE '\\'"
+        ).fetchall()
+    ]
+
+
+def test_presorted_frames_are_staged_then_moved_and_a_failed_write_keeps_the_old_partition(
+    affinity_home,
+):
+    day = date(2026, 3, 1)
+    ordered = [("a", 1), ("a", 2), ("b", 1)]
+    schema = {"customer_id": pl.String, "rank": pl.Int64}
+
+    def frames(rows, fail_after: int | None = None):
+        for index, row in enumerate(rows):
+            if fail_after is not None and index == fail_after:
+                raise RuntimeError("scoring failed half way")
+            yield pl.DataFrame([row], schema=schema, orient="row")
+
+    with connect() as con:
+        # A scratch table left by a killed run (other rows, other columns) is replaced.
+        con.execute("CREATE SCHEMA IF NOT EXISTS ml")
+        con.execute("CREATE TABLE ml._staged_t AS SELECT 'stale' AS junk")
+        write_partition(
+            con, "t", frames(ordered), day, columns=COLUMNS, order_by="x", presorted=True
+        )
+        assert _stored(con, day) == ordered
+        assert _staged_tables(con) == []
+        # A generator that fails half way: the old partition stays whole, nothing is staged.
+        with pytest.raises(RuntimeError, match="half way"):
+            write_partition(
+                con,
+                "t",
+                frames([("c", 1), ("c", 2)], fail_after=1),
+                day,
+                columns=COLUMNS,
+                order_by="x",
+                presorted=True,
+            )
+        assert _stored(con, day) == ordered
+        assert _staged_tables(con) == []

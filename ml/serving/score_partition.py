@@ -32,10 +32,10 @@ from ml.serving.topk import feasible_cap
 from ml.warehouse.tables import (
     ML_SCHEMA,
     ensure_table,
-    insert_slices,
     partition_names,
     prune_dates,
     row_slices,
+    staged_rows,
     transaction,
     write_partition,
 )
@@ -247,9 +247,12 @@ def write_carried(
             positions.append(batch.positions)
             yield from row_slices(batch.rows.select(names), chunk_rows)
 
-    with transaction(con, "_current_customers", "_rescored", "_reranked", "_partition_rows"):
+    with (
+        staged_rows(con, TABLE, slices(), day, columns=columns) as staged,
+        transaction(con, "_current_customers", "_rescored", "_reranked"),
+    ):
         con.execute(f"DELETE FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ?", [day])
-        insert_slices(con, TABLE, slices(), day, columns=columns)
+        con.execute(f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT * FROM {staged}")
         con.execute(
             f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT CAST(? AS DATE) AS logical_date, {listed} "
             f"FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ? "
