@@ -32,10 +32,11 @@ from ml.serving.topk import feasible_cap
 from ml.warehouse.tables import (
     ML_SCHEMA,
     ensure_table,
+    insert_slices,
     partition_names,
     prune_dates,
     row_slices,
-    staged_rows,
+    scratch_copy,
     transaction,
     write_partition,
 )
@@ -247,30 +248,29 @@ def write_carried(
             positions.append(batch.positions)
             yield from row_slices(batch.rows.select(names), chunk_rows)
 
-    with (
-        staged_rows(con, TABLE, slices(), day, columns=columns) as staged,
-        transaction(con, "_current_customers", "_rescored", "_reranked"),
-    ):
-        con.execute(f"DELETE FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ?", [day])
-        con.execute(f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT * FROM {staged}")
-        con.execute(
-            f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT CAST(? AS DATE) AS logical_date, {listed} "
-            f"FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ? "
-            "AND customer_id IN (SELECT customer_id FROM _current_customers) "
-            "AND customer_id NOT IN (SELECT customer_id FROM _rescored) "
-            "AND customer_id NOT IN (SELECT customer_id FROM _reranked)",
-            [day, plan.carry_from],
-        )
-        carry_demotion(
-            con,
-            day,
-            plan.carry_from,
-            names,
-            plan.demoted_before,
-            demoted or [],
-            pl.concat(positions) if positions else base_positions(pl.DataFrame(), []),
-        )
-        prune_dates(con, TABLE, keep_dates)
+    with scratch_copy(con, TABLE, columns) as staged:
+        insert_slices(con, staged, slices(), day, columns=columns)
+        with transaction(con, "_current_customers", "_rescored", "_reranked"):
+            con.execute(f"DELETE FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ?", [day])
+            con.execute(f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT * FROM {ML_SCHEMA}.{staged}")
+            con.execute(
+                f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT CAST(? AS DATE) AS logical_date, {listed} "
+                f"FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ? "
+                "AND customer_id IN (SELECT customer_id FROM _current_customers) "
+                "AND customer_id NOT IN (SELECT customer_id FROM _rescored) "
+                "AND customer_id NOT IN (SELECT customer_id FROM _reranked)",
+                [day, plan.carry_from],
+            )
+            carry_demotion(
+                con,
+                day,
+                plan.carry_from,
+                names,
+                plan.demoted_before,
+                demoted or [],
+                pl.concat(positions) if positions else base_positions(pl.DataFrame(), []),
+            )
+            prune_dates(con, TABLE, keep_dates)
 
 
 def partition_figures(

@@ -94,7 +94,7 @@ def ensure_table(
         con.execute(f"CREATE TABLE {schema}.{table} ({ddl})")
 
 
-# Scratch tables of staged_rows: ml._staged_<table>, dropped once moved.
+# Scratch tables of scratch_copy: ml._staged_<table>, dropped once moved.
 STAGED_PREFIX = "_staged_"
 
 
@@ -164,42 +164,34 @@ def write_partition(
             insert_slices(con, table, slices(), logical_date, columns=columns, order_by=order_by)
             prune_dates(con, table, keep_dates)
         return written
-    with (
-        staged_rows(con, table, slices(), logical_date, columns=columns) as staged,
-        transaction(con),
-    ):
-        con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
-        con.execute(f"INSERT INTO {ML_SCHEMA}.{table} SELECT * FROM {staged}")
-        prune_dates(con, table, keep_dates)
+    with scratch_copy(con, table, columns) as staged:
+        insert_slices(con, staged, slices(), logical_date, columns=columns)
+        with transaction(con):
+            con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
+            con.execute(f"INSERT INTO {ML_SCHEMA}.{table} SELECT * FROM {ML_SCHEMA}.{staged}")
+            prune_dates(con, table, keep_dates)
     return written
 
 
 @contextmanager
-def staged_rows(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    slices: Iterable[pl.DataFrame],
-    logical_date: date,
-    *,
-    columns: Mapping[str, str],
+def scratch_copy(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, str]
 ) -> Iterator[str]:
-    """Append ``slices`` to a scratch copy of ``ml.<table>``, outside any transaction;
-    yield its qualified name and drop it when the block ends.
+    """An empty scratch table shaped like ``ml.<table>`` for the block (its name in ``ml``).
 
-    DuckDB keeps the rows a transaction appends from Python in memory until it commits
-    (+150 MiB per million recommendation rows, whatever its memory limit), while an
-    ``INSERT ... SELECT`` of committed rows is written straight to the file. So a large
-    partition is staged here, then moved into its table in one short transaction: readers
-    still see the old partition or the new one, never a mix.
+    What it is for: DuckDB keeps the rows a transaction appends from Python in memory until
+    it commits (+150 MiB per million recommendation rows, whatever its memory limit), while
+    an ``INSERT ... SELECT`` of committed rows is written straight to the file. So a large
+    partition is appended here outside any transaction, then moved into its table in one
+    short transaction: readers still see the old partition or the new one, never a mix.
     """
-    staged = f"{STAGED_PREFIX}{table}"
-    con.execute(f"DROP TABLE IF EXISTS {ML_SCHEMA}.{staged}")  # left by a killed run
-    ensure_table(con, ML_SCHEMA, staged, columns)
+    scratch = f"{STAGED_PREFIX}{table}"
+    con.execute(f"DROP TABLE IF EXISTS {ML_SCHEMA}.{scratch}")  # left by a killed run
+    ensure_table(con, ML_SCHEMA, scratch, columns)
     try:
-        insert_slices(con, staged, slices, logical_date, columns=columns)
-        yield f"{ML_SCHEMA}.{staged}"
+        yield scratch
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {ML_SCHEMA}.{staged}")
+        con.execute(f"DROP TABLE IF EXISTS {ML_SCHEMA}.{scratch}")
 
 
 def row_slices(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
