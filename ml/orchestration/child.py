@@ -19,7 +19,6 @@ import dataclasses
 import json
 import logging
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -119,9 +118,6 @@ def _main(argv: list[str]) -> int:
     summary: dict[str, Any] = run_stage(
         name, RunContext(**json.loads(context)), PIPELINES[pipeline_name]
     )
-    # The stage's own high-water mark (Linux reports KiB), for sizing the machine.
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-    log.info("stage %s: peak resident memory of its child process %.2f GB", name, peak_gb)
     Path(summary_path).write_text(json.dumps(summary, default=str))
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -103,7 +104,14 @@ def _run_declared(declared: Stage, ctx: RunContext) -> dict[str, Any]:
     release_dbt_warehouse()
     if ctx.logical_date and not declared.emits_snapshot:
         _record(declared, ctx, seconds, summary)
-    log.info("stage %s done in %.1fs", declared.name, seconds)
+    # The process's high-water mark so far (Linux reports KiB): which stage sizes the machine.
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log.info(
+        "stage %s done in %.1fs (peak RSS of this process so far: %.0f MiB)",
+        declared.name,
+        seconds,
+        peak_mib,
+    )
     return summary
 
 
