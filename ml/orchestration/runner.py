@@ -14,6 +14,7 @@ import math
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ml.dates import normalize_as_of, to_date
@@ -104,15 +105,28 @@ def _run_declared(declared: Stage, ctx: RunContext) -> dict[str, Any]:
     release_dbt_warehouse()
     if ctx.logical_date and not declared.emits_snapshot:
         _record(declared, ctx, seconds, summary)
-    # The process's high-water mark so far (Linux reports KiB): which stage sizes the machine.
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     log.info(
         "stage %s done in %.1fs (peak RSS of this process so far: %.0f MiB)",
         declared.name,
         seconds,
-        peak_mib,
+        peak_rss_mib(),
     )
     return summary
+
+
+def peak_rss_mib() -> float:
+    """This process's resident-memory high-water mark, in MiB: which stage sizes the machine.
+
+    Linux's ``VmHWM``, not ``ru_maxrss``: a child stage started from the DAG's process
+    inherits the parent's ``ru_maxrss`` across fork and exec, ``VmHWM`` starts afresh.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def finite_values(value: Any) -> Any:
