@@ -82,9 +82,9 @@ def load_events(
                 f"{table} is not in the warehouse: build the marts first "
                 "(`affinity run`, or `dbt build` in dbt_project/)."
             )
-        # DuckDB swaps each id for its position in the sorted distinct ids; polars then
-        # reads 4-byte codes, never 100M strings (at 100M events the Arrow strings and their
-        # polars copy peaked over 16 GB; this reads them once per distinct id).
+        # DuckDB swaps each id for its position in the sorted distinct ids, so polars
+        # receives 4-byte codes, never 90M id strings (at 100M events, choosing the windows
+        # on string ids peaked at 18.9 GB, on codes 6.5 GB).
         enums, joins, coded = {}, [], []
         for name in CODED_COLUMNS:
             values = pl.from_arrow(
