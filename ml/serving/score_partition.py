@@ -31,13 +31,9 @@ from ml.serving.score_state import current_state, save_state
 from ml.serving.topk import feasible_cap
 from ml.warehouse.tables import (
     ML_SCHEMA,
-    ensure_table,
-    insert_slices,
     partition_names,
-    prune_dates,
+    replacing_partition,
     row_slices,
-    scratch_copy,
-    transaction,
     write_partition,
 )
 
@@ -233,7 +229,6 @@ def write_carried(
     customers), the ``plan.rerank`` customers' rows re-ranked for today's ``demoted``
     products and the others' rows copied from the partition of ``plan.carry_from``. The
     re-scored rows' positions before demotion are kept for the next re-rank."""
-    ensure_table(con, ML_SCHEMA, TABLE, columns)
     names = partition_names(columns)
     listed = ", ".join(names)
     current = inputs.customers.select(pl.col("customer_id").cast(pl.String))
@@ -248,29 +243,32 @@ def write_carried(
             positions.append(batch.positions)
             yield from row_slices(batch.rows.select(names), chunk_rows)
 
-    with scratch_copy(con, TABLE, columns) as staged:
-        insert_slices(con, staged, slices(), day, columns=columns)
-        with transaction(con, "_current_customers", "_rescored", "_reranked"):
-            con.execute(f"DELETE FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ?", [day])
-            con.execute(f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT * FROM {ML_SCHEMA}.{staged}")
-            con.execute(
-                f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT CAST(? AS DATE) AS logical_date, {listed} "
-                f"FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ? "
-                "AND customer_id IN (SELECT customer_id FROM _current_customers) "
-                "AND customer_id NOT IN (SELECT customer_id FROM _rescored) "
-                "AND customer_id NOT IN (SELECT customer_id FROM _reranked)",
-                [day, plan.carry_from],
-            )
-            carry_demotion(
-                con,
-                day,
-                plan.carry_from,
-                names,
-                plan.demoted_before,
-                demoted or [],
-                pl.concat(positions) if positions else base_positions(pl.DataFrame(), []),
-            )
-            prune_dates(con, TABLE, keep_dates)
+    with replacing_partition(
+        con,
+        TABLE,
+        slices(),
+        day,
+        columns=columns,
+        keep_dates=keep_dates,
+        views=("_current_customers", "_rescored", "_reranked"),
+    ):
+        con.execute(
+            f"INSERT INTO {ML_SCHEMA}.{TABLE} SELECT CAST(? AS DATE) AS logical_date, {listed} "
+            f"FROM {ML_SCHEMA}.{TABLE} WHERE logical_date = ? "
+            "AND customer_id IN (SELECT customer_id FROM _current_customers) "
+            "AND customer_id NOT IN (SELECT customer_id FROM _rescored) "
+            "AND customer_id NOT IN (SELECT customer_id FROM _reranked)",
+            [day, plan.carry_from],
+        )
+        carry_demotion(
+            con,
+            day,
+            plan.carry_from,
+            names,
+            plan.demoted_before,
+            demoted or [],
+            pl.concat(positions) if positions else base_positions(pl.DataFrame(), []),
+        )
 
 
 def partition_figures(

@@ -94,7 +94,7 @@ def ensure_table(
         con.execute(f"CREATE TABLE {schema}.{table} ({ddl})")
 
 
-# Scratch tables of scratch_copy: ml._staged_<table>, dropped once moved.
+# Scratch tables of replacing_partition: ml._staged_<table>, dropped once moved.
 STAGED_PREFIX = "_staged_"
 
 
@@ -144,7 +144,6 @@ def write_partition(
     single = isinstance(rows, pl.DataFrame)
     if not (single or presorted):
         raise ValueError("frames one after another are only written in their order: presorted")
-    ensure_table(con, ML_SCHEMA, table, columns)
     names = partition_names(columns)
     written = 0
 
@@ -158,40 +157,58 @@ def write_partition(
             else:
                 yield selected
 
-    if not presorted:
-        with transaction(con, "_partition_rows"):
-            con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
-            insert_slices(con, table, slices(), logical_date, columns=columns, order_by=order_by)
-            prune_dates(con, table, keep_dates)
-        return written
-    with scratch_copy(con, table, columns) as staged:
-        insert_slices(con, staged, slices(), logical_date, columns=columns)
-        with transaction(con):
-            con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
-            con.execute(f"INSERT INTO {ML_SCHEMA}.{table} SELECT * FROM {ML_SCHEMA}.{staged}")
-            prune_dates(con, table, keep_dates)
+    with replacing_partition(
+        con,
+        table,
+        slices(),
+        logical_date,
+        columns=columns,
+        keep_dates=keep_dates,
+        order_by=None if presorted else order_by,
+    ):
+        pass  # nothing to add beside the rows
     return written
 
 
 @contextmanager
-def scratch_copy(
-    con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, str]
-) -> Iterator[str]:
-    """An empty scratch table shaped like ``ml.<table>`` for the block (its name in ``ml``).
+def replacing_partition(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    slices: Iterable[pl.DataFrame],
+    logical_date: date,
+    *,
+    columns: Mapping[str, str],
+    keep_dates: int | None,
+    order_by: str | None = None,
+    views: tuple[str, ...] = (),
+) -> Iterator[None]:
+    """Replace the rows of ``logical_date`` in ``ml.<table>`` with ``slices``; the block runs
+    inside the replacing transaction, after the new rows are in, to add more (then the old
+    dates are pruned and it commits).
 
-    What it is for: DuckDB keeps the rows a transaction appends from Python in memory until
-    it commits (+150 MiB per million recommendation rows, whatever its memory limit), while
-    an ``INSERT ... SELECT`` of committed rows is written straight to the file. So a large
-    partition is appended here outside any transaction, then moved into its table in one
-    short transaction: readers still see the old partition or the new one, never a mix.
+    The slices are first appended to a scratch table, ``ml._staged_<table>``, outside any
+    transaction: DuckDB keeps the rows a transaction appends from Python in memory until it
+    commits (+150 MiB per million recommendation rows, whatever its memory limit), while an
+    ``INSERT ... SELECT`` of committed rows is written straight to the file. Readers see the
+    old partition or the new one, never a mix. ``views`` (names the caller registered on
+    ``con`` for the block) are unregistered either way; ``order_by`` sorts each slice
+    (``None``: as they come).
     """
+    ensure_table(con, ML_SCHEMA, table, columns)
     scratch = f"{STAGED_PREFIX}{table}"
     con.execute(f"DROP TABLE IF EXISTS {ML_SCHEMA}.{scratch}")  # left by a killed run
     ensure_table(con, ML_SCHEMA, scratch, columns)
     try:
-        yield scratch
+        insert_slices(con, scratch, slices, logical_date, columns=columns, order_by=order_by)
+        with transaction(con):
+            con.execute(f"DELETE FROM {ML_SCHEMA}.{table} WHERE logical_date = ?", [logical_date])
+            con.execute(f"INSERT INTO {ML_SCHEMA}.{table} SELECT * FROM {ML_SCHEMA}.{scratch}")
+            yield
+            prune_dates(con, table, keep_dates)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {ML_SCHEMA}.{scratch}")
+        for view in views:
+            con.unregister(view)
 
 
 def row_slices(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
