@@ -89,8 +89,9 @@ class TreeSampler(threading.Thread):
         return round(max(inside), 1) if inside else None
 
 
-def run_measured(args: list[str], env: dict[str, str], log_path: Path) -> dict:
-    """Run a command; return its wall time, kernel peak RSS and the RSS sampler."""
+def run_measured(args: list[str], env: dict[str, str], log_path: Path, check: bool = True) -> dict:
+    """Run a command; return its wall time, kernel peak RSS, exit code and the RSS sampler
+    (``check``: raise, with the log's tail, when it fails)."""
     started = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -100,10 +101,11 @@ def run_measured(args: list[str], env: dict[str, str], log_path: Path) -> dict:
         proc.returncode = os.waitstatus_to_exitcode(status)
         sampler.stop()
     wall = time.perf_counter() - started
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         tail = log_path.read_text()[-3000:]
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}); log {log_path}:\n{tail}")
     return {
+        "exit_code": proc.returncode,
         "wall_seconds": round(wall, 2),
         # ru_maxrss of the waited-for child covers its own waited-for children (KiB).
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),

@@ -31,7 +31,6 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench._common import machine, now_utc, write_results  # noqa: E402
 from bench.bench_generate import SCALES  # noqa: E402
-from bench.bench_pipeline import AFFINITY, TreeSampler, generate  # noqa: E402
+from bench.bench_pipeline import AFFINITY, generate, run_measured  # noqa: E402
 
 # The dbt models' rules (dim_products.sql, interaction_events.sql) over the landing files.
 BUILD_SQL = """
@@ -142,25 +141,6 @@ def phase_figures(lines: list[tuple[float, str]], sampler, start: float) -> list
     return phases
 
 
-def run_train(env: dict[str, str], log_path: Path) -> tuple[dict, TreeSampler]:
-    """Run ``affinity train``; its figures even when it fails (an out-of-memory kill is a
-    result at this scale), and the RSS sampler."""
-    started = time.perf_counter()
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([AFFINITY, "train"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        sampler = TreeSampler(proc.pid)
-        sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        sampler.stop()
-    return {
-        "exit_code": os.waitstatus_to_exitcode(status),
-        "wall_seconds": round(time.perf_counter() - started, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
-        "sampled_peak_tree_rss_mb": round(max((mb for _, mb in sampler.samples), default=0), 1),
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-    }, sampler
-
-
 def run(scale: str, landing: Path | None, keep: Path | None) -> dict:
     scratch = keep or Path(tempfile.mkdtemp(prefix=f"affinity_bench_train_{scale}_"))
     scratch.mkdir(parents=True, exist_ok=True)
@@ -179,7 +159,9 @@ def run(scale: str, landing: Path | None, keep: Path | None) -> dict:
         print(f"warehouse built: {built}", flush=True)
         log_path = logs / "train.log"
         started = time.time()
-        figures, sampler = run_train(env, log_path)
+        # check=False: an out-of-memory kill is a result at this scale.
+        figures = run_measured([AFFINITY, "train"], env, log_path, check=False)
+        sampler = figures.pop("sampler")
         lines = log_lines(log_path, started)
         phases = phase_figures(lines, sampler, started)
         outcome = [line for _, line in lines if re.search(PHASE_ENDS[-1][1], line)]
