@@ -288,7 +288,8 @@ def test_loading_a_directory_that_is_not_a_bundle_says_so(tmp_path):
         TrainedRecommender.load(tmp_path)
 
 
-def test_warm_start_carries_factors_by_id_and_refits_in_fewer_iterations(events):
+def test_warm_start_carries_factors_by_id_and_refits_in_fewer_iterations(events, monkeypatch):
+    from ml.train import models
     from ml.train.models import warm_start_factors
 
     weighting = InteractionWeighting(purchase_quantity="one")
@@ -307,6 +308,13 @@ def test_warm_start_carries_factors_by_id_and_refits_in_fewer_iterations(events)
     assert np.abs(users[rows < 0]).max() <= 0.01  # new customers start like a cold fit
     again, _ = warm_start_factors(cold_start, earlier.maps, later.maps, seed=1)
     np.testing.assert_array_equal(users, again)
+    # Carried in blocks (a handful of rows each here): the same factors as the whole-array
+    # rule, seeded random starts included.
+    monkeypatch.setattr(models, "WARM_START_BLOCK_ROWS", 3)
+    by_blocks, _ = warm_start_factors(cold_start, earlier.maps, later.maps, seed=1)
+    expected = np.random.default_rng(1).random(users.shape, dtype=np.float32) * 0.01
+    expected[rows >= 0] = cold_start.user_factors[rows[rows >= 0]]
+    np.testing.assert_array_equal(by_blocks, expected)
 
     warm = fit_recipe(recipe, later, seed=1, warm_start=(cold_start, earlier.maps), iterations=2)
     cold = fit_recipe(recipe, later, seed=1)

@@ -10,7 +10,7 @@ from test_train_support import fast_config
 
 from ml.train import load_champion, train
 from ml.train.config import DBT_WEIGHTING
-from ml.train.interactions import aggregate, load_events
+from ml.train.interactions import HandedEvents, aggregate, load_events
 from ml.train.split import TimeSplit
 from ml.warehouse import connect
 
@@ -55,6 +55,16 @@ def test_training_aggregation_sees_the_pairs_of_marts_interactions(dbt_home: Pat
     assert (joined["purchases"] == joined["purchases_right"]).all()
     assert (joined["last_at"] == joined["last_at_right"]).all()
     assert (joined["purchases"] > 0).any() and (joined["purchases"] == 0).any()
+
+
+def test_handed_events_are_given_once_and_the_box_lets_go(dbt_home: Path):
+    split = TimeSplit.from_as_of(AS_OF, eval_days=30, validation_days=30)
+    events = load_events(split.history_end, dbt_home / "warehouse.duckdb")
+    handed = HandedEvents(events)
+    taken = handed.take()
+    assert taken is events and taken.height > 0
+    with pytest.raises(RuntimeError, match="already taken: load them again"):
+        handed.take()
 
 
 def test_training_on_the_dbt_marts_promotes_a_model_that_scores_customers(

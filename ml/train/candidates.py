@@ -31,7 +31,7 @@ from ml.train.bundle import TrainedRecommender
 from ml.train.config import PERSONALIZED_FAMILIES, Recipe, TrainConfig
 from ml.train.evaluate import Evaluation, evaluate_model, fit_recipe
 from ml.train.gate import GateDecision, decide, evaluate_champion
-from ml.train.interactions import TrainingData, build_training_data, segments_of
+from ml.train.interactions import HandedEvents, TrainingData, build_training_data, segments_of
 from ml.train.recipes import (
     bpr_skipped_because,
     candidate_warm_start,
@@ -135,7 +135,7 @@ def _beats(candidate: float, baseline: float) -> bool:
 
 
 def run_candidates(
-    events: pl.DataFrame,
+    handed: HandedEvents,
     segments: pl.DataFrame | None,
     categories: pl.DataFrame | None,
     split: TimeSplit,
@@ -143,11 +143,18 @@ def run_candidates(
     run_id: str,
     fingerprint: str,
 ) -> Outcome:
-    """Choose the recipe, fit and evaluate the candidates, gate and register (see module)."""
+    """Choose the recipe, fit and evaluate the candidates, gate and register (see module).
+
+    The events are taken from ``handed`` and freed before the serving re-fit.
+    """
     name = config.registered_model_name
     as_of_date = split.as_of.date()
-    history = events.filter(pl.col("occurred_at") < split.history_end)
-    dense_shape = (history["customer_id"].n_unique(), history["product_id"].n_unique())
+    events = handed.take()
+    dense_shape = (
+        events.filter(pl.col("occurred_at") < split.history_end)
+        .select(pl.col("customer_id").n_unique(), pl.col("product_id").n_unique())
+        .row(0)
+    )
     champion_version = registry.champion_as_of(name, as_of_date)
 
     # 1. The recipe (never tuned on the test window).
@@ -296,12 +303,17 @@ def run_candidates(
     chosen_recipe = dataclasses.replace(recipe, family=chosen)
 
     # 6. Register the gated model (fit before the test window, plus the serving re-fit).
+    # Only the chosen model goes on: the champion and the other candidates are freed first,
+    # and the events once the re-fit's matrices are built (gigabytes each at 100M events).
+    champion = warm = None
+    fitted = {chosen: fitted[chosen]}
     evaluated_bundle = TrainedRecommender.from_training(
         fitted[chosen], training, chosen_recipe, as_of=as_of_date.isoformat()
     )
     serving_bundle = evaluated_bundle
     if config.refit_on_full_history:
         full = build_training_data(events, split.history_end, recipe.weighting, categories)
+        events = None
         refit_warm = (
             (fitted[chosen], training.maps) if chosen == "als" and config.refit_iterations else None
         )

@@ -38,7 +38,7 @@ from ml.train import registry, tracking
 from ml.train.candidates import run_candidates
 from ml.train.categories import load_product_categories
 from ml.train.config import Recipe, TrainConfig
-from ml.train.interactions import load_events, load_segments
+from ml.train.interactions import HandedEvents, load_events, load_segments
 from ml.train.split import TimeSplit
 from ml.train.windows import adaptive_split
 
@@ -244,8 +244,10 @@ def _train(as_of_start: datetime, config: TrainConfig, home, started: float) -> 
             }
         )
         _log_inputs(events, split, home)
+        handed = HandedEvents(events)
+        del events  # so that run_candidates can free them before the serving re-fit
         outcome = run_candidates(
-            events, segments, categories, split, config, parent.info.run_id, fingerprint
+            handed, segments, categories, split, config, parent.info.run_id, fingerprint
         )
         result = TrainResult(
             as_of=as_of_date,
