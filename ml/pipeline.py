@@ -181,6 +181,9 @@ DAILY: tuple[Stage, ...] = (
         "freeze the audiences of the campaigns launching next; measure and learn from ended ones",
         reads=("marts.*", "seeds.campaigns_manual", "ml.recommendations"),
         writes=("ml.campaign_audiences", "ml.campaign_results", "ml.campaign_insights"),
+        # At 100M events its audiences, featured products and copy took the DAG's own
+        # process to 21 GiB.
+        own_process=True,
     ),
     Stage(
         "dbt_outputs",

@@ -209,8 +209,8 @@ def campaign_copy(
             samples=config.samples,
             max_consecutive_failures=config.llm.max_consecutive_failures if config.llm else 5,
         )
-        briefs = []
-        for i in rows:
+
+        def brief(i: int, arm: str = arm) -> CopyBrief:
             extra = {}
             if arm == "template":
                 extra["template_context"] = message_context(
@@ -222,24 +222,27 @@ def campaign_copy(
                     top_category=tops[i],
                     products=products[ids[i]],
                 )
-            briefs.append(
-                CopyBrief(
-                    campaign_name=campaign.name,
-                    goal=goal,
-                    channel=campaign.channel,
-                    limits=limits,
-                    products=brief_products(products[ids[i]], context.aspects),
-                    offer=campaign.offer,
-                    discount_percent=campaign.discount_percent,
-                    segment=segments[i],
-                    cluster=clusters[i],
-                    category=campaign.category,
-                    variant=variant_of(campaign.campaign_id, ids[i], config.seed, salt),
-                    extra=extra,
-                )
+            return CopyBrief(
+                campaign_name=campaign.name,
+                goal=goal,
+                channel=campaign.channel,
+                limits=limits,
+                products=brief_products(products[ids[i]], context.aspects),
+                offer=campaign.offer,
+                discount_percent=campaign.discount_percent,
+                segment=segments[i],
+                cluster=clusters[i],
+                category=campaign.category,
+                variant=variant_of(campaign.campaign_id, ids[i], config.seed, salt),
+                extra=extra,
             )
-        for i, outcome in zip(rows, runner.write_all(briefs), strict=True):
+
+        # Briefs are made one at a time as the runner writes: held all at once, an arm's
+        # briefs took gigabytes at 100M events (375k members with their products).
+        outcomes = runner.write_all(brief(i) for i in rows)
+        for i, outcome in zip(rows, outcomes, strict=True):
             messages[i], subjects[i] = outcome.draft.body, outcome.draft.subject
+        del outcomes
         reports[arm] = runner.report
         log.info(
             "%s copy (%s): %d messages, first-draft pass rate %s, %d regenerated, %d fallbacks %s",
