@@ -413,3 +413,36 @@ def test_a_backfill_ranks_with_the_champion_of_its_logical_date(copy: dict) -> N
     assert launched(EARLY).equals(by_default)
     # The later date still ranks with today's champion.
     assert build_audiences(LATER).model_version == late.model_version
+
+
+def test_only_featurable_recommendations_are_read_and_the_featured_lists_are_unchanged(
+    use: dict,
+) -> None:
+    from ml.campaigns.audience_inputs import load_bestsellers, load_products, load_recommendations
+    from ml.campaigns.audiences import featured_products
+    from ml.campaigns.session import campaign_session
+
+    n = 2
+    with campaign_session() as (con, campaigns):
+        products = load_products(con)
+        bestsellers = load_bestsellers(con, products)
+        members = read_frame(con, "SELECT DISTINCT customer_id FROM ml.recommendations ORDER BY 1")[
+            "customer_id"
+        ].to_list()
+        every = load_recommendations(con, DAY, products, members)
+        categories = {c.category for c in campaigns if c.category is not None}
+        # Upper case: the campaign's category is matched without case.
+        fewer = load_recommendations(
+            con, DAY, products, members, featured=n, categories={c.upper() for c in categories}
+        )
+    assert categories and fewer.height < every.height
+    assert (
+        fewer.group_by("customer_id").len()["len"].max()
+        < every.group_by("customer_id").len()["len"].max()
+    )
+    for campaign in campaigns:
+        kept = featured_products(campaign, members, fewer, bestsellers, n)
+        assert kept == featured_products(campaign, members, every, bestsellers, n), campaign
+        if campaign.category is not None:  # the category's lists come from its own rows
+            fallback = f"popular in {campaign.category}"
+            assert any(p["reason"] != fallback for c in members for p in kept[c])

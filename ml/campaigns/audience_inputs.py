@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from datetime import date, timedelta
 
 import polars as pl
@@ -70,9 +71,21 @@ def load_products(con) -> pl.DataFrame:
 
 
 def load_recommendations(
-    con, day: date, products: pl.DataFrame, customer_ids: list[str]
+    con,
+    day: date,
+    products: pl.DataFrame,
+    customer_ids: list[str],
+    *,
+    featured: int | None = None,
+    categories: Collection[str] = (),
 ) -> pl.DataFrame:
-    """The latest recommendations up to ``day`` of ``customer_ids``, with names and reasons."""
+    """The latest recommendations up to ``day`` of ``customer_ids``, with names and reasons.
+
+    With ``featured``, only the rows a campaign can feature: each customer's first
+    ``featured`` overall, and first ``featured`` within each of ``categories`` (matched
+    without case, as :func:`~ml.campaigns.audiences.featured_products` does). At 100M
+    events every row of 1.8M audience members, with its reason text, took 15 GB.
+    """
     scored = latest_partition(con, "recommendations", day)
     if scored is None:
         log.warning("no ml.recommendations up to %s: audiences feature bestsellers", day)
@@ -89,20 +102,35 @@ def load_recommendations(
         )
     # Only the audiences' customers: the full table is customers x N rows.
     con.register("_audience_members", pl.DataFrame({"customer_id": customer_ids}).to_arrow())
+    keys = {c.lower() for c in categories}
+    in_categories = products.filter(pl.col("category").str.to_lowercase().is_in(keys)).select(
+        "product_id", pl.col("category").str.to_lowercase().alias("category_key")
+    )
+    con.register("_featured_categories", in_categories.to_arrow())
+    columns = "customer_id, rank, product_id, reason_code, reason_product_id, reason_context"
+    members = f"""
+        SELECT {columns}
+        FROM {ML_SCHEMA}.recommendations
+        WHERE logical_date = ? AND customer_id IN (SELECT customer_id FROM _audience_members)
+    """
+    if featured is not None:
+        members = f"""
+            SELECT {columns} FROM (
+                SELECT r.*, c.category_key,
+                    row_number() OVER (PARTITION BY r.customer_id ORDER BY r.rank) AS overall,
+                    row_number() OVER (
+                        PARTITION BY r.customer_id, c.category_key ORDER BY r.rank
+                    ) AS within_category
+                FROM ({members}) AS r LEFT JOIN _featured_categories AS c USING (product_id)
+            )
+            WHERE overall <= {int(featured)}
+               OR (category_key IS NOT NULL AND within_category <= {int(featured)})
+        """
     try:
-        recs = read_frame(
-            con,
-            f"""
-            SELECT customer_id, rank, product_id, reason_code, reason_product_id, reason_context
-            FROM {ML_SCHEMA}.recommendations
-            WHERE logical_date = ?
-              AND customer_id IN (SELECT customer_id FROM _audience_members)
-            ORDER BY customer_id, rank
-            """,
-            [scored],
-        )
+        recs = read_frame(con, f"{members} ORDER BY customer_id, rank", [scored])
     finally:
         con.unregister("_audience_members")
+        con.unregister("_featured_categories")
     names = products.select("product_id", "product_name", "category", "price")
     recs = recs.join(names, on="product_id", how="left").join(
         names.select(

@@ -341,7 +341,14 @@ def launch_rows(
     order) and ``affinity_of`` each campaign's affinity of every eligible customer.
     """
     members = sorted({c for p in selected.values() for c in eligible["customer_id"][p]})
-    recommendations = load_recommendations(con, day, products, members)
+    recommendations = load_recommendations(
+        con,
+        day,
+        products,
+        members,
+        featured=config.featured_products,
+        categories={c.category for c in campaigns if c.category is not None},
+    )
     bestsellers = load_bestsellers(con, products)
     copy = CopyContext.for_launch(con, products["product_name"].drop_nulls().to_list(), day)
     frames, sizes = [], {}
