@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from ml.campaigns.definitions import CampaignConfig
+from ml.campaigns.definitions import CampaignConfig, category_key
 from ml.warehouse.tables import ML_SCHEMA, latest_partition, read_frame, table_exists
 
 log = logging.getLogger(__name__)
@@ -100,20 +100,19 @@ def load_recommendations(
                 "reason": pl.String,
             }
         )
-    # Only the audiences' customers: the full table is customers x N rows.
-    con.register("_audience_members", pl.DataFrame({"customer_id": customer_ids}).to_arrow())
-    keys = {c.lower() for c in categories}
-    in_categories = products.filter(pl.col("category").str.to_lowercase().is_in(keys)).select(
-        "product_id", pl.col("category").str.to_lowercase().alias("category_key")
-    )
-    con.register("_featured_categories", in_categories.to_arrow())
     columns = "customer_id, rank, product_id, reason_code, reason_product_id, reason_context"
     members = f"""
         SELECT {columns}
         FROM {ML_SCHEMA}.recommendations
         WHERE logical_date = ? AND customer_id IN (SELECT customer_id FROM _audience_members)
     """
+    registered = ["_audience_members"]
     if featured is not None:
+        keys = {category_key(c) for c in categories}
+        in_categories = products.filter(category_key(pl.col("category")).is_in(keys)).select(
+            "product_id", category_key(pl.col("category")).alias("category_key")
+        )
+        registered.append("_featured_categories")
         members = f"""
             SELECT {columns} FROM (
                 SELECT r.*, c.category_key,
@@ -127,10 +126,14 @@ def load_recommendations(
                OR (category_key IS NOT NULL AND within_category <= {int(featured)})
         """
     try:
+        # Only the audiences' customers: the full table is customers x N rows.
+        con.register("_audience_members", pl.DataFrame({"customer_id": customer_ids}).to_arrow())
+        if featured is not None:
+            con.register("_featured_categories", in_categories.to_arrow())
         recs = read_frame(con, f"{members} ORDER BY customer_id, rank", [scored])
     finally:
-        con.unregister("_audience_members")
-        con.unregister("_featured_categories")
+        for name in registered:
+            con.unregister(name)
     names = products.select("product_id", "product_name", "category", "price")
     recs = recs.join(names, on="product_id", how="left").join(
         names.select(

@@ -55,7 +55,12 @@ from ml.campaigns.audience_inputs import (
     load_recommendations,
     prior_contacts,
 )
-from ml.campaigns.definitions import Campaign, CampaignConfig, validate_campaigns
+from ml.campaigns.definitions import (
+    Campaign,
+    CampaignConfig,
+    category_key,
+    validate_campaigns,
+)
 from ml.campaigns.messaging import (
     EXTRA_AUDIENCE_COLUMNS,
     CopyContext,
@@ -132,9 +137,9 @@ def featured_products(
     recs = recommendations.filter(pl.col("customer_id").is_in(customer_ids))
     best = bestsellers
     if campaign.category is not None:
-        category = campaign.category.lower()
-        recs = recs.filter(pl.col("category").str.to_lowercase() == category)
-        best = best.filter(pl.col("category").str.to_lowercase() == category)
+        category = category_key(campaign.category)
+        recs = recs.filter(category_key(pl.col("category")) == category)
+        best = best.filter(category_key(pl.col("category")) == category)
     featured: dict[str, list[dict[str, Any]]] = {}
     for (customer,), rows in recs.sort("customer_id", "rank").group_by(
         "customer_id", maintain_order=True

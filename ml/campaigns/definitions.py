@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import duckdb
+import polars as pl
 
 from ml.campaigns.assignment import DEFAULT_SALT
 from ml.campaigns.messages import TemplateError, validate_template
@@ -42,6 +43,17 @@ from ml.ingest.contract import CAMPAIGN_TARGET_TYPES
 from ml.warehouse.tables import table_exists
 
 log = logging.getLogger(__name__)
+
+
+def category_key(category: str | pl.Expr | pl.Series) -> str | pl.Expr | pl.Series:
+    """A campaign category as it is matched against the catalogue's: without case.
+
+    ``category`` is a string, or a polars expression or series of strings.
+    """
+    if isinstance(category, pl.Expr | pl.Series):
+        return category.str.to_lowercase()
+    return category.lower()
+
 
 TARGET_TYPES = CAMPAIGN_TARGET_TYPES
 # target_value of a review_sentiment campaign: who it reaches.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from ml.campaigns.definitions import Campaign, CampaignConfig, CampaignError
+from ml.campaigns.definitions import Campaign, CampaignConfig, CampaignError, category_key
 from ml.campaigns.rules import parse_rule
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ def campaign_affinity(
     campaign: Campaign, categories: list[str], affinity: np.ndarray
 ) -> np.ndarray:
     if campaign.category is not None:
-        lookup = {c.lower(): j for j, c in enumerate(categories)}
-        j = lookup.get(campaign.category.lower())
+        lookup = {category_key(c): j for j, c in enumerate(categories)}
+        j = lookup.get(category_key(campaign.category))
         return affinity[:, j] if j is not None else np.full(len(affinity), np.nan)
     if affinity.shape[1] == 0:
         return np.full(len(affinity), np.nan)
@@ -91,7 +91,7 @@ def target_mask(campaign: Campaign, eligible: pl.DataFrame, affinity: np.ndarray
         # category they spend most on.
         top = eligible["top_category"] if "top_category" in eligible.columns else None
         spends = (
-            (top.str.to_lowercase() == campaign.category.lower()).fill_null(False).to_numpy()
+            (category_key(top) == category_key(campaign.category)).fill_null(False).to_numpy()
             if top is not None
             else np.zeros(n, dtype=bool)
         )

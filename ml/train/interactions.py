@@ -122,7 +122,7 @@ class HandedEvents:
     """The loaded events, handed to one consumer that can let go of them.
 
     A frame passed as an argument stays alive in the caller until the call returns. The
-    training's events are 2.5 GB at 100M events, so the trainer hands them over in this
+    training's events are 3.2 GB at 100M events, so the trainer hands them over in this
     box and :func:`~ml.train.candidates.run_candidates` frees them before the serving
     re-fit, the stage's largest moment.
     """
