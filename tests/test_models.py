@@ -21,7 +21,13 @@ from ml.train.config import (
     Recipe,
 )
 from ml.train.evaluate import fit_recipe
-from ml.train.interactions import IndexMaps, aggregate, build_training_data, confidence_matrix
+from ml.train.interactions import (
+    IndexMaps,
+    aggregate,
+    build_training_data,
+    confidence_matrix,
+    pairs_to_csr,
+)
 from ml.train.models import (
     ALSRecommender,
     BPRRecommender,
@@ -118,6 +124,35 @@ def test_bought_holds_purchases_only(events, training):
     )
     assert training.bought.nnz == purchased.height
     assert training.strength.nnz >= training.bought.nnz  # views add pairs
+
+
+@pytest.mark.parametrize("coded", [False, True], ids=["string ids", "enum ids"])
+def test_matrices_built_by_ranges_of_customers_equal_the_whole_aggregation(events, coded):
+    cutoff = datetime(2026, 6, 1)
+    weighting = InteractionWeighting()  # decayed, log1p quantities: float sums to compare
+    # The reference: every pair aggregated at once, placed by id lookups.
+    pairs = aggregate(events, cutoff, weighting)
+    maps = IndexMaps(
+        np.sort(pairs["customer_id"].unique().to_numpy().astype(str)),
+        np.sort(pairs["product_id"].unique().to_numpy().astype(str)),
+    )
+    strength = pairs_to_csr(maps, pairs, "strength")
+    bought = pairs_to_csr(maps, pairs.filter(pl.col("purchases") > 0))
+    if coded:  # as load_events gives them
+        events = events.with_columns(
+            pl.col(c).cast(pl.Enum(events[c].unique().sort()))
+            for c in ("customer_id", "product_id")
+        )
+    for block_events in (10**9, 500, 37):  # one range, a few, one per few customers
+        built = build_training_data(events, cutoff, weighting, block_events=block_events)
+        assert built.maps.customer_ids.tolist() == maps.customer_ids.tolist()
+        assert built.maps.product_ids.tolist() == maps.product_ids.tolist()
+        for ours, reference in ((built.strength, strength), (built.bought, bought)):
+            assert ours.shape == reference.shape and ours.dtype == reference.dtype
+            assert ours.has_sorted_indices
+            assert np.array_equal(ours.indptr, reference.indptr)
+            assert np.array_equal(ours.indices, reference.indices)
+            assert np.array_equal(ours.data, reference.data)
 
 
 def test_evaluation_truth_is_new_products_of_known_customers(events, training):
