@@ -39,7 +39,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -58,9 +58,9 @@ from ml.campaigns.audience_inputs import (
 from ml.campaigns.definitions import (
     Campaign,
     CampaignConfig,
-    category_key,
     validate_campaigns,
 )
+from ml.campaigns.featured import FeaturedProducts, featured_products
 from ml.campaigns.messaging import (
     EXTRA_AUDIENCE_COLUMNS,
     CopyContext,
@@ -123,56 +123,11 @@ class AudienceReport:
         )
 
 
-def featured_products(
-    campaign: Campaign,
-    customer_ids: list[str],
-    recommendations: pl.DataFrame,
-    bestsellers: pl.DataFrame,
-    n: int,
-) -> dict[str, list[dict[str, Any]]]:
-    """Top ``n`` products to feature per customer (campaign category only, if it has one).
-
-    Customers without a matching recommendation get the bestsellers (of the category).
-    """
-    recs = recommendations.filter(pl.col("customer_id").is_in(customer_ids))
-    best = bestsellers
-    if campaign.category is not None:
-        category = category_key(campaign.category)
-        recs = recs.filter(category_key(pl.col("category")) == category)
-        best = best.filter(category_key(pl.col("category")) == category)
-    featured: dict[str, list[dict[str, Any]]] = {}
-    for (customer,), rows in recs.sort("customer_id", "rank").group_by(
-        "customer_id", maintain_order=True
-    ):
-        featured[customer] = [
-            {
-                "product_id": r["product_id"],
-                "name": r["product_name"],
-                "reason": r["reason"],
-                "category": r["category"],
-                "price": r["price"],
-            }
-            for r in rows.head(n).iter_rows(named=True)
-        ]
-    reason = f"popular in {campaign.category}" if campaign.category else "popular right now"
-    fallback = [
-        {
-            "product_id": r["product_id"],
-            "name": r["product_name"],
-            "reason": reason,
-            "category": r["category"],
-            "price": r["price"],
-        }
-        for r in best.head(n).iter_rows(named=True)
-    ]
-    return {c: featured.get(c) or fallback for c in customer_ids}
-
-
 def audience_rows(
     campaign: Campaign,
     members: pl.DataFrame,
     affinity: np.ndarray,
-    products: dict[str, list[dict[str, Any]]],
+    products: FeaturedProducts,
     day: date,
     config: CampaignConfig,
     copy: CopyContext,
@@ -182,6 +137,7 @@ def audience_rows(
     groups = assign_groups(campaign.campaign_id, ids, campaign.control_share, config.salt)
     written = campaign_copy(campaign, members, list(groups), products, copy, config.salt)
     messages = written.messages
+    lists = products.product_lists()
     return pl.DataFrame(
         {
             "campaign_id": [campaign.campaign_id] * len(ids),
@@ -191,8 +147,8 @@ def audience_rows(
             "affinity": pl.Series(affinity, dtype=pl.Float64).fill_nan(None),
             "segment": members["segment"],
             "cluster_name": members["cluster_name"],
-            "product_ids": [[p["product_id"] for p in products[c]] for c in ids],
-            "product_names": [[p["name"] for p in products[c]] for c in ids],
+            "product_ids": lists["product_ids"],
+            "product_names": lists["product_names"],
             "message": messages,
             "channel": [campaign.channel] * len(ids),
             "contact_date": [day + timedelta(days=1)] * len(ids),
