@@ -61,16 +61,10 @@ def reference(campaign, customer_ids, recommendations, bestsellers, n):
             rows.append({k: r[k] for k in ("product_id", "reason", "category", "price")})
             rows[-1]["name"] = r["product_name"]
     reason = f"popular in {campaign.category}" if campaign.category else "popular right now"
-    fallback = [
-        {
-            "product_id": r["product_id"],
-            "name": r["product_name"],
-            "reason": reason,
-            "category": r["category"],
-            "price": r["price"],
-        }
-        for r in best[:n]
-    ]
+    fallback = []
+    for r in best[:n]:
+        product = {k: r[k] for k in ("product_id", "category", "price")}
+        fallback.append({**product, "name": r["product_name"], "reason": reason})
     return {c: featured.get(c) or fallback for c in customer_ids}
 
 
