@@ -223,7 +223,8 @@ def role_prepare(args) -> dict:
     import pyarrow.parquet as pq
 
     _limits = _main_venv_imports()  # noqa: F841
-    from ml.train.interactions import build_training_data, load_events
+    from ml.train.history import build_training_data
+    from ml.train.interactions import load_events
     from ml.train.split import TimeSplit, build_evaluation_window
 
     warehouse = Path(args.home) / "warehouse.duckdb"

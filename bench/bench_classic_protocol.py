@@ -63,7 +63,8 @@ from bench.recommender_data import (  # noqa: E402
 from ml.train import metrics  # noqa: E402
 from ml.train.config import Recipe, SearchConfig, TrainConfig  # noqa: E402
 from ml.train.evaluate import fit_recipe  # noqa: E402
-from ml.train.interactions import TrainingData, build_training_data, pairs_to_csr  # noqa: E402
+from ml.train.history import build_training_data  # noqa: E402
+from ml.train.interactions import TrainingData, pairs_to_csr  # noqa: E402
 from ml.train.recipes import family_skipped_because  # noqa: E402
 from ml.train.split import EvaluationWindow  # noqa: E402
 from ml.train.tuning import search_on  # noqa: E402

@@ -31,7 +31,8 @@ def measure(as_of: str | None) -> dict:
     from ml.spark.als import SparkALSRecommender, mllib_reg_param
     from ml.train.config import TrainConfig
     from ml.train.evaluate import evaluate_model, fit_recipe
-    from ml.train.interactions import build_training_data, load_events
+    from ml.train.history import build_training_data
+    from ml.train.interactions import load_events
     from ml.train.split import build_evaluation_window
     from ml.train.windows import adaptive_split
     from ml.warehouse import connect

@@ -42,7 +42,8 @@ def main() -> int:
     from ml.config import paths
     from ml.train.config import TrainConfig
     from ml.train.evaluate import evaluate_model, fit_recipe
-    from ml.train.interactions import build_training_data, load_events
+    from ml.train.history import build_training_data
+    from ml.train.interactions import load_events
     from ml.train.split import TimeSplit, build_evaluation_window
     from ml.train.trainer import _resolve_as_of
 

@@ -21,13 +21,8 @@ from ml.train.config import (
     Recipe,
 )
 from ml.train.evaluate import fit_recipe
-from ml.train.interactions import (
-    IndexMaps,
-    aggregate,
-    build_training_data,
-    confidence_matrix,
-    pairs_to_csr,
-)
+from ml.train.history import build_training_data, distinct_pairs
+from ml.train.interactions import IndexMaps, aggregate, confidence_matrix, pairs_to_csr
 from ml.train.models import (
     ALSRecommender,
     BPRRecommender,
@@ -153,6 +148,33 @@ def test_matrices_built_by_ranges_of_customers_equal_the_whole_aggregation(event
             assert np.array_equal(ours.indptr, reference.indptr)
             assert np.array_equal(ours.indices, reference.indices)
             assert np.array_equal(ours.data, reference.data)
+
+
+def test_the_search_judges_bpr_on_the_whole_history_not_its_sample(events):
+    from types import SimpleNamespace
+
+    from ml.train.candidates import search_gate
+    from ml.train.config import TrainConfig
+
+    cutoff = datetime(2026, 6, 1)
+    before = events.filter(pl.col("occurred_at") < cutoff)
+    full = before.select("customer_id", "product_id").unique().height
+    for block_events in (10**9, 50):
+        assert distinct_pairs(events, cutoff, block_events=block_events) == full
+    sampled = sorted(before["customer_id"].unique())[:20]
+    sample = build_training_data(
+        events.filter(pl.col("customer_id").is_in(sampled)), cutoff, InteractionWeighting()
+    )
+    assert 0 < sample.strength.nnz < full
+    split = SimpleNamespace(test_start=cutoff)
+    shape = (before["customer_id"].n_unique(), before["product_id"].n_unique())
+    # The sample fits under the limit, the history the candidates are fit on does not.
+    gate = search_gate(events, split, shape, TrainConfig(bpr_max_pairs=sample.strength.nnz))
+    assert gate("bpr", sample) == (
+        f"{full:,} pairs before the test window > TrainConfig.bpr_max_pairs {sample.strength.nnz:,}"
+    )
+    assert gate("als", sample) is None
+    assert search_gate(events, split, shape, TrainConfig(bpr_max_pairs=full))("bpr", sample) is None
 
 
 def test_evaluation_truth_is_new_products_of_known_customers(events, training):

@@ -289,7 +289,7 @@ def test_a_backfill_is_gated_against_the_champion_of_its_own_date(shop):
 def test_a_champion_fit_after_the_window_is_compared_by_refitting_its_recipe(shop):
     """A champion as of this date whose evaluated model saw this run's test window."""
     from ml.train.gate import evaluate_champion
-    from ml.train.interactions import build_training_data
+    from ml.train.history import build_training_data
     from ml.train.registry import load_version
     from ml.train.split import build_evaluation_window
 

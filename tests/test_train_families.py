@@ -18,7 +18,8 @@ from test_train_support import product_id, synthetic_events
 from ml.serving.model import ScoringModel
 from ml.train.config import BlendParams, InteractionWeighting, ItemKNNParams, Recipe
 from ml.train.evaluate import evaluate_model, fit_recipe
-from ml.train.interactions import aggregate, build_training_data
+from ml.train.history import build_training_data
+from ml.train.interactions import aggregate
 from ml.train.models import BlendRecommender, ItemKNNRecommender, load_recommender
 from ml.train.neighbours import dense_topk
 from ml.train.split import build_evaluation_window

@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import mlflow
@@ -31,7 +32,8 @@ from ml.train.bundle import TrainedRecommender
 from ml.train.config import PERSONALIZED_FAMILIES, Recipe, TrainConfig
 from ml.train.evaluate import Evaluation, evaluate_model, fit_recipe
 from ml.train.gate import GateDecision, decide, evaluate_champion
-from ml.train.interactions import HandedEvents, TrainingData, build_training_data, segments_of
+from ml.train.history import build_training_data, distinct_pairs
+from ml.train.interactions import HandedEvents, TrainingData, segments_of
 from ml.train.recipes import (
     bpr_skipped_because,
     candidate_warm_start,
@@ -58,6 +60,30 @@ class Outcome:
     family: str | None
 
 
+def search_gate(
+    events: pl.DataFrame, split: TimeSplit, dense_shape: tuple[int, int], config: TrainConfig
+) -> Callable[[str, TrainingData], str | None]:
+    """Why the search leaves a family out, judged on the whole evaluated history.
+
+    The search fits on a sample of customers, so its own matrices are far below the
+    limits that rule a candidate out (at 10M events the sample had ~1M pairs, the
+    candidates' history 3.8M > ``bpr_max_pairs``: eight BPR trials, a minute, for a family
+    that could not be fit). BPR is judged on the distinct pairs before the test window
+    (counted once, when first asked); the dense families on ``dense_shape``.
+    """
+    n_customers, n_products = dense_shape
+    pairs: list[int] = []
+
+    def allowed(family: str, training: TrainingData) -> str | None:
+        if family == "bpr" and not pairs:
+            pairs.append(distinct_pairs(events, split.test_start))
+        return family_skipped_because(
+            family, pairs[0] if pairs else 0, n_customers, n_products, config
+        )
+
+    return allowed
+
+
 def _choose_recipe(events, categories, split, config, champion_version, dense_shape):
     """The run's recipe: reused from a recent champion, searched, or the configured one."""
     recipe, tuned_as_of = config.recipe, split.as_of.date()
@@ -77,13 +103,6 @@ def _choose_recipe(events, categories, split, config, champion_version, dense_sh
             {"search": f"reused the champion's recipe tuned on data up to {tuned_label}"}
         )
     elif config.search.budget > 0:
-        n_customers, n_products = dense_shape
-
-        def allowed(family: str, training: TrainingData) -> str | None:
-            return family_skipped_because(
-                family, training.strength.nnz, n_customers, n_products, config
-            )
-
         search = search_recipe(
             events,
             recipe,
@@ -92,7 +111,7 @@ def _choose_recipe(events, categories, split, config, champion_version, dense_sh
             config.search,
             config.seed,
             categories=categories,
-            family_allowed=allowed,
+            family_allowed=search_gate(events, split, dense_shape, config),
         )
         recipe = search.best
         log_search(search)

@@ -25,7 +25,8 @@ from ml.train.evaluate import (
     exclusion_in_foreign_space,
     fit_recipe,
 )
-from ml.train.interactions import TrainingData, build_training_data
+from ml.train.history import build_training_data
+from ml.train.interactions import TrainingData
 from ml.train.split import EvaluationWindow, build_evaluation_window
 
 log = logging.getLogger(__name__)

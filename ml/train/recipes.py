@@ -93,7 +93,10 @@ def family_skipped_because(
         if not config.bpr_enabled:
             return "TrainConfig.bpr_enabled is off"
         if pairs > config.bpr_max_pairs:
-            return f"{pairs:,} training pairs > TrainConfig.bpr_max_pairs {config.bpr_max_pairs:,}"
+            return (
+                f"{pairs:,} pairs before the test window > TrainConfig.bpr_max_pairs "
+                f"{config.bpr_max_pairs:,}"
+            )
         return None
     if family in ("itemknn", "blend_history"):
         return dense_skipped_because(n_customers, n_products, config)

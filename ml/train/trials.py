@@ -17,7 +17,8 @@ import polars as pl
 
 from ml.train.config import Recipe, SearchConfig
 from ml.train.evaluate import evaluate_model, fit_recipe
-from ml.train.interactions import TrainingData, build_training_data, confidence_matrix
+from ml.train.history import build_training_data
+from ml.train.interactions import TrainingData, confidence_matrix
 from ml.train.models import ALSRecommender, BPRRecommender
 from ml.train.significance import CustomerScores, clear_gain
 from ml.train.split import EvaluationWindow, build_evaluation_window
