@@ -75,7 +75,7 @@ def search_gate(
     pairs: list[int] = []
 
     def allowed(family: str, training: TrainingData) -> str | None:
-        if family == "bpr" and not pairs:
+        if family == "bpr" and config.bpr_enabled and not pairs:
             pairs.append(distinct_pairs(events, split.test_start))
         return family_skipped_because(
             family, pairs[0] if pairs else 0, n_customers, n_products, config

@@ -43,11 +43,9 @@ def build_training_data(
     the products' category codes; without it :attr:`TrainingData.categories` is None.
 
     The events are aggregated by ranges of customers of about ``block_events`` events
-    each: a pair belongs to one customer, so each range gives its own pairs exactly, and
-    only one range's group-by is in memory at a time (at 100M events, aggregating the
-    whole history at once took 8.6 GB on top of the events). Each range keeps the pairs as
-    codes, strength and a bought flag (13 bytes a pair), and the matrices are assembled
-    from the codes, already in row order.
+    each (see the module). Each range keeps its pairs as codes, a strength and a bought
+    flag (13 bytes a pair), and the matrices are assembled from the codes, already in row
+    order.
     """
     # Counted, not copied: the history is nearly every event when the cut-off is the end.
     before = pl.col("occurred_at") < cutoff
